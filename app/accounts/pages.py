@@ -1,0 +1,80 @@
+"""Login and logout pages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from app.accounts import service
+from app.accounts.deps import SESSION_USER_KEY, OptionalUser
+from app.accounts.errors import LoginFailed, UserInactive
+from app.accounts.models import Role, User
+from app.core.csrf import verify_csrf_form
+from app.core.db import SessionDep
+from app.core.templating import flash, render
+
+router = APIRouter(tags=["pages"])
+
+
+def home_for(user: User) -> str:
+    if user.role == Role.annotator:
+        return "/annotate"
+    if user.role == Role.researcher:
+        return "/research"
+    return "/admin"
+
+
+def safe_next(next_url: str | None) -> str | None:
+    """Only same-site relative paths, so the login form can't bounce users elsewhere."""
+    if not next_url:
+        return None
+    parts = urlsplit(next_url)
+    if parts.scheme or parts.netloc or not next_url.startswith("/") or next_url.startswith("//"):
+        return None
+    return next_url
+
+
+def login_context(username: str = "", next_url: str | None = None, error: str | None = None) -> dict:
+    return {"username": username, "next": safe_next(next_url) or "", "error": error}
+
+
+@router.get("/")
+def index(user: OptionalUser) -> Response:
+    return RedirectResponse(home_for(user) if user else "/login", status_code=303)
+
+
+@router.get("/login")
+def login_page(request: Request, user: OptionalUser, next: str | None = None) -> Response:
+    if user is not None:
+        return RedirectResponse(safe_next(next) or home_for(user), status_code=303)
+    return render(request, "accounts/login.html", login_context(next_url=next))
+
+
+@router.post("/login", dependencies=[Depends(verify_csrf_form)])
+def login_submit(
+    request: Request,
+    session: SessionDep,
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    try:
+        user = service.authenticate(session, username=username.strip(), password=password)
+    except (LoginFailed, UserInactive) as exc:
+        context = login_context(username, next, exc.message)
+        return render(request, "accounts/login.html", context, status_code=exc.status)
+    # A fresh session on login: drops any pre-login state (session fixation).
+    request.session.clear()
+    request.session[SESSION_USER_KEY] = user.id
+    flash(request, f"Welcome, {user.username}.")
+    return RedirectResponse(safe_next(next) or home_for(user), status_code=303)
+
+
+@router.post("/logout", dependencies=[Depends(verify_csrf_form)])
+def logout(request: Request) -> Response:
+    request.session.clear()
+    flash(request, "You are logged out.")
+    return RedirectResponse("/login", status_code=303)

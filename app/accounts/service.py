@@ -1,0 +1,141 @@
+"""Use cases for people: create, authenticate, tokens. No FastAPI here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.accounts.errors import LoginFailed, UserInactive, UsernameTaken, WeakPassword
+from app.accounts.models import ROLE_VALUES, ApiToken, User
+from app.core.db import utcnow
+from app.core.errors import InvalidInput, NotFound
+from app.core.security import (
+    MIN_PASSWORD_LENGTH,
+    burn_password_check,
+    hash_api_token,
+    hash_password,
+    new_api_token,
+    verify_password,
+)
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+# Touching last_used_at on every API call would turn reads into writes; once a minute is enough.
+TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=1)
+
+
+def validate_username(username: str) -> str:
+    if not USERNAME_RE.match(username):
+        raise InvalidInput(
+            f"Username {username!r} is not allowed: use 1-64 letters, digits, '.', '_', '@' or '-'.",
+            errors=[{"field": "username", "message": "invalid username"}],
+        )
+    return username
+
+
+def validate_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise WeakPassword(
+            f"Password is too short: use at least {MIN_PASSWORD_LENGTH} characters.",
+            errors=[{"field": "password", "message": "too short"}],
+        )
+    return password
+
+
+def validate_role(role: str) -> str:
+    if role not in ROLE_VALUES:
+        raise InvalidInput(
+            f"Unknown role {role!r}: choose one of {', '.join(ROLE_VALUES)}.",
+            errors=[{"field": "role", "message": "unknown role"}],
+        )
+    return role
+
+
+def get_user_by_username(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username))
+
+
+def load_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"User {user_id} does not exist.")
+    return user
+
+
+def load_user_by_username(session: Session, username: str) -> User:
+    user = get_user_by_username(session, username)
+    if user is None:
+        raise NotFound(f"User {username!r} does not exist.")
+    return user
+
+
+def add_user(session: Session, *, username: str, password: str | None, role: str) -> User:
+    """Validate and add a user without committing (for callers composing a larger action)."""
+    validate_username(username)
+    validate_role(role)
+    if password is not None:
+        validate_password(password)
+    if get_user_by_username(session, username) is not None:
+        raise UsernameTaken(f"Username {username!r} is already taken.")
+    user = User(
+        username=username,
+        role=role,
+        password_hash=hash_password(password) if password is not None else None,
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent create of the same name won the race
+        session.rollback()
+        raise UsernameTaken(f"Username {username!r} is already taken.") from exc
+    return user
+
+
+def create_user(session: Session, *, username: str, password: str | None, role: str) -> User:
+    user = add_user(session, username=username, password=password, role=role)
+    session.commit()
+    return user
+
+
+def authenticate(session: Session, *, username: str, password: str) -> User:
+    """Check a username/password pair; the same message for unknown user and wrong password."""
+    user = get_user_by_username(session, username)
+    if user is None or user.password_hash is None:
+        burn_password_check(password)
+        raise LoginFailed("Wrong username or password.")
+    if not verify_password(user.password_hash, password):
+        raise LoginFailed("Wrong username or password.")
+    if not user.is_active:
+        raise UserInactive(f"The account {username!r} is deactivated; ask an admin.")
+    user.last_login_at = utcnow()
+    session.commit()
+    return user
+
+
+def create_api_token(session: Session, *, user: User, name: str = "") -> tuple[ApiToken, str]:
+    """Return the stored row and the token itself, which is never stored or shown again."""
+    token = new_api_token()
+    row = ApiToken(
+        user_id=user.id, name=name[:100], token_hash=hash_api_token(token), token_prefix=token[:10]
+    )
+    session.add(row)
+    session.commit()
+    return row, token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    row = session.scalar(
+        select(ApiToken).where(
+            ApiToken.token_hash == hash_api_token(token), ApiToken.revoked_at.is_(None)
+        )
+    )
+    if row is None:
+        return None
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > TOKEN_TOUCH_INTERVAL:
+        row.last_used_at = now
+        session.commit()
+    return session.get(User, row.user_id)

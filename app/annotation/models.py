@@ -1,0 +1,96 @@
+"""Leases of prompts to annotators, their rankings, and the pairwise comparisons derived."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, JSONType, utcnow
+
+ASSIGNMENT_STATUSES = ("leased", "submitted", "skipped", "expired", "released")
+FLAG_KINDS = ("unsafe", "factually_wrong", "broken", "refusal")
+MAX_RATIONALE_CHARS = 5000
+
+
+class Assignment(Base):
+    __tablename__ = "assignment"
+    __table_args__ = (
+        # One row per (prompt, annotator), ever: an annotator never gets a prompt twice.
+        UniqueConstraint("prompt_id", "annotator_id"),
+        CheckConstraint(f"status IN {ASSIGNMENT_STATUSES!r}", name="status_known"),
+        CheckConstraint("lease_expires_at > leased_at", name="lease_after_start"),
+        Index("ix_assignment_annotator_status", "annotator_id", "status"),
+        Index("ix_assignment_prompt_status", "prompt_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompt.id", ondelete="CASCADE"))
+    annotator_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="leased")
+    leased_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    lease_expires_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+    skip_reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class Annotation(Base):
+    __tablename__ = "annotation"
+    __table_args__ = (
+        UniqueConstraint("assignment_id"),
+        UniqueConstraint("prompt_id", "annotator_id"),
+        # A retried submission carries the same key and is stored once.
+        UniqueConstraint("annotator_id", "idempotency_key"),
+        CheckConstraint("seconds_spent >= 0", name="seconds_spent_non_negative"),
+        CheckConstraint(
+            f"rationale IS NULL OR length(rationale) <= {MAX_RATIONALE_CHARS}",
+            name="rationale_length",
+        ),
+        Index("ix_annotation_prompt", "prompt_id"),
+        Index("ix_annotation_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignment.id", ondelete="CASCADE"))
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompt.id", ondelete="CASCADE"))
+    annotator_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    # Tie groups of candidate ids, best first: [[3], [1, 4], [2]].
+    ranking: Mapped[list[list[int]]] = mapped_column(JSONType)
+    # "None of these is acceptable": stored apart from ties, which mean "equally good".
+    all_bad: Mapped[bool] = mapped_column(default=False)
+    # {candidate_id: [flag kind, ...]}
+    flags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # {candidate_id: 1..7}
+    ratings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    rationale: Mapped[str | None] = mapped_column(Text)
+    seconds_spent: Mapped[float] = mapped_column(default=0.0)
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Comparison(Base):
+    """One ordered pair from an annotation whose candidates sit in different tie groups."""
+
+    __tablename__ = "comparison"
+    __table_args__ = (
+        # Named by hand: the conventional name would pass PostgreSQL's 63-character limit.
+        UniqueConstraint(
+            "annotation_id", "chosen_candidate_id", "rejected_candidate_id", name="uq_comparison_pair"
+        ),
+        CheckConstraint("chosen_candidate_id <> rejected_candidate_id", name="distinct_candidates"),
+        CheckConstraint("margin >= 1", name="margin_positive"),
+        Index("ix_comparison_prompt", "prompt_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    annotation_id: Mapped[int] = mapped_column(ForeignKey("annotation.id", ondelete="CASCADE"))
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompt.id", ondelete="CASCADE"))
+    chosen_candidate_id: Mapped[int] = mapped_column(ForeignKey("candidate.id", ondelete="CASCADE"))
+    rejected_candidate_id: Mapped[int] = mapped_column(
+        ForeignKey("candidate.id", ondelete="CASCADE")
+    )
+    # Distance between the two tie groups (1 = adjacent).
+    margin: Mapped[int]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

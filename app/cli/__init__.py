@@ -1,0 +1,40 @@
+"""`ranklab` command line: each module under app/cli registers its own subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from app.core.errors import AppError
+
+# Each module has register(subparsers); a subcommand's parser sets `func(args) -> int`.
+COMMAND_MODULES = ("serve", "db", "users", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(prog="ranklab", description=__doc__)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"app.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except AppError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        for err in exc.errors:
+            where = f"line {err['line']}: " if err.get("line") else ""
+            print(f"  {where}{err.get('field') or ''} {err.get('message', '')}".rstrip(), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""`ranklab serve`: apply pending migrations, then run the web app with uvicorn.
+
+We migrate on start because the single-machine default should just work after an
+upgrade. Deployments that migrate as a separate step (several app processes behind a
+load balancer) pass --no-migrate, and then a schema that is behind stops the start with
+a clear message instead of serving errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from app.cli.common import settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    serve = subparsers.add_parser("serve", help="run the web app")
+    serve.add_argument("--host", default=None, help="bind address (default RANKLAB_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default RANKLAB_PORT, 8000)")
+    serve.add_argument(
+        "--no-migrate", action="store_true", help="refuse to start if the schema is behind"
+    )
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.core import migrate
+    from app.core.db import make_engine
+    from app.main import create_app
+
+    s = settings()
+    if args.no_migrate:
+        engine = make_engine(s.sqlalchemy_url)
+        try:
+            if not migrate.is_up_to_date(engine):
+                print(
+                    "error: the database schema is behind this version of Ranklab "
+                    f"(at {migrate.current_revision(engine)}, need {migrate.head_revision()}); "
+                    "run `ranklab db upgrade` first.",
+                    file=sys.stderr,
+                )
+                return 2
+        finally:
+            engine.dispose()
+    else:
+        migrate.upgrade(s.sqlalchemy_url)
+    host = args.host or s.host
+    port = args.port or s.port
+    print(f"Ranklab on http://{host}:{port}  (database: {s.sqlalchemy_url.split('@')[-1]})", flush=True)
+    if args.workers > 1:
+        uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=args.workers)
+    else:
+        uvicorn.run(create_app(s), host=host, port=port, log_level="info")
+    return 0

@@ -1,0 +1,104 @@
+"""One Settings object, read from RANKLAB_* environment variables (and a .env file)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_KEY_FILE = "secret_key"
+MIN_SECRET_KEY_LENGTH = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RANKLAB_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("data"))
+    """Folder for the SQLite file, the generated secret key and the converted-model cache."""
+
+    database_url: str = ""
+    """SQLAlchemy URL; empty means the embedded SQLite file `<data_dir>/ranklab.db`."""
+
+    secret_key: str = ""
+    """Signs session cookies and CSRF tokens; generated once into `<data_dir>/secret_key` when unset."""
+
+    host: str = "127.0.0.1"
+    """Address `ranklab serve` binds to."""
+
+    port: int = Field(default=8000, ge=1, le=65535)
+    """Port `ranklab serve` listens on."""
+
+    session_max_age_seconds: int = Field(default=14 * 24 * 3600, ge=60)
+    """How long a browser login lasts."""
+
+    secure_cookies: bool = False
+    """Mark the session cookie Secure; turn on behind HTTPS."""
+
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """Largest request body accepted (imports are the big ones)."""
+
+    run_worker_in_process: bool = True
+    """`ranklab serve` also runs a generation worker thread (the single-machine default)."""
+
+    default_model: str = "smollm2"
+    """Generation model: `smollm2` (the bundled GGUF), a Hub id, a local folder or a .gguf path."""
+
+    openai_base_url: str = ""
+    """Base URL of an OpenAI-compatible server (vLLM, TGI, llama.cpp, Ollama) for the `openai` backend."""
+
+    openai_api_key: str = ""
+    """API key sent to the OpenAI-compatible server, if it needs one."""
+
+    openai_concurrency: int = Field(default=4, ge=1, le=256)
+    """Requests in flight at once against the OpenAI-compatible server."""
+
+    openai_timeout_seconds: float = Field(default=120.0, gt=0)
+    """Per-request timeout against the OpenAI-compatible server."""
+
+    worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    """How often a generation worker proves it is alive."""
+
+    worker_stale_seconds: float = Field(default=60.0, gt=0)
+    """A job whose heartbeat is older than this is taken over by another worker."""
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'ranklab.db'}"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    def ensure_data_dir(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one generated once and kept in the data folder.
+
+        There is never a hard-coded default: a fresh install gets its own random key.
+        """
+        if self.secret_key:
+            if len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
+                raise ValueError(
+                    f"RANKLAB_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters"
+                )
+            return self.secret_key
+        self.ensure_data_dir()
+        path = self.data_dir / SECRET_KEY_FILE
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,52 @@
+"""Jinja2 environment: autoescape on, a sanitising markdown filter, flash messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from app.core.csrf import csrf_token
+from app.core.markdown import render_markdown
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES_DIR = ROOT / "templates"
+STATIC_DIR = ROOT / "static"
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.autoescape = True
+templates.env.filters["markdown"] = render_markdown
+templates.env.globals["csrf_token"] = csrf_token
+
+FLASH_KEY = "_flash"
+
+
+def flash(request: Request, message: str, category: str = "info") -> None:
+    request.session.setdefault(FLASH_KEY, []).append({"message": message, "category": category})
+
+
+def pop_flashes(request: Request) -> list[dict[str, str]]:
+    return request.session.pop(FLASH_KEY, [])
+
+
+templates.env.globals["pop_flashes"] = pop_flashes
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> HTMLResponse:
+    ctx = {"current_user": getattr(request.state, "user", None)}
+    ctx.update(context or {})
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+def render_error_page(
+    request: Request, status: int, message: str, errors: list[dict[str, Any]]
+) -> HTMLResponse:
+    name = f"errors/{status}.html"
+    if not (TEMPLATES_DIR / name).exists():
+        name = "errors/error.html"
+    return render(request, name, {"status": status, "message": message, "errors": errors}, status)

@@ -1,0 +1,81 @@
+"""create_app(): settings, database, middleware, routers, static files, error handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from starlette.middleware.sessions import SessionMiddleware
+
+from app import __version__
+from app.core.config import Settings, get_settings
+from app.core.db import make_engine, make_sessionmaker
+from app.core.errors import install_error_handlers
+from app.core.limits import BodySizeLimit
+from app.core.templating import STATIC_DIR
+
+log = logging.getLogger("ranklab")
+
+SESSION_COOKIE = "ranklab_session"
+
+
+def _routers() -> list:
+    # Imported here so importing app.main stays cheap and free of cycles.
+    from app.accounts import api as accounts_api
+    from app.accounts import pages as accounts_pages
+    from app.annotation import pages as annotation_pages
+    from app.core import health
+    from app.exports import pages as exports_pages
+    from app.prompt_sets import pages as prompt_sets_pages
+
+    return [
+        health.router,
+        accounts_pages.router,
+        accounts_api.router,
+        prompt_sets_pages.router,
+        annotation_pages.router,
+        exports_pages.router,
+    ]
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if engine is None:
+        settings.ensure_data_dir()
+        engine = make_engine(settings.sqlalchemy_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        for stop in app.state.on_shutdown:
+            stop()
+
+    app = FastAPI(
+        title="Ranklab",
+        version=__version__,
+        description="Collect human rankings of LLM answers; export reward-model datasets.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.on_shutdown = []
+
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.resolved_secret_key(),
+        session_cookie=SESSION_COOKIE,
+        max_age=settings.session_max_age_seconds,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    for router in _routers():
+        app.include_router(router)
+    return app

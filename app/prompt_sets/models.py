@@ -1,0 +1,105 @@
+"""Prompt sets, their prompts, and the candidate answers to rank."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, JSONType, utcnow
+
+PROMPT_SET_STATUSES = ("active", "paused", "archived")
+PROMPT_STATUSES = ("active", "archived")
+MIN_CANDIDATES, MAX_CANDIDATES = 2, 8
+
+
+class PromptSet(Base):
+    __tablename__ = "prompt_set"
+    __table_args__ = (
+        CheckConstraint(f"status IN {PROMPT_SET_STATUSES!r}", name="status_known"),
+        CheckConstraint(
+            f"candidates_per_prompt BETWEEN {MIN_CANDIDATES} AND {MAX_CANDIDATES}",
+            name="candidates_per_prompt_range",
+        ),
+        CheckConstraint("annotators_per_prompt BETWEEN 1 AND 100", name="annotators_per_prompt_range"),
+        CheckConstraint("lease_seconds >= 30", name="lease_seconds_min"),
+        CheckConstraint("length(name) BETWEEN 1 AND 200", name="name_length"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    guidelines: Mapped[str] = mapped_column(Text, default="")  # markdown
+    system_prompt: Mapped[str] = mapped_column(Text, default="")
+    # {backend, model, temperature (float or list per candidate), top_p, max_new_tokens}
+    generation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    candidates_per_prompt: Mapped[int] = mapped_column(default=4)
+    annotators_per_prompt: Mapped[int] = mapped_column(default=3)
+    lease_seconds: Mapped[int] = mapped_column(default=1800)
+    require_rationale: Mapped[bool] = mapped_column(default=False)
+    require_ratings: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Prompt(Base):
+    __tablename__ = "prompt"
+    __table_args__ = (
+        UniqueConstraint("prompt_set_id", "content_hash"),
+        UniqueConstraint("prompt_set_id", "external_id"),
+        CheckConstraint(f"status IN {PROMPT_STATUSES!r}", name="status_known"),
+        # A prompt is either plain text or a list of chat messages, never both or neither.
+        CheckConstraint("(text IS NULL) <> (messages IS NULL)", name="text_xor_messages"),
+        CheckConstraint("length(content_hash) = 64", name="content_hash_sha256"),
+        Index("ix_prompt_set_status", "prompt_set_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prompt_set_id: Mapped[int] = mapped_column(ForeignKey("prompt_set.id", ondelete="CASCADE"))
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    text: Mapped[str | None] = mapped_column(Text)
+    # [{"role": "system"|"user"|"assistant", "content": str}, ...] ending with a user turn
+    messages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    # "metadata" is reserved on declarative classes, hence the attribute name.
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    # True once every candidate is stored (set in the same transaction that writes them):
+    # only ready prompts are handed to annotators.
+    candidates_ready: Mapped[bool] = mapped_column(default=False)
+    is_gold: Mapped[bool] = mapped_column(default=False)
+    # Known correct ranking for gold items, as tie groups of candidate ids.
+    gold_ranking: Mapped[list[list[int]] | None] = mapped_column(JSONType)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Candidate(Base):
+    __tablename__ = "candidate"
+    __table_args__ = (
+        UniqueConstraint("prompt_id", "position"),
+        CheckConstraint("position >= 0 AND position < 64", name="position_range"),
+        CheckConstraint("source IN ('generated', 'imported')", name="source_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompt.id", ondelete="CASCADE"))
+    # 0-based candidate number within the prompt ("index" is an SQL keyword).
+    position: Mapped[int]
+    text: Mapped[str] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(200), default="")
+    source: Mapped[str] = mapped_column(String(16), default="generated")
+    # {temperature, top_p, max_new_tokens, backend}
+    sampling: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seed: Mapped[int | None]
+    prompt_tokens: Mapped[int | None]
+    completion_tokens: Mapped[int | None]
+    latency_ms: Mapped[float | None]
+    # Kept after the bounded number of regenerations still produced an exact duplicate.
+    is_duplicate: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
