@@ -40,7 +40,9 @@ def get_current_user(request: Request, session: SessionDep) -> User:
         user_id = request.session.get(SESSION_USER_KEY)
         user = session.get(User, user_id) if user_id is not None else None
         if user is None:
-            raise NotAuthenticated("Log in first, or send an API token as 'Authorization: Bearer ...'.")
+            raise NotAuthenticated(
+                "Log in first, or send an API token as 'Authorization: Bearer ...'."
+            )
         if request.method not in SAFE_METHODS and request.url.path.startswith("/api/"):
             check_header(request)
     if not user.is_active:

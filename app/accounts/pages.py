@@ -37,7 +37,9 @@ def safe_next(next_url: str | None) -> str | None:
     return next_url
 
 
-def login_context(username: str = "", next_url: str | None = None, error: str | None = None) -> dict:
+def login_context(
+    username: str = "", next_url: str | None = None, error: str | None = None
+) -> dict:
     return {"username": username, "next": safe_next(next_url) or "", "error": error}
 
 

@@ -30,7 +30,8 @@ TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=1)
 def validate_username(username: str) -> str:
     if not USERNAME_RE.match(username):
         raise InvalidInput(
-            f"Username {username!r} is not allowed: use 1-64 letters, digits, '.', '_', '@' or '-'.",
+            f"Username {username!r} is not allowed: "
+            "use 1-64 letters, digits, '.', '_', '@' or '-'.",
             errors=[{"field": "username", "message": "invalid username"}],
         )
     return username

@@ -77,7 +77,10 @@ class Comparison(Base):
     __table_args__ = (
         # Named by hand: the conventional name would pass PostgreSQL's 63-character limit.
         UniqueConstraint(
-            "annotation_id", "chosen_candidate_id", "rejected_candidate_id", name="uq_comparison_pair"
+            "annotation_id",
+            "chosen_candidate_id",
+            "rejected_candidate_id",
+            name="uq_comparison_pair",
         ),
         CheckConstraint("chosen_candidate_id <> rejected_candidate_id", name="distinct_candidates"),
         CheckConstraint("margin >= 1", name="margin_positive"),

@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
@@ -32,7 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         for err in exc.errors:
             where = f"line {err['line']}: " if err.get("line") else ""
-            print(f"  {where}{err.get('field') or ''} {err.get('message', '')}".rstrip(), file=sys.stderr)
+            print(
+                f"  {where}{err.get('field') or ''} {err.get('message', '')}".rstrip(),
+                file=sys.stderr,
+            )
         return 2
 
 

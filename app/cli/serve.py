@@ -16,7 +16,9 @@ from app.cli.common import settings
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     serve = subparsers.add_parser("serve", help="run the web app")
-    serve.add_argument("--host", default=None, help="bind address (default RANKLAB_HOST, 127.0.0.1)")
+    serve.add_argument(
+        "--host", default=None, help="bind address (default RANKLAB_HOST, 127.0.0.1)"
+    )
     serve.add_argument("--port", type=int, default=None, help="port (default RANKLAB_PORT, 8000)")
     serve.add_argument(
         "--no-migrate", action="store_true", help="refuse to start if the schema is behind"
@@ -50,7 +52,10 @@ def _serve(args: argparse.Namespace) -> int:
         migrate.upgrade(s.sqlalchemy_url)
     host = args.host or s.host
     port = args.port or s.port
-    print(f"Ranklab on http://{host}:{port}  (database: {s.sqlalchemy_url.split('@')[-1]})", flush=True)
+    print(
+        f"Ranklab on http://{host}:{port}  (database: {s.sqlalchemy_url.split('@')[-1]})",
+        flush=True,
+    )
     if args.workers > 1:
         uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=args.workers)
     else:

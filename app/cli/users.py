@@ -18,7 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create = sub.add_parser("create", help="create a user (asks for the password)")
     create.add_argument("username")
     create.add_argument("--role", choices=ROLE_VALUES, default="annotator")
-    create.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
     create.set_defaults(func=_create)
 
     token = sub.add_parser("token", help="create an API token and print it once")
@@ -32,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _create(args: argparse.Namespace) -> int:
     password = read_password(args.password_stdin)
     with cli_session() as session:
-        user = service.create_user(session, username=args.username, password=password, role=args.role)
+        user = service.create_user(
+            session, username=args.username, password=password, role=args.role
+        )
         print(f"created {user.role} {user.username!r} (id {user.id})")
     return 0
 

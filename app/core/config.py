@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     """SQLAlchemy URL; empty means the embedded SQLite file `<data_dir>/ranklab.db`."""
 
     secret_key: str = ""
-    """Signs session cookies and CSRF tokens; generated once into `<data_dir>/secret_key` when unset."""
+    """Signs session cookies; when unset, generated once into `<data_dir>/secret_key`."""
 
     host: str = "127.0.0.1"
     """Address `ranklab serve` binds to."""
@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     """Generation model: `smollm2` (the bundled GGUF), a Hub id, a local folder or a .gguf path."""
 
     openai_base_url: str = ""
-    """Base URL of an OpenAI-compatible server (vLLM, TGI, llama.cpp, Ollama) for the `openai` backend."""
+    """Base URL of an OpenAI-compatible server (vLLM, TGI, llama.cpp, Ollama)."""
 
     openai_api_key: str = ""
     """API key sent to the OpenAI-compatible server, if it needs one."""

@@ -37,7 +37,9 @@ async def verify_csrf_form(request: Request) -> None:
         return
     form = await request.form()
     given = form.get(FORM_FIELD)
-    if not csrf_matches(request.session.get(SESSION_KEY), given if isinstance(given, str) else None):
+    if not csrf_matches(
+        request.session.get(SESSION_KEY), given if isinstance(given, str) else None
+    ):
         raise NotAllowed(
             "Missing or invalid CSRF token: reload the page and submit the form again."
         )

@@ -75,7 +75,9 @@ def render_error(
 ) -> Response:
     if wants_json(request):
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(error_body(message, status, errors), status_code=status, headers=headers)
+        return JSONResponse(
+            error_body(message, status, errors), status_code=status, headers=headers
+        )
     if status == 401:
         # A page that needs a login sends the browser to the login form and back.
         from urllib.parse import quote

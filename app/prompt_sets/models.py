@@ -23,7 +23,9 @@ class PromptSet(Base):
             f"candidates_per_prompt BETWEEN {MIN_CANDIDATES} AND {MAX_CANDIDATES}",
             name="candidates_per_prompt_range",
         ),
-        CheckConstraint("annotators_per_prompt BETWEEN 1 AND 100", name="annotators_per_prompt_range"),
+        CheckConstraint(
+            "annotators_per_prompt BETWEEN 1 AND 100", name="annotators_per_prompt_range"
+        ),
         CheckConstraint("lease_seconds >= 30", name="lease_seconds_min"),
         CheckConstraint("length(name) BETWEEN 1 AND 200", name="name_length"),
     )

@@ -17,7 +17,9 @@ router = APIRouter(tags=["pages"])
 
 def admin_home_context(session: Session) -> dict:
     counts = dict(
-        session.execute(select(Prompt.prompt_set_id, func.count()).group_by(Prompt.prompt_set_id)).all()
+        session.execute(
+            select(Prompt.prompt_set_id, func.count()).group_by(Prompt.prompt_set_id)
+        ).all()
     )
     sets = session.scalars(select(PromptSet).order_by(PromptSet.created_at.desc())).all()
     return {

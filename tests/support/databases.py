@@ -1,0 +1,56 @@
+"""Real test databases: a migrated SQLite file or a PostgreSQL database per xdist worker."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import create_engine, make_url, text
+
+from app.core import migrate
+
+POSTGRES_URL_ENV = "RANKLAB_TEST_POSTGRES_URL"
+REQUIRE_POSTGRES_ENV = "RANKLAB_REQUIRE_POSTGRES"
+
+
+def postgres_admin_url() -> str | None:
+    return os.environ.get(POSTGRES_URL_ENV) or None
+
+
+def postgres_required() -> bool:
+    return os.environ.get(REQUIRE_POSTGRES_ENV, "") not in ("", "0")
+
+
+def worker_suffix() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def create_postgres_database(name: str) -> str:
+    """(Re)create an empty database on the test server and return its URL."""
+    admin_url = make_url(postgres_admin_url())
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return admin_url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(name: str) -> None:
+    admin = create_engine(make_url(postgres_admin_url()), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def migrated(url: str) -> str:
+    migrate.upgrade(url)
+    return url
