@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -22,7 +23,9 @@ def postgres_required() -> bool:
 
 
 def worker_suffix() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    """Unique per checkout and xdist worker, so parallel runs on one server never collide."""
+    checkout = hashlib.sha1(str(Path(__file__).resolve()).encode()).hexdigest()[:6]
+    return f"{checkout}_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 def create_postgres_database(name: str) -> str:
