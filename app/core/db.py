@@ -25,6 +25,9 @@ NAMING_CONVENTION = {
 
 # JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+# For nullable JSON columns: Python None is stored as SQL NULL, not as the JSON value 'null',
+# so "IS NULL" checks (such as a prompt's text-xor-messages rule) see what the code meant.
+NullableJSONType = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

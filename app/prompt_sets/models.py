@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, JSONType, utcnow
+from app.core.db import Base, NullableJSONType, utcnow
 
 PROMPT_SET_STATUSES = ("active", "paused", "archived")
 PROMPT_STATUSES = ("active", "archived")
@@ -67,7 +67,7 @@ class Prompt(Base):
     external_id: Mapped[str | None] = mapped_column(String(200))
     text: Mapped[str | None] = mapped_column(Text)
     # [{"role": "system"|"user"|"assistant", "content": str}, ...] ending with a user turn
-    messages: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    messages: Mapped[list[dict[str, Any]] | None] = mapped_column(NullableJSONType)
     # "metadata" is reserved on declarative classes, hence the attribute name.
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     content_hash: Mapped[str] = mapped_column(String(64))
@@ -77,7 +77,7 @@ class Prompt(Base):
     candidates_ready: Mapped[bool] = mapped_column(default=False)
     is_gold: Mapped[bool] = mapped_column(default=False)
     # Known correct ranking for gold items, as tie groups of candidate ids.
-    gold_ranking: Mapped[list[list[int]] | None] = mapped_column(JSONType)
+    gold_ranking: Mapped[list[list[int]] | None] = mapped_column(NullableJSONType)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

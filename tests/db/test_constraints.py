@@ -176,3 +176,14 @@ def test_database_refuses(violation: str, session: Session, world: dict) -> None
 
 def test_every_violation_is_listed(world: dict) -> None:
     assert sorted(_violations(world)) == sorted(VIOLATIONS)
+
+
+def test_a_text_prompt_given_messages_none_is_stored_with_sql_null(
+    session: Session, world: dict
+) -> None:
+    prompt = Prompt(
+        prompt_set_id=world["ps"].id, text="Plain", messages=None, content_hash=_hash("Plain")
+    )
+    session.add(prompt)
+    session.flush()  # the text-xor-messages check passes: None became NULL, not JSON 'null'
+    assert session.get(Prompt, prompt.id).messages is None
