@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -170,11 +170,12 @@ def submission_from_form(form: Any) -> tuple[SubmissionInput, dict[str, Any]]:
 @router.post(
     "/annotate/{set_id}/submit",
     response_class=HTMLResponse,
+    response_model=None,
     dependencies=[Depends(verify_csrf_form)],
 )
 def submit_form(
     request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: FormDep
-) -> HTMLResponse | RedirectResponse:
+) -> Response:
     data, kept = submission_from_form(form)
     try:
         submission.submit_annotation(session, annotator=user, data=data)

@@ -195,7 +195,11 @@ def _check_text(data: SubmissionInput, prompt_set: PromptSet, errors: Problems) 
         _problem(errors, "rationale", "this prompt set asks for a rationale")
     seconds = data.seconds_spent
     if seconds is not None and not (math.isfinite(seconds) and 0 <= seconds <= MAX_SECONDS):
-        _problem(errors, "seconds_spent", f"{seconds!r} must be between 0 and {MAX_SECONDS}")
+        _problem(
+            errors,
+            "seconds_spent",
+            f"seconds_spent {seconds!r} must be between 0 and {MAX_SECONDS}",
+        )
     return rationale
 
 
