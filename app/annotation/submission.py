@@ -247,6 +247,9 @@ def submit_annotation(
     ranking = None
     try:
         ranking = validate_ranking(data.ranking, candidate_ids, labels)
+        # Order inside a tie group carries no meaning: store it canonically, so the form,
+        # the buttons, the keyboard and drag and drop give identical rows.
+        ranking = [sorted(group) for group in ranking]
     except InvalidInput as exc:
         errors.extend(exc.errors)
     flags, ratings, rationale, detail_errors = _check_details(data, prompt_set, labels)
