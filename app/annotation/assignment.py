@@ -151,7 +151,14 @@ def _live_lease(
 def _claim_regular(
     session: Session, prompt_set: PromptSet, annotator_id: int, now: dt.datetime
 ) -> int | None:
-    """Lock one regular prompt with a free seat, preferring prompts already started."""
+    """Lock the lowest-id regular prompt with a free seat.
+
+    Id order is how "finish items before starting new ones" is kept cheaply: everyone
+    takes the lowest open prompt, so prompts are started in id order and the started ones
+    are always the lowest ids that still have a seat (a skipped or expired seat is
+    refilled before a new prompt is opened). The scan stops at the first open prompt
+    instead of counting seats for every prompt of the set to sort by them.
+    """
     k = prompt_set.annotators_per_prompt
     skipped: list[int] = []
     for _ in range(_MAX_CLAIM_ATTEMPTS):
@@ -160,9 +167,7 @@ def _claim_regular(
         if skipped:
             query = query.where(Prompt.id.not_in(skipped))
         prompt_id = session.scalars(
-            query.order_by(taken.desc(), Prompt.id)
-            .limit(1)
-            .with_for_update(of=Prompt, skip_locked=True)
+            query.order_by(Prompt.id).limit(1).with_for_update(of=Prompt, skip_locked=True)
         ).first()
         if prompt_id is None:
             return None

@@ -195,6 +195,9 @@ def test_pages_list_sets_with_progress_and_escape_untrusted_text(
     assert 'class="turn turn-system"' in page.text and "Response B" in page.text
     assert "smollm2" not in page.text
     assert 'src="/static/js/annotation/rank.js"' in page.text
+    assets = ["/static/css/app.css", "/static/css/annotation.css", "/static/js/annotation/rank.js"]
+    weight = len(page.content) + sum(len(client.get(path).content) for path in assets)
+    assert weight < 100_000  # issue 4: the page stays light
 
 
 def test_plain_form_post_ranks_with_ties_and_shows_errors_with_input_kept(
