@@ -22,7 +22,7 @@ from app.annotation.models import FLAG_KINDS, MAX_RATIONALE_CHARS, Assignment
 from app.annotation.submission import RATING_MAX, RATING_MIN, SubmissionInput
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
-from app.core.errors import AppError
+from app.core.errors import AppError, Conflict, InvalidInput, NotAllowed, NotFound
 from app.core.templating import flash, render
 from app.prompt_sets.models import PromptSet
 
@@ -179,9 +179,15 @@ def submit_form(
     data, kept = submission_from_form(form)
     try:
         submission.submit_annotation(session, annotator=user, data=data)
-    except AppError as exc:
+    except InvalidInput as exc:
         session.rollback()
         return _rerender(request, session, user, set_id, data.assignment_id, exc, kept)
+    except (Conflict, NotFound, NotAllowed) as exc:
+        # Lease expired, already submitted, not yours: this item is gone; say why and
+        # move on to the next one instead of showing a form that cannot succeed.
+        session.rollback()
+        flash(request, exc.message, "error")
+        return RedirectResponse(f"/annotate/{set_id}", status_code=303)
     flash(request, "Saved. Here is the next item.")
     return RedirectResponse(f"/annotate/{set_id}", status_code=303)
 
@@ -199,7 +205,7 @@ def _rerender(
     row = session.get(Assignment, assignment_id)
     prompt_set = assignment.load_prompt_set(session, set_id)
     if row is None or row.annotator_id != user.id or row.status != "leased":
-        raise exc
+        raise exc  # pragma: no cover - the service checked ownership and state first
     task = assignment.task_view(session, row, prompt_set)
     errors = exc.errors or [{"field": None, "message": exc.message}]
     ctx = item_context(session, user, prompt_set, task, errors=errors, form=kept)

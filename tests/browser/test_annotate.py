@@ -107,6 +107,12 @@ def test_rank_by_mouse_buttons_and_keys_with_a_tie_and_a_flag(page: Page, annota
     assert saved[0].flags == {str(ids["B"]): ["factually_wrong"]}
     assert saved[0].seconds_spent > 0
 
+    page.get_by_text("Skip this item").click()
+    page.get_by_label("Reason").fill("The prompt is unclear")
+    page.get_by_role("button", name="Skip", exact=True).click()
+    expect(page.locator("[data-counter]")).to_contain_text("Remaining: 1")
+    assert page.evaluate("window.__samePage") is True
+
 
 def test_keyboard_only_ranking_and_nothing_left_at_phone_width(page: Page, annotate_server) -> None:
     server, creds, url, set_id = annotate_server

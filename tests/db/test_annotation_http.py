@@ -235,5 +235,17 @@ def test_plain_form_post_ranks_with_ties_and_shows_errors_with_input_kept(
     assert stored.ranking == [sorted([b, c]), [a]]
     assert stored.all_bad and stored.flags == {str(a): ["refusal"]}
     assert stored.seconds_spent >= 0
+    twice = client.post(
+        f"/annotate/{ps.id}/submit",
+        data={
+            **form,
+            "idempotency_key": "form-2",
+            f"rank_{a}": "1",
+            f"rank_{b}": "2",
+            f"rank_{c}": "3",
+        },
+    )
+    assert twice.status_code == 200  # redirected to the next item, with the reason shown
+    assert "was already submitted" in twice.text and "Response A" in twice.text
     no_csrf = client.post(f"/annotate/{ps.id}/submit", data={"assignment_id": str(row.id)})
     assert no_csrf.status_code == 403
