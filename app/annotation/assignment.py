@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -132,20 +132,21 @@ def _open_prompts(prompt_set: PromptSet, annotator_id: int, *, gold: bool) -> An
     )
 
 
-def _live_lease(
-    session: Session, prompt_set_id: int, annotator_id: int, now: dt.datetime
-) -> Assignment | None:
-    return session.scalars(
-        select(Assignment)
-        .join(Prompt, Prompt.id == Assignment.prompt_id)
-        .where(
-            Prompt.prompt_set_id == prompt_set_id,
-            Assignment.annotator_id == annotator_id,
-            _live(now),
+def _unfinished_rows(session: Session, prompt_set_id: int, annotator_id: int) -> list[Assignment]:
+    """This annotator's rows in the set that are neither submitted nor skipped: a live
+    lease, or lapsed/released ones that may be reused for the same prompt."""
+    return list(
+        session.scalars(
+            select(Assignment)
+            .join(Prompt, Prompt.id == Assignment.prompt_id)
+            .where(
+                Prompt.prompt_set_id == prompt_set_id,
+                Assignment.annotator_id == annotator_id,
+                Assignment.status.not_in(FINISHED),
+            )
+            .order_by(Assignment.id)
         )
-        .order_by(Assignment.id)
-        .limit(1)
-    ).first()
+    )
 
 
 def _claim_regular(
@@ -202,15 +203,16 @@ def _gold_turn(session: Session, prompt_set_id: int, annotator_id: int) -> bool:
 
 
 def _lease(
-    session: Session, prompt_id: int, annotator_id: int, lease_seconds: int, now: dt.datetime
+    session: Session,
+    prompt_id: int,
+    annotator_id: int,
+    lease_seconds: int,
+    now: dt.datetime,
+    reusable: Assignment | None,
 ) -> Assignment:
-    """Insert the lease, or reuse this annotator's own expired/released row for the prompt."""
+    """Insert the lease, or reuse this annotator's own lapsed/released row for the prompt."""
     expires = now + dt.timedelta(seconds=lease_seconds)
-    row = session.scalars(
-        select(Assignment).where(
-            Assignment.prompt_id == prompt_id, Assignment.annotator_id == annotator_id
-        )
-    ).first()
+    row = reusable
     if row is None:
         row = Assignment(
             prompt_id=prompt_id,
@@ -246,18 +248,24 @@ def lease_next_task(
         )
     # Serialise one annotator's own requests (two tabs) on PostgreSQL; no-op on SQLite.
     session.execute(select(User.id).where(User.id == annotator.id).with_for_update())
-    current = _live_lease(session, prompt_set.id, annotator.id, now)
-    if current is not None:
-        view = task_view(session, current, prompt_set)
+    rows = _unfinished_rows(session, prompt_set.id, annotator.id)
+    live = [r for r in rows if r.status == "leased" and r.lease_expires_at > now]
+    if live:
+        view = task_view(session, live[0], prompt_set)
         session.commit()
         return view
-    _mark_own_expired(session, annotator.id, now)
+    for row in rows:  # tidy: lapsed leases say so (they stopped counting already)
+        if row.status == "leased":
+            row.status = "expired"
     prompt_id = _pick(session, prompt_set, annotator.id, now)
     if prompt_id is None:
         session.commit()
         return None
+    reusable = next((r for r in rows if r.prompt_id == prompt_id), None)
     try:
-        assignment = _lease(session, prompt_id, annotator.id, prompt_set.lease_seconds, now)
+        assignment = _lease(
+            session, prompt_id, annotator.id, prompt_set.lease_seconds, now, reusable
+        )
     except IntegrityError as exc:  # pragma: no cover - guarded by the locks above
         session.rollback()
         raise Conflict("Someone else took this item at the same moment; ask again.") from exc
@@ -277,19 +285,6 @@ def _pick(
     if regular is not None:
         return regular
     return _claim_gold(session, prompt_set, annotator_id, now)
-
-
-def _mark_own_expired(session: Session, annotator_id: int, now: dt.datetime) -> None:
-    """Tidy: this annotator's lapsed leases become "expired" (they stopped counting anyway)."""
-    session.execute(
-        update(Assignment)
-        .where(
-            Assignment.annotator_id == annotator_id,
-            Assignment.status == "leased",
-            Assignment.lease_expires_at <= now,
-        )
-        .values(status="expired")
-    )
 
 
 def candidate_order(annotator_id: int, prompt_id: int, candidate_ids: list[int]) -> list[int]:

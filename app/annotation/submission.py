@@ -235,14 +235,15 @@ def submit_annotation(
         session.rollback()
         return replay
     _check_open(assignment, now)
-    prompt = session.get(Prompt, assignment.prompt_id)
-    assert prompt is not None
-    prompt_set = session.get(PromptSet, prompt.prompt_set_id)
-    assert prompt_set is not None
+    prompt_set = session.scalars(
+        select(PromptSet)
+        .join(Prompt, Prompt.prompt_set_id == PromptSet.id)
+        .where(Prompt.id == assignment.prompt_id)
+    ).one()
     candidate_ids = list(
-        session.scalars(select(Candidate.id).where(Candidate.prompt_id == prompt.id))
+        session.scalars(select(Candidate.id).where(Candidate.prompt_id == assignment.prompt_id))
     )
-    labels = candidate_labels(annotator.id, prompt.id, candidate_ids)
+    labels = candidate_labels(annotator.id, assignment.prompt_id, candidate_ids)
     errors: list[dict[str, Any]] = []
     ranking = None
     try:
@@ -263,7 +264,7 @@ def submit_annotation(
         seconds = max(0.0, (now - assignment.leased_at).total_seconds())
     annotation = Annotation(
         assignment_id=assignment.id,
-        prompt_id=prompt.id,
+        prompt_id=assignment.prompt_id,
         annotator_id=annotator.id,
         ranking=ranking,
         all_bad=bool(data.all_bad),
@@ -280,7 +281,7 @@ def submit_annotation(
     session.add_all(
         Comparison(
             annotation_id=annotation.id,
-            prompt_id=prompt.id,
+            prompt_id=assignment.prompt_id,
             chosen_candidate_id=pair.chosen_id,
             rejected_candidate_id=pair.rejected_id,
             margin=pair.margin,
@@ -289,7 +290,7 @@ def submit_annotation(
         for pair in pairs
     )
     assignment.status, assignment.finished_at = "submitted", now
-    result = SubmissionResult(annotation.id, assignment.id, prompt.id, len(pairs), True)
+    result = SubmissionResult(annotation.id, assignment.id, assignment.prompt_id, len(pairs), True)
     try:
         session.commit()
     except IntegrityError as exc:
