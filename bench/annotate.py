@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 from sqlalchemy import create_engine, insert, make_url, select, text
 from sqlalchemy.orm import Session
 
@@ -159,6 +160,14 @@ def page_bytes(base_url: str, set_id: int) -> dict[str, int]:
     return sizes
 
 
+def _cpu_seconds(proc: psutil.Process) -> float:
+    """CPU time of the server process and its children (uvicorn workers)."""
+    total = sum(proc.cpu_times()[:2])
+    for child in proc.children(recursive=True):
+        total += sum(child.cpu_times()[:2])
+    return total
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=3000)
@@ -176,14 +185,18 @@ def main() -> int:
         server = start_server(env, Path(tmp) / "server.log", ["--workers", str(args.workers)])
         try:
             print(f"annotate page bytes: {page_bytes(server.base_url, set_id)}")
+            proc = psutil.Process(server.process.pid)
             for group in (tokens[1:2], tokens[1 : CLIENTS + 1]):
+                cpu0 = _cpu_seconds(proc)
                 r = asyncio.run(measure(server.base_url, group, set_id, args.seconds))
+                cpu_ms = (_cpu_seconds(proc) - cpu0) * 1000 / max(r["cycles"], 1)
                 print(
                     f"{r['clients']:>2} clients: {r['per_second']:.1f} cycles/s "
                     f"({r['cycles']} cycles); cycle p50 {r['cycle_p50']:.1f} ms, "
                     f"p95 {r['cycle_p95']:.1f} ms; next p50/p95 {r['next_p50']:.1f}/"
                     f"{r['next_p95']:.1f} ms; submit p50/p95 {r['submit_p50']:.1f}/"
-                    f"{r['submit_p95']:.1f} ms",
+                    f"{r['submit_p95']:.1f} ms; app CPU {cpu_ms:.1f} ms/cycle; "
+                    f"load average {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
         finally:
