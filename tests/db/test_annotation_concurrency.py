@@ -11,10 +11,13 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.annotation import assignment, submission
 from app.annotation.models import Annotation, Assignment, Comparison
 from app.core.db import make_engine
 from tests.factories.accounts import make_token, make_user
+from tests.factories.annotation import submission_for
 from tests.factories.prompt_sets import make_prompt_set
+from tests.support.databases import migrated, sqlite_url
 from tests.support.server import ranklab_env, start_server
 
 ANNOTATORS = 32
@@ -87,4 +90,31 @@ def test_32_annotators_hammering_a_k3_set_fill_every_prompt_exactly(
         assert comparisons == PROMPTS * K * 6  # 4 candidates, no ties: 6 pairs each
         leased = select(func.count()).where(Assignment.status == "leased")
         assert session.scalar(leased) == 0
+    engine.dispose()
+
+
+def test_sqlite_single_writer_path_also_never_double_books(tmp_path: Path) -> None:
+    """Service layer, one session per thread, on the embedded SQLite default."""
+    engine = make_engine(migrated(sqlite_url(tmp_path / "lab.db")))
+    with Session(engine, expire_on_commit=False) as session:
+        ps = make_prompt_set(session, prompts=10, annotators_per_prompt=K)
+        users = [make_user(session) for _ in range(8)]
+    barrier = threading.Barrier(len(users))
+
+    def work(user) -> int:
+        barrier.wait()
+        done = 0
+        with Session(engine, expire_on_commit=False) as session:
+            while (
+                task := assignment.lease_next_task(session, prompt_set_id=ps.id, annotator=user)
+            ) is not None:
+                submission.submit_annotation(session, annotator=user, data=submission_for(task))
+                done += 1
+        return done
+
+    with ThreadPoolExecutor(len(users)) as pool:
+        assert sum(pool.map(work, users)) == 10 * K
+    with Session(engine) as session:
+        rows = session.execute(select(Annotation.prompt_id, Annotation.annotator_id)).all()
+        assert set(Counter(p for p, _ in rows).values()) == {K} and len(set(rows)) == len(rows)
     engine.dispose()
