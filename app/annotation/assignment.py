@@ -28,7 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -212,8 +212,7 @@ def _lease(
 ) -> Assignment:
     """Insert the lease, or reuse this annotator's own lapsed/released row for the prompt."""
     expires = now + dt.timedelta(seconds=lease_seconds)
-    row = reusable
-    if row is None:
+    if reusable is None:
         row = Assignment(
             prompt_id=prompt_id,
             annotator_id=annotator_id,
@@ -222,11 +221,20 @@ def _lease(
             lease_expires_at=expires,
         )
         session.add(row)
-    else:
-        row.status, row.leased_at, row.lease_expires_at = "leased", now, expires
-        row.finished_at = None
-    session.flush()
-    return row
+        session.flush()
+        return row
+    # A guarded UPDATE, not an attribute write: if a late submit of the lapsed lease
+    # committed while we waited for its row lock, PostgreSQL re-checks the WHERE on the
+    # new row version and we must not turn that "submitted" back into a lease.
+    reused = session.scalars(
+        update(Assignment)
+        .where(Assignment.id == reusable.id, Assignment.status.not_in(FINISHED))
+        .values(status="leased", leased_at=now, lease_expires_at=expires, finished_at=None)
+        .returning(Assignment)
+    ).first()
+    if reused is None:
+        raise Conflict("Your earlier answer for this item was just saved; ask for the next item.")
+    return reused
 
 
 def lease_next_task(
@@ -254,9 +262,7 @@ def lease_next_task(
         view = task_view(session, live[0], prompt_set)
         session.commit()
         return view
-    for row in rows:  # tidy: lapsed leases say so (they stopped counting already)
-        if row.status == "leased":
-            row.status = "expired"
+    _mark_lapsed(session, rows, now)
     prompt_id = _pick(session, prompt_set, annotator.id, now)
     if prompt_id is None:
         session.commit()
@@ -272,6 +278,25 @@ def lease_next_task(
     view = task_view(session, assignment, prompt_set)
     session.commit()
     return view
+
+
+def _mark_lapsed(session: Session, rows: list[Assignment], now: dt.datetime) -> None:
+    """Tidy: lapsed leases say "expired" (they stopped counting the moment they lapsed).
+
+    Guarded like `_lease`: a submit that lands meanwhile keeps its "submitted".
+    """
+    ids = [row.id for row in rows if row.status == "leased"]
+    if ids:
+        session.execute(
+            update(Assignment)
+            .where(
+                Assignment.id.in_(ids),
+                Assignment.status == "leased",
+                Assignment.lease_expires_at <= now,
+            )
+            .values(status="expired")
+            .execution_options(synchronize_session="fetch")
+        )
 
 
 def _pick(

@@ -73,6 +73,9 @@ def test_an_expired_lease_frees_the_seat_and_cannot_be_submitted(session: Sessio
     assert _next(session, ps, other, now=past) is None  # seat taken while the lease is live
     taken = lease(session, ps.id, other)  # now the lease has lapsed
     assert taken.prompt_id == stale.prompt_id
+    assert _next(session, ps, slow) is None  # the only prompt is full again
+    session.expire_all()
+    assert session.get(Assignment, stale.assignment_id).status == "expired"
     with pytest.raises(LeaseExpired, match="expired"):
         submission.submit_annotation(session, annotator=slow, data=submission_for(stale))
     assert session.scalar(select(Annotation.id)) is None
