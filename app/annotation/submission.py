@@ -93,15 +93,38 @@ class SubmissionResult:
 
 
 def _load_own_assignment(session: Session, assignment_id: int, annotator: User) -> Assignment:
-    # FOR UPDATE (PostgreSQL): a double-clicked submit waits here for the first one.
-    assignment = session.scalars(
-        select(Assignment).where(Assignment.id == assignment_id).with_for_update()
-    ).first()
+    assignment = session.scalars(select(Assignment).where(Assignment.id == assignment_id)).first()
     if assignment is None:
         raise AssignmentNotFound(f"Assignment {assignment_id} does not exist.")
     if assignment.annotator_id != annotator.id:
         raise NotYourAssignment(f"Assignment {assignment_id} belongs to another annotator.")
     return assignment
+
+
+def _lock_assignment(session: Session, assignment: Assignment) -> Assignment:
+    """Re-read the row under FOR UPDATE (PostgreSQL): a double-clicked submit waits here
+    for the first one and then sees its outcome."""
+    return session.scalars(
+        select(Assignment)
+        .where(Assignment.id == assignment.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def _lock_prompt(session: Session, prompt_id: int) -> PromptSet:
+    """Lock the prompt row (the lease path writes leases under the same lock) and return
+    its set. Taken before the assignment row, in the lease path's order: no deadlock.
+
+    With it, a submit near the lease's expiry and another annotator's lease of the freed
+    seat are serialised: whichever comes second sees the first.
+    """
+    return session.scalars(
+        select(PromptSet)
+        .join(Prompt, Prompt.prompt_set_id == PromptSet.id)
+        .where(Prompt.id == prompt_id)
+        .with_for_update(of=Prompt)
+    ).one()
 
 
 def _check_open(assignment: Assignment, now: dt.datetime) -> None:
@@ -222,7 +245,6 @@ def submit_annotation(
 
     The same idempotency key sent again returns the first result and stores nothing.
     """
-    now = now or utcnow()
     key = (data.idempotency_key or "").strip() or f"assignment-{data.assignment_id}"
     if len(key) > 100:
         raise AnnotationInvalid(
@@ -230,16 +252,14 @@ def submit_annotation(
             errors=[{"field": "idempotency_key", "message": "at most 100 characters"}],
         )
     assignment = _load_own_assignment(session, data.assignment_id, annotator)
+    prompt_set = _lock_prompt(session, assignment.prompt_id)
+    assignment = _lock_assignment(session, assignment)
+    now = now or utcnow()  # read after the locks: the expiry check must not be stale
     replay = _replay(session, annotator, key, assignment.id)
     if replay is not None:
         session.rollback()
         return replay
     _check_open(assignment, now)
-    prompt_set = session.scalars(
-        select(PromptSet)
-        .join(Prompt, Prompt.prompt_set_id == PromptSet.id)
-        .where(Prompt.id == assignment.prompt_id)
-    ).one()
     candidate_ids = list(
         session.scalars(select(Candidate.id).where(Candidate.prompt_id == assignment.prompt_id))
     )
@@ -320,7 +340,7 @@ def skip_assignment(
             f"Say why you skip this item (1 to {MAX_SKIP_REASON_CHARS} characters).",
             errors=[{"field": "reason", "message": f"1 to {MAX_SKIP_REASON_CHARS} characters"}],
         )
-    assignment = _load_own_assignment(session, assignment_id, annotator)
+    assignment = _lock_assignment(session, _load_own_assignment(session, assignment_id, annotator))
     if assignment.status == "skipped":
         session.rollback()
         return assignment
