@@ -27,6 +27,7 @@ def _routers() -> list:
     # Imported here so importing app.main stays cheap and free of cycles.
     from app.accounts import api as accounts_api
     from app.accounts import pages as accounts_pages
+    from app.annotation import api as annotation_api
     from app.annotation import pages as annotation_pages
     from app.core import health
     from app.exports import pages as exports_pages
@@ -38,6 +39,7 @@ def _routers() -> list:
         accounts_api.router,
         prompt_sets_pages.router,
         annotation_pages.router,
+        annotation_api.router,
         exports_pages.router,
     ]
 

@@ -1,25 +1,228 @@
-"""Annotator pages (the annotation issue grows this into the ranking screen)."""
+"""Annotator pages: the list of sets, the ranking screen, and its no-JavaScript form posts.
+
+The JavaScript on the ranking screen talks to the JSON API (app.annotation.api); the form
+routes here call the very same service functions, so both paths obey the same rules.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from app.accounts.deps import AnnotatorUser
+from app.accounts.models import User
+from app.annotation import assignment, submission
+from app.annotation.assignment import TaskView
+from app.annotation.models import FLAG_KINDS, MAX_RATIONALE_CHARS, Assignment
+from app.annotation.submission import RATING_MAX, RATING_MIN, SubmissionInput
+from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
-from app.core.templating import render
+from app.core.errors import AppError, Conflict, InvalidInput, NotAllowed, NotFound
+from app.core.templating import flash, render
 from app.prompt_sets.models import PromptSet
 
 router = APIRouter(tags=["pages"])
 
 
-def annotate_home_context(session: Session) -> dict:
-    sets = session.scalars(select(PromptSet).where(PromptSet.status == "active")).all()
-    return {"prompt_sets": [{"id": s.id, "name": s.name} for s in sets]}
+async def _form(request: Request) -> FormData:
+    # Parsed here so the routes themselves stay plain `def` (sync session, threadpool).
+    return await request.form()
+
+
+FormDep = Annotated[FormData, Depends(_form)]
+
+FLAG_LABELS = {
+    "unsafe": "Unsafe",
+    "factually_wrong": "Factually wrong",
+    "broken": "Broken / garbled",
+    "refusal": "Refusal",
+}
+SKIP_REASONS = (
+    "I don't know enough about this topic",
+    "The prompt is unclear or broken",
+    "Content I would rather not read",
+)
+
+
+def annotate_home_context(session: Session, user: User) -> dict[str, Any]:
+    sets = session.scalars(
+        select(PromptSet).where(PromptSet.status == "active").order_by(PromptSet.name)
+    ).all()
+    rows = []
+    for s in sets:
+        p = assignment.progress(session, prompt_set=s, annotator_id=user.id)
+        rows.append(
+            {
+                "id": s.id,
+                "name": s.name,
+                "description": s.description,
+                "done_today": p.done_today,
+                "done_total": p.done_total,
+                "remaining": p.remaining,
+            }
+        )
+    return {"prompt_sets": rows}
+
+
+def item_context(
+    session: Session,
+    user: User,
+    prompt_set: PromptSet,
+    task: TaskView | None,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    form: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What the ranking screen (and its reloadable item fragment) shows."""
+    return {
+        "prompt_set": {
+            "id": prompt_set.id,
+            "name": prompt_set.name,
+            "guidelines": prompt_set.guidelines,
+        },
+        "task": task,
+        "progress": assignment.progress(session, prompt_set=prompt_set, annotator_id=user.id),
+        "flag_kinds": [(k, FLAG_LABELS.get(k, k)) for k in FLAG_KINDS],
+        "ratings": list(range(RATING_MIN, RATING_MAX + 1)),
+        "max_rationale": MAX_RATIONALE_CHARS,
+        "skip_reasons": SKIP_REASONS,
+        "errors": errors or [],
+        "form": form or {},
+    }
+
+
+def _next_item_context(session: Session, user: User, set_id: int) -> dict[str, Any]:
+    task = assignment.lease_next_task(session, prompt_set_id=set_id, annotator=user)
+    prompt_set = assignment.load_prompt_set(session, set_id)
+    return item_context(session, user, prompt_set, task)
 
 
 @router.get("/annotate", response_class=HTMLResponse)
 def annotate_home(request: Request, session: SessionDep, user: AnnotatorUser) -> HTMLResponse:
-    return render(request, "annotation/home.html", annotate_home_context(session))
+    return render(request, "annotation/home.html", annotate_home_context(session, user))
+
+
+@router.get("/annotate/{set_id}", response_class=HTMLResponse)
+def rank_page(
+    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser
+) -> HTMLResponse:
+    """The ranking screen; opening it leases the next item (or shows the same live one)."""
+    return render(request, "annotation/rank.html", _next_item_context(session, user, set_id))
+
+
+@router.get("/annotate/{set_id}/item", response_class=HTMLResponse)
+def rank_item_fragment(
+    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser
+) -> HTMLResponse:
+    """Just the item part of the screen: the page's script swaps it in after a submit."""
+    return render(request, "annotation/_item.html", _next_item_context(session, user, set_id))
+
+
+def ranking_from_ranks(ranks: dict[int, str]) -> list[list[Any]]:
+    """Form fields rank_<candidate id> = rank number; equal numbers are a tie.
+
+    A blank or non-numeric rank leaves that candidate out, and the ranking rules then
+    name it ("response B has no rank").
+    """
+    by_rank: dict[int, list[int]] = {}
+    for cid, value in ranks.items():
+        if value.strip().isdigit():
+            by_rank.setdefault(int(value), []).append(cid)
+    return [sorted(by_rank[r]) for r in sorted(by_rank)]
+
+
+def submission_from_form(form: Any) -> tuple[SubmissionInput, dict[str, Any]]:
+    ranks: dict[int, str] = {}
+    flags: dict[str, list[str]] = {}
+    ratings: dict[str, Any] = {}
+    for key, value in form.multi_items():
+        prefix, _, suffix = key.partition("_")
+        if not suffix.isdigit() or not isinstance(value, str):
+            continue
+        if prefix == "rank":
+            ranks[int(suffix)] = value
+        elif prefix == "flag":
+            flags.setdefault(suffix, []).append(value)
+        elif prefix == "rating" and value:
+            ratings[suffix] = int(value) if value.lstrip("-").isdigit() else value
+    seconds = str(form.get("seconds_spent") or "")
+    raw_id = str(form.get("assignment_id") or "")
+    data = SubmissionInput(
+        assignment_id=int(raw_id) if raw_id.isdigit() else 0,
+        ranking=ranking_from_ranks(ranks),
+        all_bad=form.get("all_bad") is not None,
+        flags=flags,
+        ratings=ratings,
+        rationale=str(form.get("rationale") or ""),
+        seconds_spent=float(seconds) if seconds.replace(".", "", 1).isdigit() else None,
+        idempotency_key=str(form.get("idempotency_key") or "") or None,
+    )
+    kept = {"ranks": ranks, "flags": flags, "ratings": ratings, "rationale": data.rationale}
+    kept["all_bad"] = data.all_bad
+    return data, kept
+
+
+@router.post(
+    "/annotate/{set_id}/submit",
+    response_class=HTMLResponse,
+    response_model=None,
+    dependencies=[Depends(verify_csrf_form)],
+)
+def submit_form(
+    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: FormDep
+) -> Response:
+    data, kept = submission_from_form(form)
+    try:
+        submission.submit_annotation(session, annotator=user, data=data)
+    except InvalidInput as exc:
+        session.rollback()
+        return _rerender(request, session, user, set_id, data.assignment_id, exc, kept)
+    except (Conflict, NotFound, NotAllowed) as exc:
+        # Lease expired, already submitted, not yours: this item is gone; say why and
+        # move on to the next one instead of showing a form that cannot succeed.
+        session.rollback()
+        flash(request, exc.message, "error")
+        return RedirectResponse(f"/annotate/{set_id}", status_code=303)
+    flash(request, "Saved. Here is the next item.")
+    return RedirectResponse(f"/annotate/{set_id}", status_code=303)
+
+
+def _rerender(
+    request: Request,
+    session: Session,
+    user: User,
+    set_id: int,
+    assignment_id: int,
+    exc: AppError,
+    kept: dict[str, Any],
+) -> HTMLResponse:
+    """Show the same item again with the problems listed and the user's input kept."""
+    row = session.get(Assignment, assignment_id)
+    prompt_set = assignment.load_prompt_set(session, set_id)
+    if row is None or row.annotator_id != user.id or row.status != "leased":
+        raise exc  # pragma: no cover - the service checked ownership and state first
+    task = assignment.task_view(session, row, prompt_set)
+    errors = exc.errors or [{"field": None, "message": exc.message}]
+    ctx = item_context(session, user, prompt_set, task, errors=errors, form=kept)
+    ctx["error_message"] = exc.message
+    return render(request, "annotation/rank.html", ctx, status_code=exc.status)
+
+
+@router.post("/annotate/{set_id}/skip", dependencies=[Depends(verify_csrf_form)])
+def skip_form(
+    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: FormDep
+) -> RedirectResponse:
+    raw_id = str(form.get("assignment_id") or "")
+    submission.skip_assignment(
+        session,
+        annotator=user,
+        assignment_id=int(raw_id) if raw_id.isdigit() else 0,
+        reason=str(form.get("reason") or ""),
+    )
+    flash(request, "Skipped. Here is the next item.")
+    return RedirectResponse(f"/annotate/{set_id}", status_code=303)

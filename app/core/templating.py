@@ -25,7 +25,10 @@ FLASH_KEY = "_flash"
 
 
 def flash(request: Request, message: str, category: str = "info") -> None:
-    request.session.setdefault(FLASH_KEY, []).append({"message": message, "category": category})
+    # Assign a new list: Starlette's session only notices __setitem__, not in-place appends,
+    # so appending to a pending flash list would silently drop the new message.
+    pending = request.session.get(FLASH_KEY, [])
+    request.session[FLASH_KEY] = [*pending, {"message": message, "category": category}]
 
 
 def pop_flashes(request: Request) -> list[dict[str, str]]:

@@ -1,0 +1,351 @@
+"""Recording a ranking (or a skip) for a leased assignment, in one transaction.
+
+The API (`POST /api/v1/annotations`) and the browser form call the same functions here.
+Every check runs before the first write, so a rejection leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.accounts.models import User
+from app.annotation.assignment import candidate_labels
+from app.annotation.models import (
+    FLAG_KINDS,
+    MAX_RATIONALE_CHARS,
+    Annotation,
+    Assignment,
+    Comparison,
+)
+from app.annotation.ranking import derive_comparisons, validate_ranking
+from app.core.db import utcnow
+from app.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from app.prompt_sets.models import Candidate, Prompt, PromptSet
+
+RATING_MIN, RATING_MAX = 1, 7
+MAX_SKIP_REASON_CHARS = 500
+MAX_SECONDS = 7 * 24 * 3600
+
+
+class AssignmentNotFound(NotFound):
+    code = "assignment_not_found"
+
+
+class NotYourAssignment(NotAllowed):
+    code = "not_your_assignment"
+
+
+class AssignmentClosed(Conflict):
+    """Already submitted or skipped."""
+
+    code = "assignment_closed"
+
+
+class LeaseExpired(Conflict):
+    code = "lease_expired"
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+
+
+class AnnotationInvalid(InvalidInput):
+    code = "annotation_invalid"
+
+
+@dataclass
+class SubmissionInput:
+    assignment_id: int
+    ranking: Any
+    all_bad: bool = False
+    flags: dict[str, list[str]] = field(default_factory=dict)
+    ratings: dict[str, int] = field(default_factory=dict)
+    rationale: str | None = None
+    seconds_spent: float | None = None
+    # Without a key, retries of the same assignment still collapse into one annotation.
+    idempotency_key: str | None = None
+
+
+@dataclass
+class SubmissionResult:
+    annotation_id: int
+    assignment_id: int
+    prompt_id: int
+    comparisons: int
+    created: bool  # False: an earlier submission with the same key was returned
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "annotation_id": self.annotation_id,
+            "assignment_id": self.assignment_id,
+            "prompt_id": self.prompt_id,
+            "comparisons": self.comparisons,
+            "created": self.created,
+        }
+
+
+def _load_own_assignment(session: Session, assignment_id: int, annotator: User) -> Assignment:
+    assignment = session.scalars(select(Assignment).where(Assignment.id == assignment_id)).first()
+    if assignment is None:
+        raise AssignmentNotFound(f"Assignment {assignment_id} does not exist.")
+    if assignment.annotator_id != annotator.id:
+        raise NotYourAssignment(f"Assignment {assignment_id} belongs to another annotator.")
+    return assignment
+
+
+def _lock_assignment(session: Session, assignment: Assignment) -> Assignment:
+    """Re-read the row under FOR UPDATE (PostgreSQL): a double-clicked submit waits here
+    for the first one and then sees its outcome."""
+    return session.scalars(
+        select(Assignment)
+        .where(Assignment.id == assignment.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def _lock_prompt(session: Session, prompt_id: int) -> PromptSet:
+    """Lock the prompt row (the lease path writes leases under the same lock) and return
+    its set. Taken before the assignment row, in the lease path's order: no deadlock.
+
+    With it, a submit near the lease's expiry and another annotator's lease of the freed
+    seat are serialised: whichever comes second sees the first.
+    """
+    return session.scalars(
+        select(PromptSet)
+        .join(Prompt, Prompt.prompt_set_id == PromptSet.id)
+        .where(Prompt.id == prompt_id)
+        .with_for_update(of=Prompt)
+    ).one()
+
+
+def _check_open(assignment: Assignment, now: dt.datetime) -> None:
+    if assignment.status == "submitted":
+        raise AssignmentClosed(f"Assignment {assignment.id} was already submitted.")
+    if assignment.status == "skipped":
+        raise AssignmentClosed(f"Assignment {assignment.id} was skipped; it cannot be submitted.")
+    if assignment.status != "leased" or assignment.lease_expires_at <= now:
+        raise LeaseExpired(
+            f"The lease on assignment {assignment.id} expired at "
+            f"{assignment.lease_expires_at:%Y-%m-%d %H:%M:%S} UTC; the item went back to the "
+            "pool. Ask for the next item."
+        )
+
+
+def _replay(
+    session: Session, annotator: User, key: str, assignment_id: int
+) -> SubmissionResult | None:
+    existing = session.scalars(
+        select(Annotation).where(
+            Annotation.annotator_id == annotator.id, Annotation.idempotency_key == key
+        )
+    ).first()
+    if existing is None:
+        return None
+    if existing.assignment_id != assignment_id:
+        raise IdempotencyKeyReused(
+            f"Idempotency key {key!r} was already used for assignment {existing.assignment_id}."
+        )
+    n = session.scalar(
+        select(func.count()).select_from(Comparison).where(Comparison.annotation_id == existing.id)
+    )
+    return SubmissionResult(existing.id, existing.assignment_id, existing.prompt_id, n or 0, False)
+
+
+Problems = list[dict[str, Any]]
+
+
+def _problem(errors: Problems, field_name: str, message: str) -> None:
+    errors.append({"field": field_name, "message": message})
+
+
+def _check_flags(raw: dict[str, Any], labels: dict[str, str], errors: Problems) -> dict:
+    flags: dict[str, list[str]] = {}
+    kinds_text = ", ".join(FLAG_KINDS)
+    for key, kinds in (raw or {}).items():
+        key = str(key)
+        where = f"flags.{key}"
+        if key not in labels:
+            _problem(errors, where, f"candidate {key} is not a response to this prompt")
+        elif not isinstance(kinds, list):
+            _problem(errors, where, f"flags of {labels[key]} must be a list of kinds")
+        elif bad := [k for k in kinds if k not in FLAG_KINDS]:
+            _problem(errors, where, f"unknown flag {bad[0]!r} on {labels[key]}; use {kinds_text}")
+        elif kinds:
+            flags[key] = sorted(set(kinds))
+    return flags
+
+
+def _check_ratings(
+    raw: dict[str, Any], labels: dict[str, str], required: bool, errors: Problems
+) -> dict:
+    ratings: dict[str, int] = {}
+    span = f"{RATING_MIN} to {RATING_MAX}"
+    for key, value in (raw or {}).items():
+        key = str(key)
+        where = f"ratings.{key}"
+        if key not in labels:
+            _problem(errors, where, f"candidate {key} is not a response to this prompt")
+        elif not isinstance(value, int) or isinstance(value, bool):
+            _problem(errors, where, f"rating {value!r} for {labels[key]} is not a whole number")
+        elif not RATING_MIN <= value <= RATING_MAX:
+            _problem(errors, where, f"rating {value} for {labels[key]} is outside {span}")
+        else:
+            ratings[key] = value
+    if required:
+        for key in sorted(set(labels) - {str(k) for k in raw or {}}, key=labels.get):
+            _problem(errors, f"ratings.{key}", f"{labels[key]} needs a rating from {span}")
+    return ratings
+
+
+def _check_text(data: SubmissionInput, prompt_set: PromptSet, errors: Problems) -> str | None:
+    rationale = (data.rationale or "").strip() or None
+    if rationale is not None and len(rationale) > MAX_RATIONALE_CHARS:
+        _problem(
+            errors,
+            "rationale",
+            f"the rationale has {len(rationale)} characters; the limit is {MAX_RATIONALE_CHARS}",
+        )
+    if prompt_set.require_rationale and rationale is None:
+        _problem(errors, "rationale", "this prompt set asks for a rationale")
+    seconds = data.seconds_spent
+    if seconds is not None and not (math.isfinite(seconds) and 0 <= seconds <= MAX_SECONDS):
+        _problem(
+            errors,
+            "seconds_spent",
+            f"seconds_spent {seconds!r} must be between 0 and {MAX_SECONDS}",
+        )
+    return rationale
+
+
+def _check_details(
+    data: SubmissionInput, prompt_set: PromptSet, labels: dict[int, str]
+) -> tuple[dict[str, list[str]], dict[str, int], str | None, Problems]:
+    """Flags, ratings, rationale and time: normalised values plus every problem found."""
+    errors: Problems = []
+    names = {str(cid): f"response {label}" for cid, label in labels.items()}
+    flags = _check_flags(data.flags, names, errors)
+    ratings = _check_ratings(data.ratings, names, prompt_set.require_ratings, errors)
+    rationale = _check_text(data, prompt_set, errors)
+    return flags, ratings, rationale, errors
+
+
+def submit_annotation(
+    session: Session, *, annotator: User, data: SubmissionInput, now: dt.datetime | None = None
+) -> SubmissionResult:
+    """Store the ranking and its comparisons and close the lease, all in one commit.
+
+    The same idempotency key sent again returns the first result and stores nothing.
+    """
+    key = (data.idempotency_key or "").strip() or f"assignment-{data.assignment_id}"
+    if len(key) > 100:
+        raise AnnotationInvalid(
+            "idempotency_key is longer than 100 characters.",
+            errors=[{"field": "idempotency_key", "message": "at most 100 characters"}],
+        )
+    assignment = _load_own_assignment(session, data.assignment_id, annotator)
+    prompt_set = _lock_prompt(session, assignment.prompt_id)
+    assignment = _lock_assignment(session, assignment)
+    now = now or utcnow()  # read after the locks: the expiry check must not be stale
+    replay = _replay(session, annotator, key, assignment.id)
+    if replay is not None:
+        session.rollback()
+        return replay
+    _check_open(assignment, now)
+    candidate_ids = list(
+        session.scalars(select(Candidate.id).where(Candidate.prompt_id == assignment.prompt_id))
+    )
+    labels = candidate_labels(annotator.id, assignment.prompt_id, candidate_ids)
+    errors: list[dict[str, Any]] = []
+    ranking = None
+    try:
+        ranking = validate_ranking(data.ranking, candidate_ids, labels)
+        # Order inside a tie group carries no meaning: store it canonically, so the form,
+        # the buttons, the keyboard and drag and drop give identical rows.
+        ranking = [sorted(group) for group in ranking]
+    except InvalidInput as exc:
+        errors.extend(exc.errors)
+    flags, ratings, rationale, detail_errors = _check_details(data, prompt_set, labels)
+    errors.extend(detail_errors)
+    if errors or ranking is None:
+        session.rollback()
+        summary = "; ".join(e["message"] for e in errors)
+        raise AnnotationInvalid(f"The annotation was not saved: {summary}.", errors=errors)
+    seconds = data.seconds_spent
+    if seconds is None:
+        seconds = max(0.0, (now - assignment.leased_at).total_seconds())
+    annotation = Annotation(
+        assignment_id=assignment.id,
+        prompt_id=assignment.prompt_id,
+        annotator_id=annotator.id,
+        ranking=ranking,
+        all_bad=bool(data.all_bad),
+        flags=flags,
+        ratings=ratings,
+        rationale=rationale,
+        seconds_spent=float(seconds),
+        idempotency_key=key,
+        created_at=now,
+    )
+    session.add(annotation)
+    session.flush()
+    pairs = derive_comparisons(ranking)
+    session.add_all(
+        Comparison(
+            annotation_id=annotation.id,
+            prompt_id=assignment.prompt_id,
+            chosen_candidate_id=pair.chosen_id,
+            rejected_candidate_id=pair.rejected_id,
+            margin=pair.margin,
+            created_at=now,
+        )
+        for pair in pairs
+    )
+    assignment.status, assignment.finished_at = "submitted", now
+    result = SubmissionResult(annotation.id, assignment.id, assignment.prompt_id, len(pairs), True)
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        # A concurrent retry with the same key won the race (our row lock makes this
+        # rare on PostgreSQL); answer with what it stored.
+        session.rollback()
+        replay = _replay(session, annotator, key, data.assignment_id)
+        if replay is not None:
+            return replay
+        raise AssignmentClosed(f"Assignment {data.assignment_id} was already submitted.") from exc
+    return result
+
+
+def skip_assignment(
+    session: Session,
+    *,
+    annotator: User,
+    assignment_id: int,
+    reason: str,
+    now: dt.datetime | None = None,
+) -> Assignment:
+    """Give an item back with a reason. Others may take it; this annotator never gets it again."""
+    now = now or utcnow()
+    reason = (reason or "").strip()
+    if not reason or len(reason) > MAX_SKIP_REASON_CHARS:
+        raise AnnotationInvalid(
+            f"Say why you skip this item (1 to {MAX_SKIP_REASON_CHARS} characters).",
+            errors=[{"field": "reason", "message": f"1 to {MAX_SKIP_REASON_CHARS} characters"}],
+        )
+    assignment = _lock_assignment(session, _load_own_assignment(session, assignment_id, annotator))
+    if assignment.status == "skipped":
+        session.rollback()
+        return assignment
+    if assignment.status == "submitted":
+        raise AssignmentClosed(f"Assignment {assignment.id} was already submitted.")
+    assignment.status, assignment.finished_at, assignment.skip_reason = "skipped", now, reason
+    session.commit()
+    return assignment
