@@ -29,6 +29,7 @@ def _routers() -> list:
     from app.accounts import pages as accounts_pages
     from app.annotation import pages as annotation_pages
     from app.core import health
+    from app.exports import api as exports_api
     from app.exports import pages as exports_pages
     from app.prompt_sets import pages as prompt_sets_pages
 
@@ -39,6 +40,7 @@ def _routers() -> list:
         prompt_sets_pages.router,
         annotation_pages.router,
         exports_pages.router,
+        exports_api.router,
     ]
 
 

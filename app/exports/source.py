@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Result, Select, select
 from sqlalchemy.orm import Session
 
 from app.annotation.models import Annotation, Comparison
@@ -131,8 +131,8 @@ def _comparison_query(options: ExportOptions) -> Select:
     )
 
 
-def _stream(session: Session, stmt: Select) -> Iterator[Any]:
-    return iter(session.execute(stmt.execution_options(yield_per=YIELD_PER)))
+def _stream(session: Session, stmt: Select) -> Result[Any]:
+    return session.execute(stmt.execution_options(yield_per=YIELD_PER))
 
 
 class _Follower:
@@ -156,23 +156,36 @@ def prompt_groups(
     session: Session, options: ExportOptions, *, with_comparisons: bool
 ) -> Iterator[PromptGroup]:
     """Prompts (in id order) that have at least one annotation passing the filters."""
-    candidates = _Follower(_stream(session, _candidate_query(options)))
-    comparisons = _Follower(_stream(session, _comparison_query(options))) if with_comparisons else None
-    group: PromptGroup | None = None
-    for row in _stream(session, _annotation_query(options)):
-        if group is None or row[0] != group.prompt_id:
-            if group is not None:
-                yield _complete(group, candidates, comparisons)
-            group = PromptGroup(*row[:7])
-        group.annotations.append(AnnotationRec(*row[7:]))
-    if group is not None:
-        yield _complete(group, candidates, comparisons)
+    results = [_stream(session, _annotation_query(options))]
+    try:
+        results.append(_stream(session, _candidate_query(options)))
+        candidates = _Follower(results[-1])
+        comparisons = None
+        if with_comparisons:
+            results.append(_stream(session, _comparison_query(options)))
+            comparisons = _Follower(results[-1])
+        group: PromptGroup | None = None
+        for row in results[0]:
+            if group is None or row[0] != group.prompt_id:
+                if group is not None:
+                    yield _complete(group, candidates, comparisons)
+                group = PromptGroup(*row[:7])
+            group.annotations.append(AnnotationRec(*row[7:]))
+        if group is not None:
+            yield _complete(group, candidates, comparisons)
+    finally:
+        # Server-side cursors stay open until closed: the followers are rarely read to
+        # the end, and a client may hang up mid-stream.
+        for result in results:
+            result.close()
 
 
 def _complete(
     group: PromptGroup, candidates: _Follower, comparisons: _Follower | None
 ) -> PromptGroup:
-    group.candidates = {r[1]: CandidateRec(r[1], r[2], r[3]) for r in candidates.take(group.prompt_id)}
+    group.candidates = {
+        r[1]: CandidateRec(r[1], r[2], r[3]) for r in candidates.take(group.prompt_id)
+    }
     if comparisons is not None:
         kept = {a.id for a in group.annotations}
         group.comparisons = [
