@@ -50,7 +50,9 @@ def research_home_context(
     except AppError as exc:
         ctx.update(error=exc.message, errors=exc.errors, status=exc.status)
         return ctx
-    query = {k: v for k, v in raw.items() if v not in (None, "", []) and k != "format"}
+    query = {"prompt_set": raw["prompt_set"]} | {
+        k: v for k, v in raw.items() if v not in (None, "", []) and k != "format"
+    }
     ctx["preview"] = {
         "rows": rows,
         "total": total,

@@ -67,7 +67,7 @@ class ExportPlan:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.]+", "_", text).strip("_") or "set"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "set"
 
 
 def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
