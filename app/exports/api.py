@@ -69,6 +69,9 @@ def export_dataset(
         secret_key=settings.resolved_secret_key(),
         default_model=settings.default_model,
     )
+    # End the request's transaction now: its session only closes after the body is sent,
+    # and on SQLite an open transaction holds the write lock for the whole download.
+    session.rollback()
     media = MEDIA_TYPES["zip" if plan.options.bundle else plan.options.file_type]
     # A sync generator: Starlette iterates it in its threadpool, so the blocking database
     # reads never stall the event loop. It opens its own session.

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import User
+from app.core.db import read_only
 from app.core.errors import InvalidInput, NotFound
 from app.exports import card as card_module
 from app.exports.chat import prompt_renderer
@@ -232,6 +233,7 @@ def export_chunks(
         return
     schema = arrow_schema(plan.options)
     with make_session() as session:
+        read_only(session)
         tally = [0]
         yield from encode(
             _counted(iter_rows(session, plan), on_rows, tally), plan.options.file_type, schema
@@ -255,6 +257,7 @@ def _bundle_chunks(
                 make_session() as session,
                 zf.open(f"{split}.{ext}", "w", force_zip64=True) as entry,
             ):
+                read_only(session)
                 rows = sampler.watch(_counted(iter_rows(session, plan, split), on_rows, tally))
                 for chunk in encode(rows, options.file_type, schema):
                     entry.write(chunk)
@@ -262,6 +265,7 @@ def _bundle_chunks(
                         yield data
             counts[split] = tally[0]
         with make_session() as session:
+            read_only(session)
             text = card_module.dataset_card(session, plan, counts, sampler.percentiles())
         zf.writestr("README.md", text)
     yield sink.drain()
