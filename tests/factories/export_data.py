@@ -16,7 +16,6 @@ from app.annotation.models import Annotation, Assignment, Comparison
 from app.annotation.ranking import derive_comparisons
 from app.core.db import utcnow
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
-from tests.factories.accounts import make_user
 from tests.factories.prompt_sets import make_prompt
 
 _keys = itertools.count(1)
@@ -135,7 +134,11 @@ def make_export_scenario(session: Session, **set_fields: Any) -> ExportScenario:
         external_id=f"ext-multi-{n}",
     )
     gold = make_prompt(session, ps, text="Gold question", candidates=2, models=models, is_gold=True)
-    annotators = [make_user(session, role="annotator") for _ in range(3)]
+    # No passwords: these annotators never log in, and hashing three passwords per scenario
+    # (argon2) would dominate the export tests' time.
+    annotators = [User(username=f"ranker-{n}-{i}", role="annotator") for i in range(3)]
+    session.add_all(annotators)
+    session.flush()
     s, m, g = (candidate_ids(session, p) for p in (single, multi, gold))
     early = utcnow() - dt.timedelta(days=10)
     a1, a2, a3 = annotators
