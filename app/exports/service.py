@@ -7,13 +7,12 @@ the response body is sent) and only reads: it never writes or commits.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -55,7 +54,6 @@ class ExportPlan:
     options: ExportOptions
     prompt_sets: list[dict[str, Any]]
     secret_key: str
-    stats: dict[str, Any] = field(default_factory=dict)
 
     @property
     def filename(self) -> str:
@@ -280,7 +278,3 @@ def preview(session: Session, plan: ExportPlan, limit: int = 5) -> tuple[list[di
             first.append(row)
         total += 1
     return first, total
-
-
-def utc_now_text() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
