@@ -30,6 +30,7 @@ def _routers() -> list:
     from app.annotation import api as annotation_api
     from app.annotation import pages as annotation_pages
     from app.core import health
+    from app.exports import api as exports_api
     from app.exports import pages as exports_pages
     from app.prompt_sets import pages as prompt_sets_pages
 
@@ -41,6 +42,7 @@ def _routers() -> list:
         annotation_pages.router,
         annotation_api.router,
         exports_pages.router,
+        exports_api.router,
     ]
 
 

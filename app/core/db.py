@@ -109,7 +109,19 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Long read-only work (streaming exports) opts out with the execution option
+        # read_only_snapshot=True: a deferred BEGIN reads a WAL snapshot without taking the
+        # write lock, so annotators can keep submitting while a large export streams.
+        snapshot = conn.get_execution_options().get("read_only_snapshot", False)
+        conn.exec_driver_sql("BEGIN" if snapshot else "BEGIN IMMEDIATE")
+
+
+def read_only(session: Session) -> Session:
+    """Make a fresh session's transaction a read-only snapshot (SQLite: a deferred BEGIN
+    instead of BEGIN IMMEDIATE, see _configure_sqlite). No effect once a transaction began."""
+    if not session.in_transaction():
+        session.connection(execution_options={"read_only_snapshot": True})
+    return session
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

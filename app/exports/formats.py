@@ -1,0 +1,388 @@
+"""The five export formats: which rows a prompt group yields, and each row's exact fields.
+
+Rows are plain dicts whose keys follow the field list of their format (core fields first,
+TRL's names; metadata after). `columns=core` keeps only the core fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from app.analytics.agreement import PairTally, pair_consensus
+from app.analytics.votes import votes_from_ranking
+from app.annotation.ranking import rank_of, tied_pairs
+from app.exports.schemas import ExportOptions
+from app.exports.source import AnnotationRec, ComparisonRec, PromptGroup
+from app.prompt_sets.content import as_messages
+
+Row = dict[str, Any]
+MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
+CANDIDATE = pa.struct([("id", pa.int64()), ("text", pa.string()), ("model", pa.string())])
+FLAG = pa.struct([("candidate_id", pa.int64()), ("kind", pa.string())])
+RATING = pa.struct([("candidate_id", pa.int64()), ("rating", pa.float64())])
+
+PAIR_META = [
+    ("prompt_id", pa.int64()),
+    ("external_id", pa.string()),
+    ("chosen_id", pa.int64()),
+    ("rejected_id", pa.int64()),
+    ("chosen_model", pa.string()),
+    ("rejected_model", pa.string()),
+    ("annotator", pa.string()),
+    ("margin", pa.float64()),
+    ("agreement", pa.float64()),
+    ("tie", pa.bool_()),
+    ("created_at", pa.string()),
+]
+CORE_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
+    "pairs": [("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string())],
+    "conversational": [
+        ("prompt", pa.list_(MESSAGE)),
+        ("chosen", pa.list_(MESSAGE)),
+        ("rejected", pa.list_(MESSAGE)),
+    ],
+    "rankings": [
+        ("prompt", pa.list_(MESSAGE)),
+        ("candidates", pa.list_(CANDIDATE)),
+        ("ranking", pa.list_(pa.list_(pa.int64()))),
+        ("all_bad", pa.bool_()),
+        ("flags", pa.list_(FLAG)),
+        ("ratings", pa.list_(RATING)),
+        ("rationale", pa.string()),
+    ],
+    "unpaired": [("prompt", pa.string()), ("completion", pa.string()), ("label", pa.bool_())],
+    "consensus": [("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string())],
+}
+META_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
+    "pairs": PAIR_META,
+    "conversational": PAIR_META,
+    "rankings": [
+        ("prompt_id", pa.int64()),
+        ("external_id", pa.string()),
+        ("annotation_id", pa.int64()),
+        ("annotator", pa.string()),
+        ("seconds_spent", pa.float64()),
+        ("created_at", pa.string()),
+    ],
+    "unpaired": [
+        ("prompt_id", pa.int64()),
+        ("external_id", pa.string()),
+        ("candidate_id", pa.int64()),
+        ("model", pa.string()),
+        ("annotator", pa.string()),
+        ("rank", pa.int64()),
+        ("groups", pa.int64()),
+        ("flags", pa.list_(pa.string())),
+        ("all_bad", pa.bool_()),
+        ("created_at", pa.string()),
+    ],
+    "consensus": [
+        ("prompt_id", pa.int64()),
+        ("external_id", pa.string()),
+        ("chosen_id", pa.int64()),
+        ("rejected_id", pa.int64()),
+        ("chosen_model", pa.string()),
+        ("rejected_model", pa.string()),
+        ("votes_chosen", pa.int64()),
+        ("votes_rejected", pa.int64()),
+        ("ties", pa.int64()),
+        ("annotators", pa.int64()),
+        ("agreement", pa.float64()),
+        ("majority", pa.bool_()),
+    ],
+}
+UNPAIRED_LABEL_RULE = (
+    "label is true when the candidate's tie group is in the upper half of the annotator's "
+    "ranking ((rank - 1) / (groups - 1) < 0.5) and false when it is in the lower half; the "
+    "exact middle group of an odd number of groups, and rankings where every candidate is "
+    "tied, are left out. A candidate the annotator flagged, or every candidate of an "
+    "annotation marked 'all bad', is labelled false whatever its rank."
+)
+
+
+def fields(options: ExportOptions) -> list[tuple[str, pa.DataType]]:
+    core = list(CORE_FIELDS[options.format])
+    if options.columns == "core":
+        if options.margin and options.format in ("pairs", "conversational"):
+            core.append(("margin", pa.float64()))
+        return core
+    return core + META_FIELDS[options.format]
+
+
+def arrow_schema(options: ExportOptions) -> pa.Schema:
+    return pa.schema(fields(options))
+
+
+@dataclass
+class RowContext:
+    """What row builders need beyond the group: the prompt renderer and the pseudonymiser."""
+
+    options: ExportOptions
+    render_prompt: Callable[[list[dict[str, str]]], str] | None
+    pseudonym: Callable[[int], str]
+
+
+def split_of(content_hash: str, test_fraction: float) -> str:
+    """train or test, from a hash of the prompt's content: stable across exports, and a
+    prompt never lands in both."""
+    digest = hashlib.sha256(f"ranklab-split:{content_hash}".encode()).digest()
+    return "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_fraction else "train"
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat()
+
+
+def _chat(group: PromptGroup) -> list[dict[str, str]]:
+    return as_messages(group.text, group.messages, group.system_prompt)
+
+
+def _flagged_candidates(group: PromptGroup, options: ExportOptions) -> set[int]:
+    """Candidates any kept annotator flagged with an excluded kind."""
+    out = set()
+    for annotation in group.annotations:
+        for candidate_id, kinds in (annotation.flags or {}).items():
+            if options.flag_excluded(kinds):
+                out.add(int(candidate_id))
+    return out
+
+
+def _consensus(group: PromptGroup, annotations: list[AnnotationRec]) -> dict:
+    votes = [
+        v
+        for a in annotations
+        for v in votes_from_ranking(group.prompt_id, a.annotator_id, a.ranking)
+    ]
+    return pair_consensus(votes)
+
+
+def _margin(annotation: AnnotationRec, chosen: int, rejected: int, distance: int) -> float:
+    """Rating difference when the annotator rated both, else the rank distance."""
+    ratings = annotation.ratings or {}
+    if str(chosen) in ratings and str(rejected) in ratings:
+        return float(ratings[str(chosen)]) - float(ratings[str(rejected)])
+    return float(distance)
+
+
+class RowBuilder:
+    """Turns prompt groups into rows of one format."""
+
+    def __init__(self, ctx: RowContext) -> None:
+        self.ctx = ctx
+        self.options = ctx.options
+        self._keys = [name for name, _ in fields(ctx.options)]
+        self._pseudonyms: dict[int, str] = {}
+
+    def pseudonym(self, user_id: int) -> str:
+        # Cached: an HMAC per row is a measurable share of a large export's time.
+        if user_id not in self._pseudonyms:
+            self._pseudonyms[user_id] = self.ctx.pseudonym(user_id)
+        return self._pseudonyms[user_id]
+
+    def rows(self, group: PromptGroup) -> Iterator[Row]:
+        builder = getattr(self, f"_{self.options.format}")
+        if self.options.columns == "all":
+            # Builders emit the full field list in order already.
+            yield from builder(group)
+            return
+        for row in builder(group):
+            yield {k: row[k] for k in self._keys}
+
+    # -- pairs and conversational -------------------------------------------------------
+    def _pair_candidates(
+        self, group: PromptGroup
+    ) -> Iterator[tuple[AnnotationRec, int, int, float, bool]]:
+        opts = self.options
+        annotations = [a for a in group.annotations if opts.include_all_bad or not a.all_bad]
+        by_id = {a.id: a for a in annotations}
+        flagged = _flagged_candidates(group, opts)
+        comparisons: list[ComparisonRec] = group.comparisons
+        for c in comparisons:
+            annotation = by_id.get(c.annotation_id)
+            if annotation is None or c.chosen_id in flagged or c.rejected_id in flagged:
+                continue
+            margin = _margin(annotation, c.chosen_id, c.rejected_id, c.margin)
+            yield annotation, c.chosen_id, c.rejected_id, margin, False
+        if opts.ties == "both":
+            for annotation in annotations:
+                for a, b in tied_pairs(annotation.ranking):
+                    if a in flagged or b in flagged:
+                        continue
+                    yield annotation, a, b, 0.0, True
+                    yield annotation, b, a, 0.0, True
+
+    def _pair_rows(self, group: PromptGroup, conversational: bool) -> Iterator[Row]:
+        opts = self.options
+        annotations = [a for a in group.annotations if opts.include_all_bad or not a.all_bad]
+        tallies = _consensus(group, annotations)
+        chat = _chat(group)
+        if conversational:
+            prompt: Any = chat
+        else:
+            assert self.ctx.render_prompt is not None
+            prompt = self.ctx.render_prompt(chat)
+        cands = group.candidates
+        created = {a.id: _iso(a.created_at) for a in annotations}
+        for annotation, chosen, rejected, margin, tie in self._pair_candidates(group):
+            tally = tallies.get((group.prompt_id, min(chosen, rejected), max(chosen, rejected)))
+            agreement = tally.agreement if tally else None
+            if opts.min_agreement is not None and (agreement or 0.0) < opts.min_agreement:
+                continue
+            c, r = cands[chosen], cands[rejected]
+            if conversational:
+                chosen_value: Any = [{"role": "assistant", "content": c.text}]
+                rejected_value: Any = [{"role": "assistant", "content": r.text}]
+            else:
+                chosen_value, rejected_value = c.text, r.text
+            yield {
+                "prompt": prompt,
+                "chosen": chosen_value,
+                "rejected": rejected_value,
+                "prompt_id": group.prompt_id,
+                "external_id": group.external_id,
+                "chosen_id": chosen,
+                "rejected_id": rejected,
+                "chosen_model": c.model,
+                "rejected_model": r.model,
+                "annotator": self.pseudonym(annotation.annotator_id),
+                "margin": margin,
+                "agreement": agreement,
+                "tie": tie,
+                "created_at": created[annotation.id],
+            }
+
+    def _pairs(self, group: PromptGroup) -> Iterator[Row]:
+        return self._pair_rows(group, conversational=False)
+
+    def _conversational(self, group: PromptGroup) -> Iterator[Row]:
+        return self._pair_rows(group, conversational=True)
+
+    # -- rankings -------------------------------------------------------------------------
+    def _rankings(self, group: PromptGroup) -> Iterator[Row]:
+        chat = _chat(group)
+        candidates = [
+            {"id": c.id, "text": c.text, "model": c.model} for c in group.candidates.values()
+        ]
+        for a in group.annotations:
+            yield {
+                "prompt": chat,
+                "candidates": candidates,
+                "ranking": a.ranking,
+                "all_bad": a.all_bad,
+                "flags": [
+                    {"candidate_id": int(cid), "kind": kind}
+                    for cid, kinds in sorted((a.flags or {}).items(), key=lambda kv: int(kv[0]))
+                    for kind in kinds
+                ],
+                "ratings": [
+                    {"candidate_id": int(cid), "rating": float(value)}
+                    for cid, value in sorted((a.ratings or {}).items(), key=lambda kv: int(kv[0]))
+                ],
+                "rationale": a.rationale,
+                "prompt_id": group.prompt_id,
+                "external_id": group.external_id,
+                "annotation_id": a.id,
+                "annotator": self.pseudonym(a.annotator_id),
+                "seconds_spent": float(a.seconds_spent),
+                "created_at": _iso(a.created_at),
+            }
+
+    # -- unpaired (KTO) -------------------------------------------------------------------
+    def _unpaired(self, group: PromptGroup) -> Iterator[Row]:
+        assert self.ctx.render_prompt is not None
+        prompt = self.ctx.render_prompt(_chat(group))
+        for a in group.annotations:
+            ranks = rank_of(a.ranking)
+            groups = len(a.ranking)
+            for candidate_id, rank in ranks.items():
+                kinds = list((a.flags or {}).get(str(candidate_id), []))
+                label = unpaired_label(rank, groups, all_bad=a.all_bad, flagged=bool(kinds))
+                if label is None:
+                    continue
+                c = group.candidates[candidate_id]
+                yield {
+                    "prompt": prompt,
+                    "completion": c.text,
+                    "label": label,
+                    "prompt_id": group.prompt_id,
+                    "external_id": group.external_id,
+                    "candidate_id": candidate_id,
+                    "model": c.model,
+                    "annotator": self.pseudonym(a.annotator_id),
+                    "rank": rank,
+                    "groups": groups,
+                    "flags": kinds,
+                    "all_bad": a.all_bad,
+                    "created_at": _iso(a.created_at),
+                }
+
+    # -- consensus ------------------------------------------------------------------------
+    def _consensus(self, group: PromptGroup) -> Iterator[Row]:
+        opts = self.options
+        assert self.ctx.render_prompt is not None
+        annotations = [a for a in group.annotations if opts.include_all_bad or not a.all_bad]
+        flagged = _flagged_candidates(group, opts)
+        prompt = self.ctx.render_prompt(_chat(group))
+        tallies = _consensus(group, annotations)
+        for (_, a, b), tally in sorted(tallies.items()):
+            if a in flagged or b in flagged:
+                continue
+            if opts.min_agreement is not None and tally.agreement < opts.min_agreement:
+                continue
+            row = consensus_row(tally, a, b)
+            if row is None and not opts.include_no_majority:
+                continue
+            chosen, rejected, votes_chosen, votes_rejected, majority = row or (
+                a,
+                b,
+                tally.a_wins,
+                tally.b_wins,
+                False,
+            )
+            c, r = group.candidates[chosen], group.candidates[rejected]
+            yield {
+                "prompt": prompt,
+                "chosen": c.text,
+                "rejected": r.text,
+                "prompt_id": group.prompt_id,
+                "external_id": group.external_id,
+                "chosen_id": chosen,
+                "rejected_id": rejected,
+                "chosen_model": c.model,
+                "rejected_model": r.model,
+                "votes_chosen": votes_chosen,
+                "votes_rejected": votes_rejected,
+                "ties": tally.ties,
+                "annotators": tally.n,
+                "agreement": tally.agreement,
+                "majority": majority,
+            }
+
+
+def consensus_row(tally: PairTally, a: int, b: int) -> tuple[int, int, int, int, bool] | None:
+    """(chosen, rejected, votes for chosen, votes for rejected, True) when one side has the
+    majority; None when the pair has no majority or the majority says "tie"."""
+    if tally.majority == 1:
+        return a, b, tally.a_wins, tally.b_wins, True
+    if tally.majority == -1:
+        return b, a, tally.b_wins, tally.a_wins, True
+    return None
+
+
+def unpaired_label(rank: int, groups: int, *, all_bad: bool, flagged: bool) -> bool | None:
+    """KTO label; see UNPAIRED_LABEL_RULE."""
+    if all_bad or flagged:
+        return False
+    if groups < 2:
+        return None
+    position = (rank - 1) / (groups - 1)
+    if position < 0.5:
+        return True
+    if position > 0.5:
+        return False
+    return None

@@ -1,0 +1,280 @@
+"""Export use cases: validate options once, then stream rows out as they are read.
+
+The API, the research page and `ranklab export` all go through `parse_options` and
+`export_chunks`. Streaming work opens its own session (the request's is closed by the time
+the response body is sent) and only reads: it never writes or commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.accounts.models import User
+from app.core.db import read_only
+from app.core.errors import InvalidInput, NotFound
+from app.exports import card as card_module
+from app.exports.chat import prompt_renderer
+from app.exports.formats import RowBuilder, RowContext, arrow_schema, split_of
+from app.exports.pseudonym import pseudonym
+from app.exports.schemas import FORMATS, RENDERED_FORMATS, ExportOptions
+from app.exports.source import prompt_groups
+from app.exports.writers import EXTENSIONS, _Sink, encode
+from app.prompt_sets.models import PromptSet
+
+LIST_OPTIONS = ("prompt_set", "annotators", "exclude_flags")
+DEDUPED_FORMATS = ("pairs", "conversational", "consensus")
+
+
+class UnknownFormat(NotFound):
+    code = "unknown_export_format"
+
+
+class PromptSetNotFound(NotFound):
+    code = "prompt_set_not_found"
+
+
+class UnknownAnnotator(InvalidInput):
+    code = "unknown_annotator"
+
+
+@dataclass
+class ExportPlan:
+    """Validated options plus what the stream needs and must not look up again."""
+
+    options: ExportOptions
+    prompt_sets: list[dict[str, Any]]
+    secret_key: str
+
+    @property
+    def filename(self) -> str:
+        names = "-".join(_slug(s["name"]) for s in self.prompt_sets)[:80]
+        o = self.options
+        if o.bundle:
+            return f"ranklab-{o.format}-{names}.zip"
+        suffix = "" if o.split == "all" else f"-{o.split}"
+        return f"ranklab-{o.format}-{names}{suffix}.{EXTENSIONS[o.file_type]}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "set"
+
+
+def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        message = err.get("msg", "invalid value").removeprefix("Value error, ")
+        out.append({"field": loc or None, "message": message})
+    return out
+
+
+def _resolve_prompt_sets(session: Session, values: Iterable[Any]) -> list[PromptSet]:
+    """Prompt sets by id or by name; a 404 naming the first unknown one."""
+    found = []
+    for value in values:
+        text = str(value).strip()
+        if text.isdigit():
+            ps = session.get(PromptSet, int(text))
+        else:
+            ps = session.scalar(select(PromptSet).where(PromptSet.name == text))
+        if ps is None:
+            raise PromptSetNotFound(f"No prompt set {text!r}: check the prompt_set option.")
+        found.append(ps)
+    return found
+
+
+def _resolve_annotators(session: Session, values: Iterable[str], secret_key: str) -> list[int]:
+    """Annotators by pseudonym (as they appear in exports) or by username."""
+    wanted = [str(v).strip() for v in values if str(v).strip()]
+    if not wanted:
+        return []
+    users = session.execute(select(User.id, User.username)).all()
+    by_key = {u.username: u.id for u in users} | {pseudonym(secret_key, u.id): u.id for u in users}
+    missing = [v for v in wanted if v not in by_key]
+    if missing:
+        raise UnknownAnnotator(
+            f"Unknown annotator {missing[0]!r}: give a pseudonym from an export or a username.",
+            errors=[
+                {"field": "annotators", "message": f"unknown annotator {v!r}"} for v in missing
+            ],
+        )
+    return sorted({by_key[v] for v in wanted})
+
+
+def _split_list(value: Any) -> list[str]:
+    """Repeated query parameters or comma-separated values, as a flat list."""
+    items = value if isinstance(value, list | tuple) else [value]
+    return [
+        part.strip()
+        for item in items
+        if item is not None
+        for part in str(item).split(",")
+        if part.strip()
+    ]
+
+
+def parse_options(
+    session: Session, raw: Mapping[str, Any], *, secret_key: str, default_model: str
+) -> ExportPlan:
+    """Validate raw options (query string, form or CLI) into an ExportPlan, or raise a 4xx
+    error that names the option and value."""
+    fmt = str(raw.get("format") or "")
+    if fmt not in FORMATS:
+        raise UnknownFormat(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    sets_raw = _split_list(raw.get("prompt_set"))
+    if not sets_raw:
+        raise InvalidInput(
+            "Choose at least one prompt set (prompt_set).",
+            errors=[{"field": "prompt_set", "message": "is required"}],
+        )
+    values = {k: v for k, v in raw.items() if v not in (None, "") and k not in LIST_OPTIONS}
+    values.pop("prompt_set", None)
+    try:
+        # Validate the simple options first, so bad dates or fractions fail before lookups.
+        ExportOptions.model_validate(values | {"prompt_set_ids": (0,)})
+    except ValidationError as exc:
+        errors = _validation_errors(exc)
+        raise InvalidInput(f"{errors[0]['field']}: {errors[0]['message']}", errors=errors) from None
+    prompt_sets = _resolve_prompt_sets(session, sets_raw)
+    annotator_ids = _resolve_annotators(session, _split_list(raw.get("annotators")), secret_key)
+    model = (
+        values.get("tokenizer") or (prompt_sets[0].generation or {}).get("model") or default_model
+    )
+    try:
+        options = ExportOptions.model_validate(
+            values
+            | {
+                "prompt_set_ids": tuple(ps.id for ps in prompt_sets),
+                "annotator_ids": tuple(annotator_ids),
+                "exclude_flags": tuple(_split_list(raw.get("exclude_flags"))),
+                "tokenizer": model,
+            }
+        )
+    except ValidationError as exc:
+        errors = _validation_errors(exc)
+        raise InvalidInput(f"{errors[0]['field']}: {errors[0]['message']}", errors=errors) from None
+    if options.format in RENDERED_FORMATS:
+        prompt_renderer(options.tokenizer)  # fail now (4xx), not halfway through the stream
+    summaries = [
+        {
+            "id": ps.id,
+            "name": ps.name,
+            "description": ps.description,
+            "guidelines": ps.guidelines,
+            "generation": ps.generation or {},
+            "system_prompt": ps.system_prompt,
+        }
+        for ps in prompt_sets
+    ]
+    return ExportPlan(options, summaries, secret_key)
+
+
+def iter_rows(
+    session: Session, plan: ExportPlan, split: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """The export's rows in prompt order; `split` overrides the options' split."""
+    options = plan.options
+    split = split or options.split
+    render = prompt_renderer(options.tokenizer) if options.format in RENDERED_FORMATS else None
+    builder = RowBuilder(RowContext(options, render, lambda uid: pseudonym(plan.secret_key, uid)))
+    with_comparisons = options.format in ("pairs", "conversational")
+    seen: set[bytes] = set()
+    dedupe = options.dedupe and options.format in DEDUPED_FORMATS
+    for group in prompt_groups(session, options, with_comparisons=with_comparisons):
+        if split != "all" and split_of(group.content_hash, options.test_fraction) != split:
+            continue
+        for row in builder.rows(group):
+            if dedupe:
+                key = _dedupe_key(row)
+                if key in seen:
+                    continue
+                seen.add(key)
+            yield row
+
+
+def _dedupe_key(row: dict[str, Any]) -> bytes:
+    # 16-byte digests keep the seen-set small (dedupe is the one option whose memory grows
+    # with the export: ~100 bytes per distinct row).
+    text = json.dumps([row["prompt"], row["chosen"], row["rejected"]], ensure_ascii=False)
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
+def _counted(
+    rows: Iterable[dict[str, Any]], on_rows: Callable[[int], None] | None, tally: list[int]
+) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        tally[0] += 1
+        if on_rows is not None:
+            on_rows(1)
+        yield row
+
+
+def export_chunks(
+    make_session: sessionmaker[Session] | Callable[[], Session],
+    plan: ExportPlan,
+    *,
+    on_rows: Callable[[int], None] | None = None,
+) -> Iterator[bytes]:
+    """The export file (or zip bundle) as a stream of byte chunks, read with its own session."""
+    if plan.options.bundle:
+        yield from _bundle_chunks(make_session, plan, on_rows)
+        return
+    schema = arrow_schema(plan.options)
+    with make_session() as session:
+        read_only(session)
+        tally = [0]
+        yield from encode(
+            _counted(iter_rows(session, plan), on_rows, tally), plan.options.file_type, schema
+        )
+
+
+def _bundle_chunks(
+    make_session: Callable[[], Session], plan: ExportPlan, on_rows: Callable[[int], None] | None
+) -> Iterator[bytes]:
+    """A zip with train and test files and a README.md dataset card, streamed."""
+    options = plan.options
+    schema = arrow_schema(options)
+    sink = _Sink()
+    counts: dict[str, int] = {}
+    sampler = card_module.LengthSampler(options)
+    ext = EXTENSIONS[options.file_type]
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for split in ("train", "test"):
+            tally = [0]
+            with (
+                make_session() as session,
+                zf.open(f"{split}.{ext}", "w", force_zip64=True) as entry,
+            ):
+                read_only(session)
+                rows = sampler.watch(_counted(iter_rows(session, plan, split), on_rows, tally))
+                for chunk in encode(rows, options.file_type, schema):
+                    entry.write(chunk)
+                    if data := sink.drain():
+                        yield data
+            counts[split] = tally[0]
+        with make_session() as session:
+            read_only(session)
+            text = card_module.dataset_card(session, plan, counts, sampler.percentiles())
+        zf.writestr("README.md", text)
+    yield sink.drain()
+
+
+def preview(session: Session, plan: ExportPlan, limit: int = 5) -> tuple[list[dict[str, Any]], int]:
+    """The first rows and the total row count, for the research page."""
+    first: list[dict[str, Any]] = []
+    total = 0
+    for row in iter_rows(session, plan):
+        if total < limit:
+            first.append(row)
+        total += 1
+    return first, total

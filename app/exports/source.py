@@ -1,0 +1,191 @@
+"""Read what an export needs, one prompt at a time, with server-side cursors.
+
+Three ordered streams (annotations with their prompt, candidates, stored comparisons) are
+merged by prompt id, so memory holds one prompt's data however large the export. Each
+stream is a separate `yield_per` query: on PostgreSQL a named (server-side) cursor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from sqlalchemy import Result, Select, select
+from sqlalchemy.orm import Session
+
+from app.annotation.models import Annotation, Comparison
+from app.exports.schemas import ExportOptions
+from app.prompt_sets.models import Candidate, Prompt, PromptSet
+
+YIELD_PER = 2000
+
+
+class AnnotationRec(NamedTuple):
+    id: int
+    annotator_id: int
+    ranking: list[list[int]]
+    all_bad: bool
+    flags: dict[str, list[str]]
+    ratings: dict[str, float]
+    rationale: str | None
+    seconds_spent: float
+    created_at: dt.datetime
+
+
+class CandidateRec(NamedTuple):
+    id: int
+    text: str
+    model: str
+
+
+class ComparisonRec(NamedTuple):
+    # NamedTuples, not frozen dataclasses: one is built per row and frozen dataclass
+    # construction is several times slower.
+    id: int
+    annotation_id: int
+    chosen_id: int
+    rejected_id: int
+    margin: int
+
+
+@dataclass
+class PromptGroup:
+    """One prompt with its candidates, the annotations kept by the filters and their
+    stored comparisons."""
+
+    prompt_id: int
+    prompt_set_id: int
+    external_id: str | None
+    text: str | None
+    messages: list[dict[str, Any]] | None
+    system_prompt: str
+    content_hash: str
+    annotations: list[AnnotationRec] = field(default_factory=list)
+    candidates: dict[int, CandidateRec] = field(default_factory=dict)
+    comparisons: list[ComparisonRec] = field(default_factory=list)
+
+
+def _annotation_query(options: ExportOptions) -> Select:
+    stmt = (
+        select(
+            Annotation.prompt_id,
+            Prompt.prompt_set_id,
+            Prompt.external_id,
+            Prompt.text,
+            Prompt.messages,
+            PromptSet.system_prompt,
+            Prompt.content_hash,
+            Annotation.id,
+            Annotation.annotator_id,
+            Annotation.ranking,
+            Annotation.all_bad,
+            Annotation.flags,
+            Annotation.ratings,
+            Annotation.rationale,
+            Annotation.seconds_spent,
+            Annotation.created_at,
+        )
+        .join(Prompt, Prompt.id == Annotation.prompt_id)
+        .join(PromptSet, PromptSet.id == Prompt.prompt_set_id)
+        .where(Prompt.prompt_set_id.in_(options.prompt_set_ids))
+        .order_by(Annotation.prompt_id, Annotation.id)
+    )
+    if options.exclude_gold:
+        stmt = stmt.where(Prompt.is_gold.is_(False))
+    if options.created_after is not None:
+        stmt = stmt.where(Annotation.created_at >= options.created_after)
+    if options.created_before is not None:
+        stmt = stmt.where(Annotation.created_at < options.created_before)
+    if options.annotator_ids:
+        stmt = stmt.where(Annotation.annotator_id.in_(options.annotator_ids))
+    return stmt
+
+
+def _candidate_query(options: ExportOptions) -> Select:
+    return (
+        select(Candidate.prompt_id, Candidate.id, Candidate.text, Candidate.model)
+        .join(Prompt, Prompt.id == Candidate.prompt_id)
+        .where(Prompt.prompt_set_id.in_(options.prompt_set_ids))
+        .order_by(Candidate.prompt_id, Candidate.position)
+    )
+
+
+def _comparison_query(options: ExportOptions) -> Select:
+    return (
+        select(
+            Comparison.prompt_id,
+            Comparison.id,
+            Comparison.annotation_id,
+            Comparison.chosen_candidate_id,
+            Comparison.rejected_candidate_id,
+            Comparison.margin,
+        )
+        .join(Prompt, Prompt.id == Comparison.prompt_id)
+        .where(Prompt.prompt_set_id.in_(options.prompt_set_ids))
+        .order_by(Comparison.prompt_id, Comparison.id)
+    )
+
+
+def _stream(session: Session, stmt: Select) -> Result[Any]:
+    return session.execute(stmt.execution_options(yield_per=YIELD_PER))
+
+
+class _Follower:
+    """A stream ordered by prompt id that is read up to the driver's current prompt."""
+
+    def __init__(self, rows: Iterable[Any]) -> None:
+        self._rows = iter(rows)
+        self._head: Any = next(self._rows, None)
+
+    def take(self, prompt_id: int) -> list[Any]:
+        while self._head is not None and self._head[0] < prompt_id:
+            self._head = next(self._rows, None)
+        out = []
+        while self._head is not None and self._head[0] == prompt_id:
+            out.append(self._head)
+            self._head = next(self._rows, None)
+        return out
+
+
+def prompt_groups(
+    session: Session, options: ExportOptions, *, with_comparisons: bool
+) -> Iterator[PromptGroup]:
+    """Prompts (in id order) that have at least one annotation passing the filters."""
+    results = [_stream(session, _annotation_query(options))]
+    try:
+        results.append(_stream(session, _candidate_query(options)))
+        candidates = _Follower(results[-1])
+        comparisons = None
+        if with_comparisons:
+            results.append(_stream(session, _comparison_query(options)))
+            comparisons = _Follower(results[-1])
+        group: PromptGroup | None = None
+        for row in results[0]:
+            if group is None or row[0] != group.prompt_id:
+                if group is not None:
+                    yield _complete(group, candidates, comparisons)
+                group = PromptGroup(*row[:7])
+            group.annotations.append(AnnotationRec(*row[7:]))
+        if group is not None:
+            yield _complete(group, candidates, comparisons)
+    finally:
+        # Server-side cursors stay open until closed: the followers are rarely read to
+        # the end, and a client may hang up mid-stream.
+        for result in results:
+            result.close()
+
+
+def _complete(
+    group: PromptGroup, candidates: _Follower, comparisons: _Follower | None
+) -> PromptGroup:
+    group.candidates = {
+        r[1]: CandidateRec(r[1], r[2], r[3]) for r in candidates.take(group.prompt_id)
+    }
+    if comparisons is not None:
+        kept = {a.id for a in group.annotations}
+        group.comparisons = [
+            ComparisonRec(*r[1:]) for r in comparisons.take(group.prompt_id) if r[2] in kept
+        ]
+    return group
