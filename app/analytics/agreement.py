@@ -1,0 +1,140 @@
+"""How much annotators agree: per pair, per annotator, overall, and Krippendorff's alpha."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.analytics.votes import Vote
+
+PairKey = tuple[int, int, int]  # (prompt_id, a, b) with a < b
+
+
+@dataclass(frozen=True)
+class PairTally:
+    a_wins: int
+    b_wins: int
+    ties: int
+    n: int
+    # +1 (a), -1 (b) or 0 (tie) when one outcome has strictly the most votes; None otherwise.
+    majority: int | None
+    # Share of votes for the most common outcome.
+    agreement: float
+
+
+@dataclass(frozen=True)
+class AgreementScore:
+    agree: int
+    total: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.agree / self.total if self.total else None
+
+
+def plurality(counts: Mapping[int, int]) -> int | None:
+    """The outcome with strictly the most votes, or None when the top is shared."""
+    ranked = Counter(counts).most_common()
+    if not ranked or ranked[0][1] == 0:
+        return None
+    if len(ranked) > 1 and ranked[1][1] == ranked[0][1]:
+        return None
+    return ranked[0][0]
+
+
+def _by_pair(votes: Iterable[Vote]) -> dict[PairKey, list[Vote]]:
+    grouped: dict[PairKey, list[Vote]] = defaultdict(list)
+    for vote in votes:
+        grouped[vote.pair].append(vote)
+    return grouped
+
+
+def pair_consensus(votes: Iterable[Vote]) -> dict[PairKey, PairTally]:
+    out = {}
+    for key, pair_votes in _by_pair(votes).items():
+        counts = Counter(v.outcome for v in pair_votes)
+        n = len(pair_votes)
+        out[key] = PairTally(
+            a_wins=counts[1],
+            b_wins=counts[-1],
+            ties=counts[0],
+            n=n,
+            majority=plurality(counts),
+            agreement=max(counts.values()) / n,
+        )
+    return out
+
+
+def annotator_agreement(votes: Iterable[Vote]) -> dict[int, AgreementScore]:
+    """Per annotator: share of their votes that match the majority of the *other* annotators
+    of the same pair (leave-one-out, so nobody agrees with themselves). Pairs where the
+    others have no majority don't count."""
+    agree: Counter[int] = Counter()
+    total: Counter[int] = Counter()
+    for pair_votes in _by_pair(votes).values():
+        if len(pair_votes) < 2:
+            continue
+        counts = Counter(v.outcome for v in pair_votes)
+        for vote in pair_votes:
+            others = counts.copy()
+            others[vote.outcome] -= 1
+            majority = plurality(others)
+            if majority is None:
+                continue
+            total[vote.annotator_id] += 1
+            agree[vote.annotator_id] += vote.outcome == majority
+    return {annotator: AgreementScore(agree[annotator], total[annotator]) for annotator in total}
+
+
+def pairwise_agreement_rate(votes: Iterable[Vote]) -> float | None:
+    """Over every two annotators who judged the same pair: how often they gave the same
+    outcome (ties included as an outcome). None when no pair has two annotators."""
+    same = pairs = 0
+    for pair_votes in _by_pair(votes).values():
+        counts = Counter(v.outcome for v in pair_votes)
+        n = len(pair_votes)
+        pairs += n * (n - 1) // 2
+        same += sum(c * (c - 1) // 2 for c in counts.values())
+    return same / pairs if pairs else None
+
+
+def alpha_ordinal(rank_tables: Mapping[int, Mapping[int, Mapping[int, int]]]) -> float | None:
+    """Krippendorff's alpha (ordinal) over candidate ranks.
+
+    rank_tables: {prompt_id: {annotator_id: {candidate_id: rank}}}. Units are candidates;
+    only prompts with two or more annotators count. None when alpha is undefined (too little
+    data, or no variation at all).
+    """
+    import krippendorff
+
+    units: list[tuple[int, int]] = []
+    annotators: set[int] = set()
+    for prompt_id, by_annotator in rank_tables.items():
+        if len(by_annotator) < 2:
+            continue
+        annotators.update(by_annotator)
+        candidates = sorted({c for ranks in by_annotator.values() for c in ranks})
+        units.extend((prompt_id, c) for c in candidates)
+    if len(units) < 2 or len(annotators) < 2:
+        return None
+    coder_index = {a: i for i, a in enumerate(sorted(annotators))}
+    unit_index = {u: j for j, u in enumerate(units)}
+    data = np.full((len(coder_index), len(units)), np.nan)
+    for prompt_id, by_annotator in rank_tables.items():
+        if len(by_annotator) < 2:
+            continue
+        for annotator, ranks in by_annotator.items():
+            for candidate, rank in ranks.items():
+                data[coder_index[annotator], unit_index[(prompt_id, candidate)]] = rank
+    values = data[~np.isnan(data)]
+    if np.unique(values).size < 2:
+        return None
+    try:
+        alpha = float(krippendorff.alpha(reliability_data=data, level_of_measurement="ordinal"))
+    except (ValueError, ZeroDivisionError):
+        return None
+    return None if math.isnan(alpha) else alpha

@@ -1,0 +1,87 @@
+"""Agreement and strength math on hand-worked examples."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.analytics.agreement import (
+    alpha_ordinal,
+    annotator_agreement,
+    pair_consensus,
+    pairwise_agreement_rate,
+)
+from app.analytics.strength import bradley_terry, win_rates
+from app.analytics.votes import Vote, votes_from_ranking
+
+
+def test_votes_from_a_ranking_with_a_tie() -> None:
+    votes = votes_from_ranking(7, 1, [[3], [1, 2]])
+    assert votes == [Vote(7, 1, 1, 2, 0), Vote(7, 1, 1, 3, -1), Vote(7, 1, 2, 3, -1)]
+
+
+def _three_annotators() -> list[Vote]:
+    # Prompt 1, candidates 10/11/12. Annotators 1 and 2 agree fully; 3 reverses 10 vs 11.
+    return (
+        votes_from_ranking(1, 1, [[10], [11], [12]])
+        + votes_from_ranking(1, 2, [[10], [11], [12]])
+        + votes_from_ranking(1, 3, [[11], [10, 12]])
+    )
+
+
+def test_pair_consensus_counts_votes_and_majority() -> None:
+    tallies = pair_consensus(_three_annotators())
+    assert tallies[(1, 10, 11)].a_wins == 2 and tallies[(1, 10, 11)].b_wins == 1
+    assert tallies[(1, 10, 11)].majority == 1
+    assert tallies[(1, 10, 11)].agreement == pytest.approx(2 / 3)
+    # 10 vs 12: two say 10 better, one says tie.
+    assert (tallies[(1, 10, 12)].a_wins, tallies[(1, 10, 12)].ties) == (2, 1)
+    assert tallies[(1, 11, 12)].a_wins == 3 and tallies[(1, 11, 12)].agreement == 1.0
+
+
+def test_no_majority_when_the_top_is_shared() -> None:
+    votes = votes_from_ranking(1, 1, [[10], [11]]) + votes_from_ranking(1, 2, [[11], [10]])
+    assert pair_consensus(votes)[(1, 10, 11)].majority is None
+
+
+def test_annotator_agreement_is_leave_one_out() -> None:
+    scores = annotator_agreement(_three_annotators())
+    # For annotator 1, the others (2 and 3) split on 10-vs-11 and 10-vs-12: those don't count.
+    assert (scores[1].agree, scores[1].total) == (1, 1)
+    # Annotator 3 disagrees on 10-vs-11 and 10-vs-12, agrees on 11-vs-12.
+    assert (scores[3].agree, scores[3].total) == (1, 3)
+    assert scores[3].rate == pytest.approx(1 / 3)
+
+
+def test_pairwise_agreement_rate() -> None:
+    # Per pair, 3 annotator pairs: (10,11): 1 same; (10,12): 1 same; (11,12): 3 same.
+    assert pairwise_agreement_rate(_three_annotators()) == pytest.approx(5 / 9)
+    assert pairwise_agreement_rate(votes_from_ranking(1, 1, [[10], [11]])) is None
+
+
+def test_alpha_is_one_for_identical_rankings_and_lower_for_disagreement() -> None:
+    same = {
+        1: {1: {10: 1, 11: 2, 12: 3}, 2: {10: 1, 11: 2, 12: 3}},
+        2: {1: {20: 2, 21: 1}, 2: {20: 2, 21: 1}},
+    }
+    assert alpha_ordinal(same) == pytest.approx(1.0)
+    mixed = {
+        1: {1: {10: 1, 11: 2, 12: 3}, 2: {10: 3, 11: 2, 12: 1}},
+        2: {1: {20: 2, 21: 1}, 2: {20: 1, 21: 2}},
+    }
+    assert alpha_ordinal(mixed) < 0.5
+    assert alpha_ordinal({1: {1: {10: 1, 11: 2}}}) is None  # one annotator: undefined
+
+
+def test_win_rates_ignore_self_pairs() -> None:
+    rates = win_rates([("big", "small")] * 3 + [("small", "big"), ("big", "big")])
+    assert (rates["big"].wins, rates["big"].losses) == (3, 1)
+    assert rates["small"].rate == pytest.approx(0.25)
+
+
+def test_bradley_terry_orders_models_and_brackets_the_estimate() -> None:
+    pairs = [("a", "b")] * 30 + [("b", "a")] * 10 + [("b", "c")] * 30 + [("c", "b")] * 10
+    strengths = bradley_terry(pairs, bootstrap=50)
+    assert strengths["a"].strength > strengths["b"].strength > strengths["c"].strength
+    for s in strengths.values():
+        assert s.ci_low <= s.strength <= s.ci_high
+    assert bradley_terry([("a", "a")]) == {}
