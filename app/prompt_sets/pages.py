@@ -15,7 +15,7 @@ from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError, InvalidInput
 from app.core.templating import flash, render
-from app.prompt_sets import dashboard, imports
+from app.prompt_sets import annotator_stats, dashboard, imports
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from app.prompt_sets.schemas import (
@@ -63,7 +63,7 @@ def admin_home(request: Request, session: SessionDep, user: AdminUser) -> HTMLRe
 
 
 def _parse_temperature(raw: str) -> Any:
-    """"0.8" -> 0.8; "0.5, 0.7, 1.0" -> a list, one per candidate; otherwise let pydantic say."""
+    """ "0.8" -> 0.8; "0.5, 0.7, 1.0" -> a list, one per candidate; otherwise let pydantic say."""
     parts = [p.strip() for p in raw.split(",") if p.strip()]
     try:
         values = [float(p) for p in parts]
@@ -255,9 +255,9 @@ def prompts_context(session: Session, prompt_set_id: int, page: int) -> dict:
         {
             "id": p.id,
             "external_id": p.external_id,
-            "preview": (p.text if p.text is not None else (p.messages or [{}])[-1].get("content", ""))[
-                :160
-            ],
+            "preview": (
+                p.text if p.text is not None else (p.messages or [{}])[-1].get("content", "")
+            )[:160],
             "turns": len(p.messages) if p.messages else 1,
             "status": p.status,
             "candidates_ready": p.candidates_ready,
@@ -286,7 +286,13 @@ def prompt_context(session: Session, prompt_id: int, errors: list | None = None)
         "prompt": prompt,
         "prompt_set": session.get(PromptSet, prompt.prompt_set_id),
         "candidates": [
-            {"id": c.id, "position": c.position, "text": c.text, "model": c.model, "source": c.source}
+            {
+                "id": c.id,
+                "position": c.position,
+                "text": c.text,
+                "model": c.model,
+                "source": c.source,
+            }
             for c in candidates
         ],
         "annotations": prompt_set_service.annotation_count(session, prompt_id),
@@ -303,7 +309,9 @@ def show_prompt(
 
 
 @router.post("/admin/prompts/{prompt_id}/delete", dependencies=CSRF)
-def delete_prompt(prompt_id: int, request: Request, session: SessionDep, user: AdminUser) -> Response:
+def delete_prompt(
+    prompt_id: int, request: Request, session: SessionDep, user: AdminUser
+) -> Response:
     prompt_set_id = prompt_set_service.load_prompt(session, prompt_id).prompt_set_id
     outcome = prompt_set_service.delete_or_archive_prompt(session, prompt_id=prompt_id)
     if outcome == "archived":
@@ -314,7 +322,7 @@ def delete_prompt(prompt_id: int, request: Request, session: SessionDep, user: A
 
 
 def parse_gold_form(form: dict[str, Any]) -> GoldIn:
-    """"3; 1, 4; 2" is a ranking of tie groups; a lone best candidate id is the other way."""
+    """ "3; 1, 4; 2" is a ranking of tie groups; a lone best candidate id is the other way."""
     ranking_text = form.get("ranking", "").strip()
     best = form.get("best_candidate_id", "").strip()
     try:
@@ -331,7 +339,9 @@ def parse_gold_form(form: dict[str, Any]) -> GoldIn:
 
 
 @router.post("/admin/prompts/{prompt_id}/gold", dependencies=CSRF)
-async def set_gold(prompt_id: int, request: Request, session: SessionDep, user: AdminUser) -> Response:
+async def set_gold(
+    prompt_id: int, request: Request, session: SessionDep, user: AdminUser
+) -> Response:
     form = await _form(request)
     try:
         if form.get("action") == "clear":
@@ -344,3 +354,14 @@ async def set_gold(prompt_id: int, request: Request, session: SessionDep, user: 
         context = prompt_context(session, prompt_id, exc.errors or [{"message": exc.message}])
         return render(request, "prompt_sets/prompt.html", context, status_code=422)
     return _see_other(f"/admin/prompts/{prompt_id}")
+
+
+@router.get("/admin/prompt-sets/{prompt_set_id}/annotators", response_class=HTMLResponse)
+def annotators(
+    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser
+) -> HTMLResponse:
+    context = {
+        "prompt_set": prompt_set_service.load_prompt_set(session, prompt_set_id),
+        "rows": annotator_stats.annotator_stats(session, prompt_set_id),
+    }
+    return render(request, "prompt_sets/annotators.html", context)

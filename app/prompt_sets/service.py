@@ -83,7 +83,8 @@ def prompt_count(session: Session, prompt_set_id: int) -> int:
 def prompt_set_out(
     session: Session, prompt_set: PromptSet, job_id: int | None = None
 ) -> PromptSetOut:
-    fields = {name: getattr(prompt_set, name) for name in PromptSetOut.model_fields}
+    extra = ("prompts", "regeneration_job_id")
+    fields = {n: getattr(prompt_set, n) for n in PromptSetOut.model_fields if n not in extra}
     fields.update(prompts=prompt_count(session, prompt_set.id), regeneration_job_id=job_id)
     return PromptSetOut(**fields)
 
