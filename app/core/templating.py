@@ -25,7 +25,10 @@ FLASH_KEY = "_flash"
 
 
 def flash(request: Request, message: str, category: str = "info") -> None:
-    request.session.setdefault(FLASH_KEY, []).append({"message": message, "category": category})
+    # Assign a new list: the session only notices top-level assignments, so appending to the
+    # stored list in place would drop a second flash made before the first was shown.
+    flashes = [*request.session.get(FLASH_KEY, []), {"message": message, "category": category}]
+    request.session[FLASH_KEY] = flashes
 
 
 def pop_flashes(request: Request) -> list[dict[str, str]]:
