@@ -270,3 +270,28 @@ def test_hundred_thousand_rows_import_with_bounded_memory(
     # the per-prompt hash/id sets plus one batch.
     assert peak < 40_000_000, f"peak {peak / 1e6:.1f} MB"
     assert elapsed < 60
+
+
+def test_cli_import_with_progress_and_a_rejected_file(tmp_path: Path) -> None:
+    from app.core.db import make_engine, make_sessionmaker
+    from tests.support.server import ranklab_env, run_cli
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    env = ranklab_env(tmp_path / "data", url)
+    assert run_cli(["db", "upgrade"], env).returncode == 0
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as s:
+        make_prompt_set(s, name="cli set", prompts=0)
+    good, bad = tmp_path / "good.jsonl", tmp_path / "bad.csv"
+    good.write_bytes(_jsonl({"prompt": "a"}, {"prompt": "b"}, {"prompt": "a"}))
+    bad.write_text('prompt,messages\nfine,\n,"[{""role"": ""assistant"", ""content"": ""x""}]"\n')
+    done = run_cli(["import", str(good), "--prompt-set", "cli set"], env)
+    assert done.returncode == 0, done.stderr
+    assert "imported 2 prompts (0 candidates) into 'cli set'; skipped 1 duplicates" in done.stdout
+    assert "writing" in done.stderr  # the tqdm bar
+    rejected = run_cli(["import", str(bad), "--prompt-set", "cli set", "--quiet"], env)
+    assert rejected.returncode == 2
+    assert "line 3: messages[0].role bad role order" in rejected.stderr
+    with make_sessionmaker(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(Prompt)) == 2
+    engine.dispose()
