@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -405,17 +405,18 @@ def _prompt_values(prompt_set_id: int, row: ParsedRow) -> dict[str, Any]:
 
 def _write_batch(session: Session, prompt_set_id: int, batch: list[ParsedRow]) -> int:
     prompt_rows = [_prompt_values(prompt_set_id, row) for row in batch]
-    session.execute(insert(Prompt), prompt_rows)
     with_candidates = [row for row in batch if row.candidates]
+    max_id_before = (session.scalar(select(func.max(Prompt.id))) or 0) if with_candidates else 0
+    session.execute(insert(Prompt), prompt_rows)
     if not with_candidates:
         return 0
-    # Look the new ids up by hash rather than INSERT ... RETURNING: a plain executemany is
-    # pipelined by psycopg and several times faster than RETURNING with ordered sentinels.
+    # Look the new ids up rather than INSERT ... RETURNING: a plain executemany is pipelined
+    # by psycopg and several times faster than RETURNING with ordered sentinels. Ids only
+    # grow, so the batch's rows are those of this set above the id before the batch.
     ids = dict(
         session.execute(
             select(Prompt.content_hash, Prompt.id).where(
-                Prompt.prompt_set_id == prompt_set_id,
-                Prompt.content_hash.in_([row.digest for row in with_candidates]),
+                Prompt.prompt_set_id == prompt_set_id, Prompt.id > max_id_before
             )
         ).all()
     )
