@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
@@ -9,7 +10,7 @@ from pydantic import BaseModel
 
 from app.accounts.deps import AdminUser
 from app.core.db import SessionDep
-from app.prompt_sets import imports
+from app.prompt_sets import annotator_stats, dashboard, imports
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.schemas import (
     GoldIn,
@@ -97,3 +98,23 @@ def set_gold(prompt_id: int, body: GoldIn, session: SessionDep, user: AdminUser)
 def clear_gold(prompt_id: int, session: SessionDep, user: AdminUser) -> GoldOut:
     prompt = prompt_set_service.clear_gold(session, prompt_id=prompt_id)
     return GoldOut(id=prompt.id, is_gold=prompt.is_gold, gold_ranking=prompt.gold_ranking)
+
+
+@router.get("/prompt-sets/{prompt_set_id}/stats")
+def prompt_set_stats(prompt_set_id: int, session: SessionDep, user: AdminUser) -> dict:
+    """The dashboard's numbers as JSON: progress, generation jobs, agreement, models."""
+    context = dashboard.dashboard_context(session, prompt_set_id)
+    progress = context["progress"]
+    return {
+        "progress": {**asdict(progress), "annotation_share": progress.annotation_share},
+        "generation_jobs": context["jobs"],
+        "pairwise_agreement": context["agreement"],
+        "models": context["models"].get("table", []),
+    }
+
+
+@router.get("/prompt-sets/{prompt_set_id}/annotators")
+def prompt_set_annotators(prompt_set_id: int, session: SessionDep, user: AdminUser) -> list[dict]:
+    """Per annotator: annotations, median seconds, skip and flag rates, agreement, gold."""
+    prompt_set_service.load_prompt_set(session, prompt_set_id)
+    return [asdict(row) for row in annotator_stats.annotator_stats(session, prompt_set_id)]
