@@ -241,6 +241,20 @@ def upload_import(
 # --- prompts ----------------------------------------------------------------------------
 
 
+def _prompt_row(prompt: Prompt) -> dict[str, Any]:
+    # A chat prompt is previewed by its last (user) turn.
+    last_turn = (prompt.messages or [{}])[-1].get("content", "")
+    return {
+        "id": prompt.id,
+        "external_id": prompt.external_id,
+        "preview": (prompt.text if prompt.text is not None else last_turn)[:160],
+        "turns": len(prompt.messages) if prompt.messages else 1,
+        "status": prompt.status,
+        "candidates_ready": prompt.candidates_ready,
+        "is_gold": prompt.is_gold,
+    }
+
+
 def prompts_context(session: Session, prompt_set_id: int, page: int) -> dict:
     ps = prompt_set_service.load_prompt_set(session, prompt_set_id)
     total = prompt_set_service.prompt_count(session, prompt_set_id)
@@ -251,20 +265,7 @@ def prompts_context(session: Session, prompt_set_id: int, page: int) -> dict:
         .offset((page - 1) * PROMPTS_PER_PAGE)
         .limit(PROMPTS_PER_PAGE)
     ).scalars()
-    prompts = [
-        {
-            "id": p.id,
-            "external_id": p.external_id,
-            "preview": (
-                p.text if p.text is not None else (p.messages or [{}])[-1].get("content", "")
-            )[:160],
-            "turns": len(p.messages) if p.messages else 1,
-            "status": p.status,
-            "candidates_ready": p.candidates_ready,
-            "is_gold": p.is_gold,
-        }
-        for p in rows
-    ]
+    prompts = [_prompt_row(p) for p in rows]
     pages = max(1, -(-total // PROMPTS_PER_PAGE))
     return {"prompt_set": ps, "prompts": prompts, "page": page, "pages": pages, "total": total}
 
