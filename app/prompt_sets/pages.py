@@ -19,6 +19,7 @@ from app.prompt_sets import annotator_stats, dashboard, imports
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from app.prompt_sets.schemas import (
+    GenerationSettings,
     GoldIn,
     PromptSetCreate,
     PromptSetPatch,
@@ -96,7 +97,8 @@ def form_values(prompt_set: PromptSet | None = None) -> dict[str, Any]:
     if prompt_set is None:
         source["name"] = ""
     values = {k: v for k, v in source.items() if k != "generation"}
-    generation = dict(source["generation"])
+    # Sets stored before all settings existed fall back to the defaults, field by field.
+    generation = {**GenerationSettings().model_dump(), **source["generation"]}
     t = generation.get("temperature", 0.8)
     generation["temperature"] = ", ".join(str(x) for x in t) if isinstance(t, list) else str(t)
     values.update({k: generation.get(k, "") for k in GENERATION_INPUTS})
