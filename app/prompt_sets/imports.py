@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import groupby
 from typing import IO, Any
 
 from sqlalchemy import func, insert, select
@@ -113,7 +114,7 @@ def _prompt_values(prompt_set_id: int, row: ParsedRow) -> dict[str, Any]:
     values: dict[str, Any] = {
         "prompt_set_id": prompt_set_id,
         "external_id": row.external_id,
-        "meta": row.meta,
+        "metadata": row.meta,  # the column's name (the ORM attribute is `meta`)
         "content_hash": row.digest,
         "candidates_ready": row.candidates is not None,
     }
@@ -130,7 +131,11 @@ def _write_batch(session: Session, prompt_set_id: int, batch: list[ParsedRow]) -
     prompt_rows = [_prompt_values(prompt_set_id, row) for row in batch]
     with_candidates = [row for row in batch if row.candidates]
     max_id_before = (session.scalar(select(func.max(Prompt.id))) or 0) if with_candidates else 0
-    session.execute(insert(Prompt), prompt_rows)
+    # Core inserts on the table: executemany without the ORM's per-row bookkeeping. Core
+    # needs the same keys in every row, so runs of text and of chat prompts go in
+    # separately (in file order, so prompt ids follow the file).
+    for _, run in groupby(prompt_rows, key=lambda values: "text" in values):
+        session.execute(insert(Prompt.__table__), list(run))
     if not with_candidates:
         return 0
     # Look the new ids up rather than INSERT ... RETURNING: a plain executemany is pipelined
@@ -154,7 +159,7 @@ def _write_batch(session: Session, prompt_set_id: int, batch: list[ParsedRow]) -
         for row in with_candidates
         for i, (text, model) in enumerate(row.candidates or [])
     ]
-    session.execute(insert(Candidate), candidate_rows)
+    session.execute(insert(Candidate.__table__), candidate_rows)
     return len(candidate_rows)
 
 
