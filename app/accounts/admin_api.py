@@ -115,7 +115,7 @@ def reset_password(
 
 @router.post("/users/{user_id}/active", response_model=UserOut)
 def set_active(user_id: int, body: ActiveIn, session: SessionDep, admin: AdminUser) -> UserOut:
-    service.set_active(session, user_id=user_id, active=body.is_active)
+    service.set_active(session, user_id=user_id, active=body.is_active, acting_user_id=admin.id)
     return user_out(service.load_user(session, user_id))
 
 

@@ -123,10 +123,13 @@ async def set_active(
     user_id: int, request: Request, session: SessionDep, admin: AdminUser
 ) -> Response:
     active = (await _form(request)).get("active") == "true"
-    if not active and user_id == admin.id:
-        flash(request, "You cannot deactivate your own account.", "error")
+    try:
+        released = service.set_active(
+            session, user_id=user_id, active=active, acting_user_id=admin.id
+        )
+    except AppError as exc:
+        flash(request, exc.message, "error")
         return _see_other(f"/admin/users/{user_id}")
-    released = service.set_active(session, user_id=user_id, active=active)
     if active:
         flash(request, "Account reactivated.")
     else:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.accounts.errors import LoginFailed, UserInactive, UsernameTaken, WeakPassword
 from app.accounts.models import ROLE_VALUES, ApiToken, User
 from app.core.db import utcnow
-from app.core.errors import InvalidInput, NotFound
+from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.security import (
     MIN_PASSWORD_LENGTH,
     burn_password_check,
@@ -163,12 +163,17 @@ def reset_password(session: Session, *, user_id: int, password: str) -> User:
     return user
 
 
-def set_active(session: Session, *, user_id: int, active: bool) -> int:
+def set_active(
+    session: Session, *, user_id: int, active: bool, acting_user_id: int | None = None
+) -> int:
     """Deactivate (or reactivate) a user. Deactivating hands their open leases back in the
-    same transaction; their annotations stay. Returns how many leases were released."""
+    same transaction; their annotations stay. Returns how many leases were released.
+    An admin cannot deactivate themselves (nobody might be left to undo it)."""
     # Imported here: the annotation domain imports accounts, not the other way round.
     from app.annotation.leases import release_leases
 
+    if not active and user_id == acting_user_id:
+        raise Conflict("You cannot deactivate your own account; ask another admin.")
     user = load_user(session, user_id)
     user.is_active = active
     released = 0 if active else release_leases(session, annotator_id=user.id)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import ApiToken, User
 from app.annotation.models import Annotation, Assignment
+from app.prompt_sets.models import Candidate, Prompt
 from tests.factories.accounts import DEFAULT_PASSWORD, make_token, make_user
 from tests.factories.admin_stats import make_annotation, make_lease
 from tests.factories.prompt_sets import make_prompt_set
@@ -90,8 +91,6 @@ def test_deactivating_releases_leases_keeps_annotations_and_blocks_login(
     client: TestClient, session: Session, headers: dict
 ) -> None:
     ps = make_prompt_set(session, prompts=2)
-    from app.prompt_sets.models import Candidate, Prompt
-
     prompts = session.scalars(select(Prompt).where(Prompt.prompt_set_id == ps.id)).all()
     user = make_user(session)
     ids = [
@@ -174,3 +173,28 @@ def test_users_pages_create_with_errors_next_to_fields_and_show_token_once(
     assert secret not in client.get(user_page).text  # shown once
     deactivated = client.post(f"{user_page}/active", data={"csrf_token": token, "active": "false"})
     assert "Account deactivated" in deactivated.text
+
+
+def test_an_admin_cannot_deactivate_themselves(
+    client: TestClient, session: Session, admin: User, headers: dict
+) -> None:
+    response = client.post(
+        f"/api/v1/users/{admin.id}/active", json={"is_active": False}, headers=headers
+    )
+    assert response.status_code == 409 and "your own account" in response.json()["error"]
+    session.refresh(admin)
+    assert admin.is_active
+
+
+def test_users_page_without_a_password_shows_an_invite_link_once(
+    client: TestClient, session: Session, admin: User
+) -> None:
+    login(client, admin.username, DEFAULT_PASSWORD)
+    token = csrf_from(client.get("/admin/users").text)
+    page = client.post(
+        "/admin/users", data={"csrf_token": token, "username": "newbie", "role": "annotator"}
+    )
+    link = re.search(r"http://testserver(/invite/[A-Za-z0-9_-]+)", page.text).group(1)
+    assert "invited" in client.get("/admin/users").text
+    assert link not in client.get(page.url.path).text
+    assert client.get(link).status_code == 200
