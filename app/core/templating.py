@@ -25,10 +25,10 @@ FLASH_KEY = "_flash"
 
 
 def flash(request: Request, message: str, category: str = "info") -> None:
-    # Assign a new list: the session only notices top-level assignments, so appending to the
-    # stored list in place would drop a second flash made before the first was shown.
-    flashes = [*request.session.get(FLASH_KEY, []), {"message": message, "category": category}]
-    request.session[FLASH_KEY] = flashes
+    # Assign a new list: Starlette's session only notices __setitem__, not in-place appends,
+    # so appending to a pending flash list would silently drop the new message.
+    pending = request.session.get(FLASH_KEY, [])
+    request.session[FLASH_KEY] = [*pending, {"message": message, "category": category}]
 
 
 def pop_flashes(request: Request) -> list[dict[str, str]]:

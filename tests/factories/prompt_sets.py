@@ -52,14 +52,14 @@ def make_prompt(
 ) -> Prompt:
     if messages is not None:
         text = None
-    # Only the one that is used: an explicit None on a JSON column is stored as JSON
-    # 'null', not SQL NULL, and would break the text-xor-messages check.
-    content = {"text": text} if messages is None else {"messages": messages}
+    # Only the set one of text/messages is passed: an explicit None on a JSON column is
+    # stored as JSON 'null' (not SQL NULL) and would break the text-xor-messages check.
+    content: dict[str, Any] = {"text": text} if messages is None else {"messages": messages}
     prompt = Prompt(
         prompt_set_id=prompt_set.id,
-        **content,
         content_hash=content_hash(text, messages),
         candidates_ready=bool(candidates),
+        **content,
         **fields,
     )
     session.add(prompt)
