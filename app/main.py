@@ -25,6 +25,8 @@ SESSION_COOKIE = "ranklab_session"
 
 def _routers() -> list:
     # Imported here so importing app.main stays cheap and free of cycles.
+    from app.accounts import admin_api as accounts_admin_api
+    from app.accounts import admin_pages as accounts_admin_pages
     from app.accounts import api as accounts_api
     from app.accounts import pages as accounts_pages
     from app.annotation import api as annotation_api
@@ -32,13 +34,17 @@ def _routers() -> list:
     from app.core import health
     from app.exports import api as exports_api
     from app.exports import pages as exports_pages
+    from app.prompt_sets import api as prompt_sets_api
     from app.prompt_sets import pages as prompt_sets_pages
 
     return [
         health.router,
         accounts_pages.router,
         accounts_api.router,
+        accounts_admin_pages.router,
+        accounts_admin_api.router,
         prompt_sets_pages.router,
+        prompt_sets_api.router,
         annotation_pages.router,
         annotation_api.router,
         exports_pages.router,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.accounts.errors import LoginFailed, UserInactive, UsernameTaken, WeakPassword
 from app.accounts.models import ROLE_VALUES, ApiToken, User
 from app.core.db import utcnow
-from app.core.errors import InvalidInput, NotFound
+from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.security import (
     MIN_PASSWORD_LENGTH,
     burn_password_check,
@@ -140,3 +140,100 @@ def user_for_token(session: Session, token: str) -> User | None:
         row.last_used_at = now
         session.commit()
     return session.get(User, row.user_id)
+
+
+# --- admin use cases: passwords, deactivation, invites, tokens ---------------------------
+
+INVITE_TTL = dt.timedelta(days=7)
+
+
+class InviteInvalid(NotFound):
+    code = "invite_invalid"
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.role, User.username)))
+
+
+def reset_password(session: Session, *, user_id: int, password: str) -> User:
+    validate_password(password)
+    user = load_user(session, user_id)
+    user.password_hash = hash_password(password)
+    session.commit()
+    return user
+
+
+def set_active(
+    session: Session, *, user_id: int, active: bool, acting_user_id: int | None = None
+) -> int:
+    """Deactivate (or reactivate) a user. Deactivating hands their open leases back in the
+    same transaction; their annotations stay. Returns how many leases were released.
+    An admin cannot deactivate themselves (nobody might be left to undo it)."""
+    # Imported here: the annotation domain imports accounts, not the other way round.
+    from app.annotation.leases import release_leases
+
+    if not active and user_id == acting_user_id:
+        raise Conflict("You cannot deactivate your own account; ask another admin.")
+    user = load_user(session, user_id)
+    user.is_active = active
+    released = 0 if active else release_leases(session, annotator_id=user.id)
+    session.commit()
+    return released
+
+
+def _new_invite(user: User) -> str:
+    token = new_api_token().removeprefix("rk_")
+    user.invite_token_hash = hash_api_token(token)  # only the hash is stored
+    user.invite_expires_at = utcnow() + INVITE_TTL
+    return token
+
+
+def invite_user(session: Session, *, username: str, role: str = "annotator") -> tuple[User, str]:
+    """Create a user without a password and return the one-time invite token."""
+    user = add_user(session, username=username, password=None, role=role)
+    token = _new_invite(user)
+    session.commit()
+    return user, token
+
+
+def renew_invite(session: Session, *, user_id: int) -> str:
+    user = load_user(session, user_id)
+    token = _new_invite(user)
+    session.commit()
+    return token
+
+
+def load_invited_user(session: Session, token: str) -> User:
+    user = session.scalar(select(User).where(User.invite_token_hash == hash_api_token(token)))
+    if user is None or user.invite_expires_at is None or user.invite_expires_at < utcnow():
+        raise InviteInvalid("This invite link is unknown, already used or expired; ask an admin.")
+    return user
+
+
+def accept_invite(session: Session, *, token: str, password: str) -> User:
+    """Set the password once: the invite is spent in the same commit."""
+    validate_password(password)
+    user = load_invited_user(session, token)
+    user.password_hash = hash_password(password)
+    user.invite_token_hash = None
+    user.invite_expires_at = None
+    session.commit()
+    return user
+
+
+def list_tokens(session: Session, *, user_id: int) -> list[ApiToken]:
+    return list(
+        session.scalars(
+            select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.created_at)
+        )
+    )
+
+
+def revoke_token(session: Session, *, user_id: int, token_id: int) -> ApiToken:
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != user_id:
+        raise NotFound(f"Token {token_id} does not exist for user {user_id}.")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    session.commit()
+    return row

@@ -1,0 +1,192 @@
+"""Admin pages for people: create, reset passwords, deactivate, invites, tokens.
+
+Also the public invite page where an invited annotator sets their password once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from app.accounts import service
+from app.accounts.admin_api import invite_url
+from app.accounts.deps import AdminUser
+from app.accounts.models import ROLE_VALUES
+from app.core.csrf import verify_csrf_form
+from app.core.db import SessionDep
+from app.core.errors import AppError
+from app.core.templating import flash, render
+from app.prompt_sets.annotator_stats import annotator_stats
+
+router = APIRouter(tags=["pages"])
+CSRF = [Depends(verify_csrf_form)]
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def users_context(
+    session: Session, values: dict[str, Any] | None = None, errors: dict[str, str] | None = None
+) -> dict:
+    stats = {row.user_id: row for row in annotator_stats(session)}
+    return {
+        "users": service.list_users(session),
+        "stats": stats,
+        "roles": ROLE_VALUES,
+        "values": values or {"username": "", "role": "annotator"},
+        "errors": errors or {},
+    }
+
+
+@router.get("/admin/users", response_class=HTMLResponse)
+def users_page(request: Request, session: SessionDep, admin: AdminUser) -> HTMLResponse:
+    return render(request, "accounts/admin_users.html", users_context(session))
+
+
+def _field_errors(exc: AppError) -> dict[str, str]:
+    errors = {e.get("field") or "form": e["message"] for e in exc.errors}
+    return errors or {"form": exc.message}
+
+
+@router.post("/admin/users", dependencies=CSRF)
+async def create_user(request: Request, session: SessionDep, admin: AdminUser) -> Response:
+    form = await _form(request)
+    username, role, password = (
+        form.get("username", "").strip(),
+        form.get("role", ""),
+        form.get("password", ""),
+    )
+    try:
+        if password:
+            user = service.create_user(session, username=username, password=password, role=role)
+            flash(request, f"Created {user.role} {user.username!r}.")
+        else:
+            user, token = service.invite_user(session, username=username, role=role)
+            flash(
+                request,
+                f"Invite link for {user.username!r} (shown once): {invite_url(request, token)}",
+                "secret",
+            )
+    except AppError as exc:
+        session.rollback()
+        errors = _field_errors(exc)
+        if exc.code == "username_taken":
+            errors = {"username": exc.message}
+        context = users_context(session, {"username": username, "role": role}, errors)
+        return render(request, "accounts/admin_users.html", context, status_code=422)
+    return _see_other(f"/admin/users/{user.id}")
+
+
+def user_context(session: Session, user_id: int, errors: dict[str, str] | None = None) -> dict:
+    user = service.load_user(session, user_id)
+    stats = [row for row in annotator_stats(session) if row.user_id == user_id]
+    return {
+        "user": user,
+        "tokens": service.list_tokens(session, user_id=user_id),
+        "rows": stats,
+        "errors": errors or {},
+    }
+
+
+@router.get("/admin/users/{user_id}", response_class=HTMLResponse)
+def user_page(
+    user_id: int, request: Request, session: SessionDep, admin: AdminUser
+) -> HTMLResponse:
+    return render(request, "accounts/admin_user.html", user_context(session, user_id))
+
+
+@router.post("/admin/users/{user_id}/password", dependencies=CSRF)
+async def reset_password(
+    user_id: int, request: Request, session: SessionDep, admin: AdminUser
+) -> Response:
+    password = (await _form(request)).get("password", "")
+    try:
+        user = service.reset_password(session, user_id=user_id, password=password)
+    except AppError as exc:
+        context = user_context(session, user_id, {"password": exc.message})
+        return render(request, "accounts/admin_user.html", context, status_code=exc.status)
+    flash(request, f"New password set for {user.username!r}.")
+    return _see_other(f"/admin/users/{user_id}")
+
+
+@router.post("/admin/users/{user_id}/active", dependencies=CSRF)
+async def set_active(
+    user_id: int, request: Request, session: SessionDep, admin: AdminUser
+) -> Response:
+    active = (await _form(request)).get("active") == "true"
+    try:
+        released = service.set_active(
+            session, user_id=user_id, active=active, acting_user_id=admin.id
+        )
+    except AppError as exc:
+        flash(request, exc.message, "error")
+        return _see_other(f"/admin/users/{user_id}")
+    if active:
+        flash(request, "Account reactivated.")
+    else:
+        flash(request, f"Account deactivated; {released} open leases released, annotations kept.")
+    return _see_other(f"/admin/users/{user_id}")
+
+
+@router.post("/admin/users/{user_id}/invite", dependencies=CSRF)
+def renew_invite(user_id: int, request: Request, session: SessionDep, admin: AdminUser) -> Response:
+    token = service.renew_invite(session, user_id=user_id)
+    flash(request, f"New invite link (shown once): {invite_url(request, token)}", "secret")
+    return _see_other(f"/admin/users/{user_id}")
+
+
+@router.post("/admin/users/{user_id}/tokens", dependencies=CSRF)
+async def create_token(
+    user_id: int, request: Request, session: SessionDep, admin: AdminUser
+) -> Response:
+    name = (await _form(request)).get("name", "")[:100]
+    user = service.load_user(session, user_id)
+    _, token = service.create_api_token(session, user=user, name=name)
+    flash(request, f"New API token (shown once, copy it now): {token}", "secret")
+    return _see_other(f"/admin/users/{user_id}")
+
+
+@router.post("/admin/users/{user_id}/tokens/{token_id}/revoke", dependencies=CSRF)
+def revoke_token(
+    user_id: int, token_id: int, request: Request, session: SessionDep, admin: AdminUser
+) -> Response:
+    row = service.revoke_token(session, user_id=user_id, token_id=token_id)
+    flash(request, f"Token {row.token_prefix}… revoked.")
+    return _see_other(f"/admin/users/{user_id}")
+
+
+# --- the invite page (public: the token is the credential) ------------------------------
+
+
+@router.get("/invite/{token}", response_class=HTMLResponse)
+def invite_page(token: str, request: Request, session: SessionDep) -> HTMLResponse:
+    user = service.load_invited_user(session, token)
+    return render(request, "accounts/invite.html", {"username": user.username, "error": None})
+
+
+@router.post("/invite/{token}", dependencies=CSRF)
+async def accept_invite(token: str, request: Request, session: SessionDep) -> Response:
+    form = await _form(request)
+    user = service.load_invited_user(session, token)
+    error = None
+    if form.get("password", "") != form.get("password_again", ""):
+        error = "The two passwords differ."
+    else:
+        try:
+            service.accept_invite(session, token=token, password=form.get("password", ""))
+        except AppError as exc:
+            error = exc.message
+    if error:
+        context = {"username": user.username, "error": error}
+        return render(request, "accounts/invite.html", context, status_code=422)
+    flash(request, "Your password is set. Log in to start.")
+    return _see_other("/login")

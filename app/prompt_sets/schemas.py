@@ -1,0 +1,124 @@
+"""Prompt-set input and output: the JSON names scripts and the browser forms share."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from app.prompt_sets.models import MAX_CANDIDATES, MIN_CANDIDATES
+
+BACKENDS = ("transformers", "openai")
+Temperature = float | list[float]
+
+
+class GenerationSettings(BaseModel):
+    """How candidates are generated; stored as PromptSet.generation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["transformers", "openai"] = "transformers"
+    model: str = Field(default="smollm2", min_length=1, max_length=500)
+    # One temperature for every candidate, or one per candidate position.
+    temperature: Temperature = 0.8
+    top_p: float = Field(default=0.95, gt=0, le=1)
+    max_new_tokens: int = Field(default=256, ge=1, le=8192)
+
+    @field_validator("temperature")
+    @classmethod
+    def _temperatures_in_range(cls, value: Temperature) -> Temperature:
+        values = value if isinstance(value, list) else [value]
+        if isinstance(value, list) and not value:
+            raise ValueError("give at least one temperature")
+        for t in values:
+            if not 0 <= t <= 2:
+                raise ValueError(f"temperature {t} is outside 0-2")
+        return value
+
+
+class PromptSetFields(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    guidelines: str = Field(default="", max_length=100_000)
+    system_prompt: str = Field(default="", max_length=20_000)
+    candidates_per_prompt: int = Field(default=4, ge=MIN_CANDIDATES, le=MAX_CANDIDATES)
+    annotators_per_prompt: int = Field(default=3, ge=1, le=100)
+    lease_seconds: int = Field(default=1800, ge=30, le=7 * 24 * 3600)
+    require_rationale: bool = False
+    require_ratings: bool = False
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
+
+
+class PromptSetCreate(PromptSetFields):
+    pass
+
+
+class PromptSetPatch(BaseModel):
+    """Every field optional; `status` pauses, resumes or archives the set.
+
+    `regenerate`: when the generation settings change after candidates exist, also start
+    a job regenerating the candidates of prompts that have no annotations yet.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    guidelines: str | None = Field(default=None, max_length=100_000)
+    system_prompt: str | None = Field(default=None, max_length=20_000)
+    candidates_per_prompt: int | None = Field(default=None, ge=MIN_CANDIDATES, le=MAX_CANDIDATES)
+    annotators_per_prompt: int | None = Field(default=None, ge=1, le=100)
+    lease_seconds: int | None = Field(default=None, ge=30, le=7 * 24 * 3600)
+    require_rationale: bool | None = None
+    require_ratings: bool | None = None
+    generation: GenerationSettings | None = None
+    status: Literal["active", "paused", "archived"] | None = None
+    regenerate: bool = False
+
+
+class PromptSetOut(BaseModel):
+    id: int
+    name: str
+    description: str
+    guidelines: str
+    system_prompt: str
+    candidates_per_prompt: int
+    annotators_per_prompt: int
+    lease_seconds: int
+    require_rationale: bool
+    require_ratings: bool
+    generation: dict[str, Any]
+    status: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    prompts: int = 0
+    # Set on PATCH when a regeneration job was started.
+    regeneration_job_id: int | None = None
+
+
+class ImportOut(BaseModel):
+    imported: int
+    skipped_duplicates: int
+    candidates: int
+
+
+class GoldIn(BaseModel):
+    """Either a full known ranking (tie groups of candidate ids) or just the best candidate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ranking: list[list[int]] | None = None
+    best_candidate_id: int | None = None
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic errors in our error shape, with dotted field names (generation.top_p)."""
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        out.append({"field": loc or None, "message": message})
+    return out

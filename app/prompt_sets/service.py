@@ -1,0 +1,295 @@
+"""Use cases for prompt sets and their prompts. No FastAPI here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, exists, func, null, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.annotation.models import Annotation
+from app.annotation.ranking import validate_ranking
+from app.core.errors import Conflict, InvalidInput, NotFound
+from app.prompt_sets.models import Candidate, Prompt, PromptSet
+from app.prompt_sets.schemas import (
+    GenerationSettings,
+    GoldIn,
+    PromptSetCreate,
+    PromptSetOut,
+    PromptSetPatch,
+)
+
+# Changing any of these makes existing candidates stale.
+GENERATION_FIELDS = ("generation", "candidates_per_prompt", "system_prompt")
+STATUS_VERBS = {"active": "resumed", "paused": "paused", "archived": "archived"}
+
+
+class PromptSetNameTaken(InvalidInput):
+    code = "prompt_set_name_taken"
+
+
+class PromptSetArchived(Conflict):
+    code = "prompt_set_archived"
+
+
+def _name_taken(name: str) -> PromptSetNameTaken:
+    return PromptSetNameTaken(
+        f"A prompt set named {name!r} already exists; choose another name.",
+        errors=[{"field": "name", "message": f"{name!r} is already taken"}],
+    )
+
+
+def _check_temperatures(generation: GenerationSettings, candidates_per_prompt: int) -> None:
+    t = generation.temperature
+    if isinstance(t, list) and len(t) != candidates_per_prompt:
+        raise InvalidInput(
+            f"Give one temperature, or one per candidate: {len(t)} temperatures for "
+            f"{candidates_per_prompt} candidates per prompt.",
+            errors=[
+                {
+                    "field": "generation.temperature",
+                    "message": f"{len(t)} values for {candidates_per_prompt} candidates",
+                }
+            ],
+        )
+
+
+def load_prompt_set(session: Session, prompt_set_id: int) -> PromptSet:
+    prompt_set = session.get(PromptSet, prompt_set_id)
+    if prompt_set is None:
+        raise NotFound(f"Prompt set {prompt_set_id} does not exist.")
+    return prompt_set
+
+
+def get_prompt_set_by_name(session: Session, name: str) -> PromptSet | None:
+    return session.scalar(select(PromptSet).where(PromptSet.name == name))
+
+
+def load_prompt_set_by_name(session: Session, name: str) -> PromptSet:
+    prompt_set = get_prompt_set_by_name(session, name)
+    if prompt_set is None:
+        raise NotFound(f"Prompt set {name!r} does not exist.")
+    return prompt_set
+
+
+def prompt_count(session: Session, prompt_set_id: int) -> int:
+    return session.scalar(
+        select(func.count()).select_from(Prompt).where(Prompt.prompt_set_id == prompt_set_id)
+    )
+
+
+def prompt_set_out(
+    session: Session, prompt_set: PromptSet, job_id: int | None = None
+) -> PromptSetOut:
+    extra = ("prompts", "regeneration_job_id")
+    fields = {n: getattr(prompt_set, n) for n in PromptSetOut.model_fields if n not in extra}
+    fields.update(prompts=prompt_count(session, prompt_set.id), regeneration_job_id=job_id)
+    return PromptSetOut(**fields)
+
+
+def list_prompt_sets(session: Session) -> list[PromptSet]:
+    return list(session.scalars(select(PromptSet).order_by(PromptSet.created_at.desc())))
+
+
+def create_prompt_set(
+    session: Session, *, data: PromptSetCreate, created_by_id: int | None
+) -> PromptSet:
+    _check_temperatures(data.generation, data.candidates_per_prompt)
+    if get_prompt_set_by_name(session, data.name) is not None:
+        raise _name_taken(data.name)
+    values = data.model_dump()
+    values["generation"] = data.generation.model_dump()
+    prompt_set = PromptSet(**values, created_by_id=created_by_id)
+    session.add(prompt_set)
+    try:
+        session.commit()
+    except IntegrityError as exc:  # a concurrent create with the same name won
+        session.rollback()
+        raise _name_taken(data.name) from exc
+    return prompt_set
+
+
+def has_candidates(session: Session, prompt_set_id: int) -> bool:
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Candidate.prompt_id == Prompt.id, Prompt.prompt_set_id == prompt_set_id
+                )
+            )
+        )
+    )
+
+
+def unannotated_prompt_ids(session: Session, prompt_set_id: int) -> list[int]:
+    """Active prompts nobody has annotated yet: safe to regenerate."""
+    annotated = select(Annotation.id).where(Annotation.prompt_id == Prompt.id).exists()
+    return list(
+        session.scalars(
+            select(Prompt.id)
+            .where(Prompt.prompt_set_id == prompt_set_id, Prompt.status == "active", ~annotated)
+            .order_by(Prompt.id)
+        )
+    )
+
+
+@dataclass
+class UpdateResult:
+    prompt_set: PromptSet
+    generation_changed: bool
+    regeneration_job_id: int | None = None
+
+
+def _changed_generation(prompt_set: PromptSet, changes: dict[str, Any]) -> bool:
+    return any(
+        name in changes and changes[name] != getattr(prompt_set, name) for name in GENERATION_FIELDS
+    )
+
+
+def update_prompt_set(
+    session: Session, *, prompt_set_id: int, changes: PromptSetPatch, user_id: int | None
+) -> UpdateResult:
+    """Apply the given fields. With `changes.regenerate` and changed generation settings,
+    also queue a generation job for the prompts without annotations, in the same commit."""
+    prompt_set = load_prompt_set(session, prompt_set_id)
+    values = changes.model_dump(exclude_unset=True, exclude={"regenerate"})
+    if changes.generation is not None:
+        values["generation"] = changes.generation.model_dump()
+    generation = GenerationSettings(**values.get("generation", prompt_set.generation))
+    _check_temperatures(
+        generation, values.get("candidates_per_prompt", prompt_set.candidates_per_prompt)
+    )
+    new_name = values.get("name")
+    if new_name and new_name != prompt_set.name and get_prompt_set_by_name(session, new_name):
+        raise _name_taken(new_name)
+    generation_changed = _changed_generation(prompt_set, values)
+    regenerate = (
+        changes.regenerate and generation_changed and has_candidates(session, prompt_set_id)
+    )
+    for name, value in values.items():
+        setattr(prompt_set, name, value)
+    result = UpdateResult(prompt_set, generation_changed)
+    try:
+        session.flush()
+        if regenerate:
+            result.regeneration_job_id = _queue_regeneration(session, prompt_set_id, user_id)
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise _name_taken(new_name or prompt_set.name) from exc
+    return result
+
+
+def _queue_regeneration(session: Session, prompt_set_id: int, user_id: int | None) -> int | None:
+    # The generation domain owns jobs; imported here so prompt sets work without a worker.
+    from app.generation.jobs import create_job
+
+    prompt_ids = unannotated_prompt_ids(session, prompt_set_id)
+    if not prompt_ids:
+        return None
+    job = create_job(
+        session,
+        prompt_set_id=prompt_set_id,
+        created_by_id=user_id,
+        prompt_ids=prompt_ids,
+        regenerate=True,
+    )
+    return getattr(job, "id", None)
+
+
+def set_status(session: Session, *, prompt_set_id: int, status: str) -> PromptSet:
+    """Pause (no new leases), resume, or archive (read-only) a prompt set."""
+    if status not in STATUS_VERBS:
+        raise InvalidInput(
+            f"Unknown status {status!r}: use active, paused or archived.",
+            errors=[{"field": "status", "message": "unknown status"}],
+        )
+    prompt_set = load_prompt_set(session, prompt_set_id)
+    prompt_set.status = status
+    session.commit()
+    return prompt_set
+
+
+# --- prompts -----------------------------------------------------------------------------
+
+
+def load_prompt(session: Session, prompt_id: int, prompt_set_id: int | None = None) -> Prompt:
+    prompt = session.get(Prompt, prompt_id)
+    if prompt is None or (prompt_set_id is not None and prompt.prompt_set_id != prompt_set_id):
+        raise NotFound(f"Prompt {prompt_id} does not exist in this prompt set.")
+    return prompt
+
+
+def annotation_count(session: Session, prompt_id: int) -> int:
+    return session.scalar(
+        select(func.count()).select_from(Annotation).where(Annotation.prompt_id == prompt_id)
+    )
+
+
+def delete_or_archive_prompt(session: Session, *, prompt_id: int) -> str:
+    """Delete a prompt nobody has annotated; archive one that has annotations, so the
+    rankings already collected stay exportable. Returns "deleted" or "archived"."""
+    prompt = load_prompt(session, prompt_id)
+    if annotation_count(session, prompt_id):
+        prompt.status = "archived"
+        outcome = "archived"
+    else:
+        session.execute(delete(Prompt).where(Prompt.id == prompt_id))
+        outcome = "deleted"
+    session.commit()
+    return outcome
+
+
+def candidate_ids(session: Session, prompt_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(Candidate.id)
+            .where(Candidate.prompt_id == prompt_id)
+            .order_by(Candidate.position)
+        )
+    )
+
+
+def gold_ranking_from(data: GoldIn, ids: list[int]) -> list[list[int]]:
+    """A known best candidate becomes [[best], [all the others tied]]."""
+    if (data.ranking is None) == (data.best_candidate_id is None):
+        raise InvalidInput(
+            "Give either a known ranking or a known best candidate.",
+            errors=[{"field": "ranking", "message": "give ranking or best_candidate_id"}],
+        )
+    if data.ranking is not None:
+        return validate_ranking(data.ranking, ids)
+    best = data.best_candidate_id
+    if best not in ids:
+        raise InvalidInput(
+            f"Candidate {best} is not an answer to this prompt.",
+            errors=[{"field": "best_candidate_id", "message": f"{best} is not a candidate"}],
+        )
+    others = [cid for cid in ids if cid != best]
+    return [[best], others] if others else [[best]]
+
+
+def set_gold(session: Session, *, prompt_id: int, data: GoldIn) -> Prompt:
+    """Mark a prompt as a gold item with its known ranking; the assignment engine mixes
+    gold prompts into queues and annotators' answers are scored against it."""
+    prompt = load_prompt(session, prompt_id)
+    ids = candidate_ids(session, prompt_id)
+    if len(ids) < 2:
+        raise Conflict(
+            f"Prompt {prompt_id} has {len(ids)} candidates; a gold item needs at least two."
+        )
+    prompt.gold_ranking = gold_ranking_from(data, ids)
+    prompt.is_gold = True
+    session.commit()
+    return prompt
+
+
+def clear_gold(session: Session, *, prompt_id: int) -> Prompt:
+    prompt = load_prompt(session, prompt_id)
+    prompt.is_gold = False
+    prompt.gold_ranking = null()  # SQL NULL; a plain None would store JSON 'null'
+    session.commit()
+    session.refresh(prompt)
+    return prompt
