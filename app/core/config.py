@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     openai_base_url: str = ""
     """Base URL of an OpenAI-compatible server (vLLM, TGI, llama.cpp, Ollama)."""
 
+    openai_model: str = ""
+    """Model name sent to the OpenAI-compatible server when a prompt set names none."""
+
     openai_api_key: str = ""
     """API key sent to the OpenAI-compatible server, if it needs one."""
 
