@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from app.core.errors import AppError
 
 # Each module has register(subparsers); a subcommand's parser sets `func(args) -> int`.
-COMMAND_MODULES = ("serve", "db", "users", "demo")
+COMMAND_MODULES = ("serve", "db", "users", "demo", "generate", "worker")
 
 
 def build_parser() -> argparse.ArgumentParser:

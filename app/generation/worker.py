@@ -75,7 +75,8 @@ class Worker:
         self.max_attempts = max_attempts
         self._backends: dict[int, Backend] = {}
         self._held_job: int | None = None
-        self.cancelled = threading.Event()
+        self.cancelled = threading.Event()  # the job in hand was cancelled
+        self.stopping = threading.Event()  # shutting down: drop the batch in flight
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -134,11 +135,14 @@ class Worker:
             else:
                 self.write_result(claim, task_id, result, backend_model(backend))
 
+    def _interrupted(self) -> bool:
+        return self.cancelled.is_set() or self.stopping.is_set()
+
     def _backend(self, claim: Claim) -> Backend:
         if claim.job_id not in self._backends:
             self._backends.clear()
             backend = make_backend(claim.settings, self.settings)
-            backend.should_stop = self.cancelled.is_set
+            backend.should_stop = self._interrupted
             self._backends[claim.job_id] = backend
         return self._backends[claim.job_id]
 
@@ -284,6 +288,20 @@ class Worker:
             self._finish_if_complete(session, job)
             session.commit()
 
+    def release(self, claim: Claim) -> None:
+        """Hand our unfinished tasks back (shutdown or cancel); this try does not count."""
+        with self.sessionmaker() as session:
+            session.execute(
+                update(GenerationTask)
+                .where(
+                    GenerationTask.id.in_(list(claim.task_ids.values())),
+                    GenerationTask.worker_id == self.worker_id,
+                    GenerationTask.status == "running",
+                )
+                .values(status="pending", worker_id=None, attempts=GenerationTask.attempts - 1)
+            )
+            session.commit()
+
     def fail_job(self, job_id: int, message: str) -> None:
         """The backend cannot run at all (bad settings, unreachable server): stop the job."""
         log.error("generation job %s failed: %s", job_id, message)
@@ -399,6 +417,7 @@ def start_in_thread(engine: Engine, app_settings: Settings) -> Callable[[], None
     log.info("in-process generation worker %s started", worker.worker_id)
 
     def stop_worker() -> None:
+        worker.stopping.set()
         stop.set()
         thread.join(timeout=30)
 
