@@ -32,6 +32,8 @@ class GenerationSettings(BaseModel):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     """Base seed: candidate seeds derive from it, the prompt id and the position."""
     max_duplicate_retries: int = Field(default=2, ge=0, le=10)
+    batch_sequences: int = Field(default=32, ge=1, le=512)
+    """Sequences (prompts x candidates) per forward pass of the transformers backend."""
     base_url: str = ""
     candidates_per_prompt: int = Field(default=4, ge=1, le=64)
     system_prompt: str = ""

@@ -208,10 +208,10 @@ class Worker:
         backend = self._backends.get(job.id)
         if backend is not None:
             return backend.batch_prompts
-        from app.generation.backends.transformers import MAX_BATCH_SEQUENCES
-
-        per_prompt = int(job.settings.get("candidates_per_prompt") or 1)
-        return max(1, MAX_BATCH_SEQUENCES // per_prompt)
+        gen = GenerationSettings.model_validate(job.settings)
+        if gen.backend == "openai":
+            return self.settings.openai_concurrency * 2
+        return max(1, gen.batch_sequences // gen.candidates_per_prompt)
 
     def _requests(
         self, session: Session, gen: GenerationSettings, tasks: list[GenerationTask]

@@ -52,11 +52,12 @@ def make_prompt(
 ) -> Prompt:
     if messages is not None:
         text = None
+    # Leave the unused column unset: a JSON column given None stores JSON 'null', not NULL.
+    content = {"text": text} if messages is None else {"messages": messages}
     prompt = Prompt(
         prompt_set_id=prompt_set.id,
-        text=text,
-        messages=messages,
         content_hash=content_hash(text, messages),
+        **content,
         candidates_ready=bool(candidates),
         **fields,
     )

@@ -20,8 +20,6 @@ from app.core.config import Settings
 from app.generation.backends import GeneratedText, PromptRequest, PromptResult
 from app.generation.config import GenerationSettings
 
-MAX_BATCH_SEQUENCES = 32  # rows per forward pass; ~10x one-at-a-time on 2 CPU cores
-
 _models: dict[tuple[str, str], tuple[Any, Any, Any, dict[str, Any]]] = {}
 _models_lock = threading.Lock()
 
@@ -95,7 +93,7 @@ class TransformersBackend:
         self.model_name = model_name
         self.gen = gen
         self.should_stop: Callable[[], bool] | None = None
-        self.batch_prompts = max(1, MAX_BATCH_SEQUENCES // max(1, gen.candidates_per_prompt))
+        self.batch_prompts = max(1, gen.batch_sequences // max(1, gen.candidates_per_prompt))
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"
@@ -108,8 +106,9 @@ class TransformersBackend:
     def generate(self, requests: list[PromptRequest]) -> list[PromptResult]:
         rows = [(r, spec) for r in requests for spec in r.candidates]
         results = {r.key: PromptResult(r.key) for r in requests}
-        for start in range(0, len(rows), MAX_BATCH_SEQUENCES):
-            chunk = rows[start : start + MAX_BATCH_SEQUENCES]
+        size = self.gen.batch_sequences
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
             for (request, _spec), output in zip(chunk, self._generate_rows(chunk), strict=True):
                 results[request.key].outputs.append(output)
         return [results[r.key] for r in requests]
