@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     openai_timeout_seconds: float = Field(default=120.0, gt=0)
     """Per-request timeout against the OpenAI-compatible server."""
 
+    generation_threads: int = Field(default=0, ge=0, le=256)
+    """CPU threads for local generation (torch); 0 keeps torch's default (all cores). On a
+    machine shared with other busy processes, 1 is often faster than oversubscribing."""
+
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
     """How often a generation worker proves it is alive."""
 

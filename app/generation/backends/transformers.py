@@ -38,36 +38,48 @@ def loaded_model(model: str, cache_dir: Path) -> tuple[Any, Any, Any, dict[str, 
 def load_transformers_backend(
     gen: GenerationSettings, app_settings: Settings
 ) -> TransformersBackend:
+    if app_settings.generation_threads:
+        import torch
+
+        torch.set_num_threads(app_settings.generation_threads)
     lm, tokenizer, source, _info = loaded_model(gen.model, app_settings.model_cache_dir)
     return TransformersBackend(lm, tokenizer, source.name, gen)
 
 
 class PerRowSampler:
-    """Logits processor: sample each row with its own generator, temperature and top_p."""
+    """Logits processor: sample each row with its own generator, temperature and top_p.
+
+    Nucleus sampling runs over the TOP_K most likely tokens (a full-vocabulary sort per
+    row and step would cost about as much as the model's forward pass on CPU); top_p then
+    keeps the smallest prefix of those reaching top_p of the full distribution's mass.
+    """
+
+    TOP_K = 256
 
     def __init__(self, seeds: list[int], temperatures: list[float], top_p: float) -> None:
         import torch
 
         self.generators = [torch.Generator().manual_seed(s) for s in seeds]
-        self.temperatures = temperatures
+        self.temperatures = torch.tensor(temperatures, dtype=torch.float32).unsqueeze(1)
+        self.greedy = [t <= 0 for t in temperatures]
         self.top_p = top_p
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
 
+        scores = scores.float()
+        probs = torch.softmax(scores / self.temperatures.clamp(min=1e-5), dim=-1)
+        top_probs, top_ids = probs.topk(min(self.TOP_K, probs.shape[-1]), dim=-1)
+        # Keep tokens while the mass before them is below top_p (the first always stays).
+        keep = (top_probs.cumsum(-1) - top_probs) < self.top_p
+        top_probs = top_probs * keep
         chosen = torch.empty(scores.shape[0], dtype=torch.long)
         for i, generator in enumerate(self.generators):
-            row = scores[i].float()
-            temperature = self.temperatures[i]
-            if temperature <= 0:
-                chosen[i] = int(row.argmax())
-                continue
-            probs = torch.softmax(row / temperature, dim=-1)
-            if self.top_p < 1:
-                sorted_probs, order = probs.sort(descending=True)
-                keep = sorted_probs.cumsum(0) - sorted_probs < self.top_p
-                probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_probs[keep])
-            chosen[i] = int(torch.multinomial(probs, 1, generator=generator))
+            if self.greedy[i]:
+                chosen[i] = int(scores[i].argmax())
+            else:
+                pick = torch.multinomial(top_probs[i], 1, generator=generator)
+                chosen[i] = top_ids[i, pick]
         out = torch.full_like(scores, float("-inf"))
         out[torch.arange(scores.shape[0]), chosen] = 0.0
         return out
