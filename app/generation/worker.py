@@ -420,5 +420,6 @@ def start_in_thread(engine: Engine, app_settings: Settings) -> Callable[[], None
         worker.stopping.set()
         stop.set()
         thread.join(timeout=30)
+        log.info("in-process generation worker %s stopped", worker.worker_id)
 
     return stop_worker
