@@ -19,7 +19,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from app.demo_prompts import DEMO_PROMPTS  # noqa: E402
 from app.generation.backends import CandidateSpec, PromptRequest  # noqa: E402
-from app.generation.backends.transformers import TransformersBackend  # noqa: E402
+from app.generation.backends.transformers import (  # noqa: E402
+    TransformersBackend,
+    _place,
+    pick_dtype,
+)
 from app.generation.config import GenerationSettings  # noqa: E402
 from app.generation.model_cache import load_model  # noqa: E402
 from app.prompt_sets.content import as_messages  # noqa: E402
@@ -52,6 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--tokens", type=int, default=64, help="max_new_tokens")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--candidates", type=int, default=4)
     args = parser.parse_args()
@@ -59,12 +64,14 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch threads: {torch.get_num_threads()}, cpu count: {os.cpu_count()}")
+    dtype = pick_dtype(args.dtype)
+    print(f"torch threads: {torch.get_num_threads()}, cpu count: {os.cpu_count()}, {dtype}")
 
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp)
         _lm, _tok, _src, cold = load_model("smollm2", cache)
         lm, tokenizer, _src, cached = load_model("smollm2", cache)
+    lm = _place(lm, dtype)
     print(f"cold load (GGUF de-quantise + save): {cold['seconds']:.2f} s")
     print(
         f"cached load (safetensors):            {cached['seconds']:.2f} s"

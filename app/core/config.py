@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,10 @@ class Settings(BaseSettings):
     generation_threads: int = Field(default=0, ge=0, le=256)
     """CPU threads for local generation (torch); 0 keeps torch's default (all cores). On a
     machine shared with other busy processes, 1 is often faster than oversubscribing."""
+
+    generation_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    """Weights for local generation: auto picks bfloat16 where the CPU has native bf16
+    (about 2x the batched throughput of float32 here) or a GPU is used, else float32."""
 
     worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
     """How often a generation worker proves it is alive."""

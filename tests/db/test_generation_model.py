@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker
 from app.generation import jobs
-from app.generation.backends.transformers import loaded_model
+from app.generation.backends.transformers import loaded_model, pick_dtype
 from app.generation.model_cache import cache_folder, load_model
 from app.generation.model_files import BUNDLED_MODEL_NAME, resolve_model
 from app.generation.models import GenerationJob, GenerationTask
@@ -40,7 +40,7 @@ TINY = {"max_new_tokens": 12, "temperature": [0.7, 1.0, 0.9]}
 def model_home(request: pytest.FixtureRequest) -> Path:
     """A data folder whose models/ holds the converted SmolLM2 (kept between runs)."""
     home = Path(request.config.cache.mkdir("ranklab-models"))
-    loaded_model("smollm2", home / "models")  # load once per test session
+    loaded_model("smollm2", home / "models", pick_dtype("auto"))  # once per test session
     return home
 
 
@@ -123,7 +123,7 @@ def test_a_small_set_gets_n_distinct_candidates_with_metadata(model_home, tmp_pa
 
 
 def test_the_chat_template_carries_the_system_prompt_and_every_turn(model_home) -> None:
-    _lm, tokenizer, _src, _info = loaded_model("smollm2", model_home / "models")
+    _lm, tokenizer, _src, _info = loaded_model("smollm2", model_home / "models", pick_dtype("auto"))
     from app.generation.backends.transformers import TransformersBackend
     from app.generation.config import GenerationSettings
 

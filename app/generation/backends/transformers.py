@@ -24,15 +24,36 @@ _models: dict[tuple[str, str], tuple[Any, Any, Any, dict[str, Any]]] = {}
 _models_lock = threading.Lock()
 
 
-def loaded_model(model: str, cache_dir: Path) -> tuple[Any, Any, Any, dict[str, Any]]:
-    """Load once per process (the web app's worker thread and tests share it)."""
+def loaded_model(
+    model: str, cache_dir: Path, dtype: str = "float32"
+) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """Load once per process and dtype (the web app's worker thread and tests share it)."""
     from app.generation.model_cache import load_model
 
-    key = (model, str(cache_dir))
+    key = (model, str(cache_dir), dtype)
     with _models_lock:
         if key not in _models:
-            _models[key] = load_model(model, cache_dir)
+            lm, tokenizer, source, info = load_model(model, cache_dir)
+            _models[key] = (_place(lm, dtype), tokenizer, source, info)
         return _models[key]
+
+
+def pick_dtype(setting: str) -> str:
+    """auto: bfloat16 on a GPU or a CPU with native bf16 matmul (AVX512-BF16/AMX)."""
+    if setting != "auto":
+        return setting
+    import torch
+
+    if torch.cuda.is_available() or torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return "bfloat16"
+    return "float32"
+
+
+def _place(lm: Any, dtype: str) -> Any:
+    import torch
+
+    lm = lm.to(getattr(torch, dtype))
+    return lm.to("cuda") if torch.cuda.is_available() else lm
 
 
 def load_transformers_backend(
@@ -42,7 +63,8 @@ def load_transformers_backend(
         import torch
 
         torch.set_num_threads(app_settings.generation_threads)
-    lm, tokenizer, source, _info = loaded_model(gen.model, app_settings.model_cache_dir)
+    dtype = pick_dtype(app_settings.generation_dtype)
+    lm, tokenizer, source, _info = loaded_model(gen.model, app_settings.model_cache_dir, dtype)
     return TransformersBackend(lm, tokenizer, source.name, gen)
 
 
@@ -68,20 +90,23 @@ class PerRowSampler:
         import torch
 
         scores = scores.float()
-        probs = torch.softmax(scores / self.temperatures.clamp(min=1e-5), dim=-1)
+        temperatures = self.temperatures.to(scores.device).clamp(min=1e-5)
+        probs = torch.softmax(scores / temperatures, dim=-1)
         top_probs, top_ids = probs.topk(min(self.TOP_K, probs.shape[-1]), dim=-1)
         # Keep tokens while the mass before them is below top_p (the first always stays).
         keep = (top_probs.cumsum(-1) - top_probs) < self.top_p
         top_probs = top_probs * keep
         chosen = torch.empty(scores.shape[0], dtype=torch.long)
+        top_probs, top_ids = top_probs.cpu(), top_ids.cpu()
         for i, generator in enumerate(self.generators):
             if self.greedy[i]:
-                chosen[i] = int(scores[i].argmax())
+                chosen[i] = int(top_ids[i, 0])
             else:
                 pick = torch.multinomial(top_probs[i], 1, generator=generator)
                 chosen[i] = top_ids[i, pick]
         out = torch.full_like(scores, float("-inf"))
-        out[torch.arange(scores.shape[0]), chosen] = 0.0
+        chosen = chosen.to(scores.device)
+        out[torch.arange(scores.shape[0], device=scores.device), chosen] = 0.0
         return out
 
 
@@ -95,7 +120,7 @@ class StopWhen:
         import torch
 
         stop = bool(self.flag and self.flag())
-        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool)
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
 class TransformersBackend:
@@ -131,6 +156,7 @@ class TransformersBackend:
 
         texts = [self.render(request.messages) for request, _ in rows]
         batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = batch.to(self.lm.device)
         specs = [spec for _, spec in rows]
         sampler = PerRowSampler(
             [s.seed for s in specs], [s.temperature for s in specs], self.gen.top_p
@@ -152,6 +178,7 @@ class TransformersBackend:
         latency_ms = (time.perf_counter() - started) * 1000
         prompt_len = batch["input_ids"].shape[1]
         prompt_tokens = batch["attention_mask"].sum(dim=1).tolist()
+        output = output.cpu()
         results = []
         for i, spec in enumerate(specs):
             new = output[i, prompt_len:].tolist()
