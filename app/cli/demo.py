@@ -13,6 +13,7 @@ from app.core import migrate
 from app.core.config import Settings
 from app.core.errors import AppError
 from app.demo import seed_demo_accounts, seed_demo_prompt_set
+from app.generation import jobs as generation_jobs
 from app.prompt_sets.models import Prompt
 
 
@@ -34,6 +35,7 @@ def _demo(args: argparse.Namespace) -> int:
             _print_credentials(s, creds)
             print(f"Demo prompt set not generated: {exc.message}")
             return 0
+        latest = generation_jobs.latest_job(session, prompt_set.id)
         ready = sum(
             1
             for _ in session.scalars(
@@ -49,7 +51,10 @@ def _demo(args: argparse.Namespace) -> int:
             f"{job.total} prompts; `ranklab serve` generates them in the background."
         )
     else:
-        print(f"Demo prompt set {prompt_set.name!r}: {ready} prompts have their candidates.")
+        print(
+            f"Demo prompt set {prompt_set.name!r}: {ready} prompts have their candidates"
+            + ("." if latest is None else f"; generation job #{latest.id} is {latest.status}.")
+        )
     return 0
 
 
