@@ -34,8 +34,11 @@ def _routers() -> list:
     from app.core import health
     from app.exports import api as exports_api
     from app.exports import pages as exports_pages
+    from app.generation import api as generation_api
+    from app.generation import pages as generation_pages
     from app.prompt_sets import api as prompt_sets_api
     from app.prompt_sets import pages as prompt_sets_pages
+    from app.prompt_sets import prompts_api
 
     return [
         health.router,
@@ -49,6 +52,9 @@ def _routers() -> list:
         annotation_api.router,
         exports_pages.router,
         exports_api.router,
+        generation_api.router,
+        generation_pages.router,
+        prompts_api.router,
     ]
 
 
@@ -60,6 +66,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.run_worker_in_process:
+            from app.generation.worker import start_in_thread
+
+            app.state.on_shutdown.append(start_in_thread(engine, settings))
         yield
         for stop in app.state.on_shutdown:
             stop()

@@ -10,7 +10,16 @@ from collections.abc import Sequence
 from app.core.errors import AppError
 
 # Each module has register(subparsers); a subcommand's parser sets `func(args) -> int`.
-COMMAND_MODULES = ("serve", "db", "users", "demo", "import_prompts", "export")
+COMMAND_MODULES = (
+    "serve",
+    "db",
+    "users",
+    "demo",
+    "import_prompts",
+    "generate",
+    "worker",
+    "export",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

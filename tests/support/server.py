@@ -28,6 +28,8 @@ def ranklab_env(data_dir: Path, database_url: str | None = None, **extra: str) -
     env["RANKLAB_DATA_DIR"] = str(data_dir)
     env["RANKLAB_DATABASE_URL"] = database_url or ""
     env.setdefault("HF_HUB_OFFLINE", "1")
+    # Live servers in tests don't generate unless a test asks (the demo queues a job).
+    env.setdefault("RANKLAB_RUN_WORKER_IN_PROCESS", "false")
     env.update(extra)
     return env
 

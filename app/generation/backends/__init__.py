@@ -1,0 +1,71 @@
+"""The generation backend interface and the factory that picks an implementation.
+
+A backend turns a batch of requests (one per prompt: the chat, and one seed/temperature
+per candidate wanted) into generated texts with token counts and latency. It knows
+nothing about jobs or the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from app.core.config import Settings
+from app.generation.config import GenerationSettings
+
+
+@dataclass(frozen=True)
+class CandidateSpec:
+    position: int
+    seed: int
+    temperature: float
+
+
+@dataclass(frozen=True)
+class PromptRequest:
+    key: int  # the prompt id: results come back under it
+    messages: list[dict[str, str]]
+    candidates: list[CandidateSpec]
+
+
+@dataclass
+class GeneratedText:
+    position: int
+    seed: int | None
+    temperature: float
+    text: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: float
+    is_duplicate: bool = False  # still an exact duplicate after the bounded regenerations
+
+
+@dataclass
+class PromptResult:
+    key: int
+    outputs: list[GeneratedText] = field(default_factory=list)
+    error: str | None = None  # set when this prompt alone failed
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(o.completion_tokens or 0 for o in self.outputs)
+
+
+class Backend(Protocol):
+    model_name: str
+    batch_prompts: int  # how many prompts a worker should hand over per call
+    # Polled during generation where the backend can stop early (a cancelled job).
+    should_stop: Callable[[], bool] | None
+
+    def generate(self, requests: list[PromptRequest]) -> list[PromptResult]: ...
+
+
+def make_backend(gen: GenerationSettings, app_settings: Settings) -> Backend:
+    if gen.backend == "openai":
+        from app.generation.backends.openai import OpenAIBackend
+
+        return OpenAIBackend.from_settings(gen, app_settings)
+    from app.generation.backends.transformers import load_transformers_backend
+
+    return load_transformers_backend(gen, app_settings)

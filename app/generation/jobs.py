@@ -1,0 +1,231 @@
+"""Generation jobs: create, cancel, read progress. Workers (worker.py) do the generating.
+
+A job holds one task per prompt to generate. Candidates are unique per (prompt,
+position) and a worker writes all of a prompt's candidates in one transaction together
+with `candidates_ready` and the task's `done`, so a job can be resumed any number of
+times without duplicating or losing a candidate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from app.annotation.models import Annotation, Assignment
+from app.core.config import Settings, get_settings
+from app.core.db import utcnow
+from app.core.errors import NotFound
+from app.generation.config import resolve_generation_settings
+from app.generation.errors import InvalidGenerationSettings, JobNotCancellable, JobNotFound
+from app.generation.models import GenerationJob, GenerationTask
+from app.prompt_sets.models import Candidate, Prompt, PromptSet
+
+ACTIVE_STATUSES = ("queued", "running")
+FINISHED_STATUSES = ("done", "failed", "cancelled")
+
+
+def create_job(
+    session: Session,
+    *,
+    prompt_set_id: int,
+    created_by_id: int | None,
+    prompt_ids: list[int] | None = None,
+    regenerate: bool = False,
+    app_settings: Settings | None = None,
+) -> GenerationJob:
+    """Queue generation for a prompt set's prompts that lack candidates; commit.
+
+    Without `regenerate`, only prompts with fewer than `candidates_per_prompt` candidates
+    that no active job already covers are queued. With `regenerate`, the chosen prompts'
+    candidates are deleted first (prompts that already have annotations are kept as they
+    are) and the set's other active jobs are cancelled, since they run on old settings.
+    A job with nothing to do is stored as done with total 0.
+    """
+    prompt_set = session.get(PromptSet, prompt_set_id)
+    if prompt_set is None:
+        raise NotFound(f"Prompt set {prompt_set_id} does not exist.")
+    gen = resolve_generation_settings(
+        prompt_set.generation,
+        app_settings or get_settings(),
+        candidates_per_prompt=prompt_set.candidates_per_prompt,
+        system_prompt=prompt_set.system_prompt,
+    )
+    chosen = _chosen_prompt_ids(session, prompt_set_id, prompt_ids)
+    if regenerate:
+        _cancel_active_jobs(session, prompt_set_id)
+        _clear_unannotated_candidates(session, chosen)
+    queued = _prompts_needing_candidates(session, prompt_set, chosen)
+    now = utcnow()
+    job = GenerationJob(
+        prompt_set_id=prompt_set_id,
+        settings=gen.model_dump(),
+        total=len(queued),
+        created_by_id=created_by_id,
+        status="queued" if queued else "done",
+        created_at=now,
+        finished_at=None if queued else now,
+    )
+    session.add(job)
+    session.flush()
+    session.add_all(GenerationTask(job_id=job.id, prompt_id=pid) for pid in queued)
+    session.commit()
+    return job
+
+
+def _chosen_prompt_ids(
+    session: Session, prompt_set_id: int, prompt_ids: list[int] | None
+) -> list[int]:
+    active = select(Prompt.id).where(
+        Prompt.prompt_set_id == prompt_set_id, Prompt.status == "active"
+    )
+    if prompt_ids is None:
+        return list(session.scalars(active.order_by(Prompt.id)))
+    found = set(session.scalars(active.where(Prompt.id.in_(prompt_ids))))
+    unknown = [pid for pid in prompt_ids if pid not in found]
+    if unknown:
+        raise InvalidGenerationSettings(
+            f"prompt_ids: {unknown[:10]} are not active prompts of prompt set {prompt_set_id}.",
+            errors=[
+                {"field": "prompt_ids", "message": f"unknown prompt id {pid}"} for pid in unknown
+            ],
+        )
+    return sorted(found)
+
+
+def _cancel_active_jobs(session: Session, prompt_set_id: int) -> None:
+    session.execute(
+        update(GenerationJob)
+        .where(
+            GenerationJob.prompt_set_id == prompt_set_id, GenerationJob.status.in_(ACTIVE_STATUSES)
+        )
+        .values(status="cancelled", cancel_requested=True, finished_at=utcnow())
+    )
+
+
+def _clear_unannotated_candidates(session: Session, prompt_ids: list[int]) -> None:
+    """Delete candidates of prompts nobody has ranked yet; hand back their open leases."""
+    if not prompt_ids:
+        return
+    annotated = select(Annotation.prompt_id).where(Annotation.prompt_id.in_(prompt_ids))
+    clear = [pid for pid in prompt_ids if pid not in set(session.scalars(annotated))]
+    if not clear:
+        return
+    session.execute(delete(Candidate).where(Candidate.prompt_id.in_(clear)))
+    session.execute(update(Prompt).where(Prompt.id.in_(clear)).values(candidates_ready=False))
+    session.execute(
+        update(Assignment)
+        .where(Assignment.prompt_id.in_(clear), Assignment.status == "leased")
+        .values(status="released", finished_at=utcnow())
+    )
+    session.flush()
+
+
+def _prompts_needing_candidates(
+    session: Session, prompt_set: PromptSet, chosen: list[int]
+) -> list[int]:
+    if not chosen:
+        return []
+    counts = dict(
+        session.execute(
+            select(Candidate.prompt_id, func.count())
+            .where(Candidate.prompt_id.in_(chosen))
+            .group_by(Candidate.prompt_id)
+        ).all()
+    )
+    covered = set(
+        session.scalars(
+            select(GenerationTask.prompt_id)
+            .join(GenerationJob, GenerationJob.id == GenerationTask.job_id)
+            .where(
+                GenerationJob.status.in_(ACTIVE_STATUSES),
+                GenerationTask.status.in_(("pending", "running")),
+                GenerationTask.prompt_id.in_(chosen),
+            )
+        )
+    )
+    need = prompt_set.candidates_per_prompt
+    return [pid for pid in chosen if counts.get(pid, 0) < need and pid not in covered]
+
+
+def load_job(session: Session, job_id: int) -> GenerationJob:
+    job = session.get(GenerationJob, job_id)
+    if job is None:
+        raise JobNotFound(f"Generation job {job_id} does not exist.")
+    return job
+
+
+def latest_job(session: Session, prompt_set_id: int) -> GenerationJob | None:
+    return session.scalars(
+        select(GenerationJob)
+        .where(GenerationJob.prompt_set_id == prompt_set_id)
+        .order_by(GenerationJob.id.desc())
+        .limit(1)
+    ).first()
+
+
+def cancel_job(session: Session, *, job_id: int) -> GenerationJob:
+    """Stop a queued or running job; a worker drops what it has in flight. Commits."""
+    job = load_job(session, job_id)
+    session.refresh(job)
+    if job.status in FINISHED_STATUSES:
+        raise JobNotCancellable(f"Generation job {job_id} is already {job.status}.")
+    job.status = "cancelled"
+    job.cancel_requested = True
+    job.finished_at = utcnow()
+    session.commit()
+    return job
+
+
+def recent_task_errors(session: Session, job_id: int, limit: int = 5) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(
+            GenerationTask.prompt_id,
+            GenerationTask.status,
+            GenerationTask.attempts,
+            GenerationTask.error,
+        )
+        .where(GenerationTask.job_id == job_id, GenerationTask.error.is_not(None))
+        .order_by(GenerationTask.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {"prompt_id": r.prompt_id, "status": r.status, "attempts": r.attempts, "error": r.error}
+        for r in rows
+    ]
+
+
+def job_progress(job: GenerationJob, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Plain progress data for the API, the progress bar and the CLI."""
+    finished = job.done + job.failed
+    eta = None
+    if job.status == "running" and job.started_at and job.done:
+        elapsed = (utcnow() - job.started_at).total_seconds()
+        eta = round(elapsed / job.done * (job.total - finished), 1)
+    return {
+        "id": job.id,
+        "prompt_set_id": job.prompt_set_id,
+        "status": job.status,
+        "total": job.total,
+        "done": job.done,
+        "failed": job.failed,
+        "percent": round(100 * finished / job.total, 1) if job.total else 100.0,
+        "tokens_generated": job.tokens_generated,
+        "tokens_per_second": round(job.tokens_per_second, 2) if job.tokens_per_second else None,
+        "eta_seconds": eta,
+        "error": job.error,
+        "errors": errors or [],
+        "model": job.settings.get("model"),
+        "backend": job.settings.get("backend"),
+        "worker_id": job.worker_id,
+        "created_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "heartbeat_at": _iso(job.heartbeat_at),
+        "finished_at": _iso(job.finished_at),
+    }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None

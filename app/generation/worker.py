@@ -1,0 +1,425 @@
+"""The generation worker: claim prompts, generate, write each prompt in one transaction.
+
+Claiming uses `SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, so any number of
+`ranklab worker` processes share a job without taking the same prompt; on SQLite every
+transaction starts with BEGIN IMMEDIATE (app.core.db), which makes the claim a
+single-writer critical section. A claimed task carries `claimed_at`, which a heartbeat
+thread keeps fresh; a task whose claim is older than `worker_stale_seconds` belongs to a
+dead worker and is claimed again. Before writing, a worker re-checks under a row lock that
+the task is still its own, so a slow worker that was taken over writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.core.db import is_sqlite, make_sessionmaker, utcnow
+from app.core.errors import AppError
+from app.generation.backends import (
+    Backend,
+    CandidateSpec,
+    GeneratedText,
+    PromptRequest,
+    PromptResult,
+    make_backend,
+)
+from app.generation.config import GenerationSettings
+from app.generation.dedupe import regenerate_duplicates
+from app.generation.errors import BackendError, BackendUnavailable
+from app.generation.models import GenerationJob, GenerationTask
+from app.prompt_sets.content import as_messages
+from app.prompt_sets.models import Candidate, Prompt
+
+log = logging.getLogger("ranklab.worker")
+MAX_ATTEMPTS = 3
+
+
+@dataclass
+class Claim:
+    job_id: int
+    settings: GenerationSettings
+    requests: list[PromptRequest]
+    task_ids: dict[int, int]  # prompt id -> task id
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: Engine,
+        app_settings: Settings,
+        *,
+        worker_id: str | None = None,
+        poll_seconds: float = 1.0,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        self.engine = engine
+        self.settings = app_settings
+        self.sessionmaker = make_sessionmaker(engine)
+        self.worker_id = worker_id or new_worker_id()
+        self.poll_seconds = poll_seconds
+        self.max_attempts = max_attempts
+        self._backends: dict[int, Backend] = {}
+        self._held_job: int | None = None
+        self.cancelled = threading.Event()  # the job in hand was cancelled
+        self.stopping = threading.Event()  # shutting down: drop the batch in flight
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, *, until_idle: bool = False) -> None:
+        """Work until `stop` is set (or, with until_idle, until nothing is claimable)."""
+        beat_stop = threading.Event()
+        heartbeat = threading.Thread(target=self._heartbeat_loop, args=(beat_stop,), daemon=True)
+        heartbeat.start()
+        try:
+            while not stop.is_set():
+                try:
+                    worked = self.run_once()
+                except Exception:  # keep the worker alive; the task is retried via staleness
+                    log.exception("worker %s: unexpected error", self.worker_id)
+                    worked = False
+                if not worked:
+                    if until_idle:
+                        return
+                    stop.wait(self.poll_seconds)
+        finally:
+            beat_stop.set()
+
+    def run_once(self) -> bool:
+        """Claim one batch and process it. False when there was nothing to claim."""
+        claim = self.claim()
+        if claim is None:
+            return False
+        self._held_job = claim.job_id
+        self.cancelled.clear()
+        try:
+            self._process(claim)
+        finally:
+            self._held_job = None
+        return True
+
+    def _process(self, claim: Claim) -> None:
+        try:
+            backend = self._backend(claim)
+            results = backend.generate(claim.requests)
+            results = regenerate_duplicates(backend, claim, results)
+        except (BackendUnavailable, AppError) as exc:
+            message = getattr(exc, "message", None) or str(exc)
+            self.fail_job(claim.job_id, message)
+            return
+        except BackendError as exc:
+            results = [PromptResult(r.key, error=str(exc)) for r in claim.requests]
+        except Exception as exc:  # a model crash fails these prompts, retried boundedly
+            log.exception("generation failed for job %s", claim.job_id)
+            results = [
+                PromptResult(r.key, error=f"{type(exc).__name__}: {exc}") for r in claim.requests
+            ]
+        for result in results:
+            task_id = claim.task_ids[result.key]
+            if result.error:
+                self.record_failure(claim.job_id, task_id, result.error)
+            else:
+                self.write_result(claim, task_id, result, backend_model(backend))
+
+    def _interrupted(self) -> bool:
+        return self.cancelled.is_set() or self.stopping.is_set()
+
+    def _backend(self, claim: Claim) -> Backend:
+        if claim.job_id not in self._backends:
+            self._backends.clear()
+            backend = make_backend(claim.settings, self.settings)
+            backend.should_stop = self._interrupted
+            self._backends[claim.job_id] = backend
+        return self._backends[claim.job_id]
+
+    # -- claiming --------------------------------------------------------------------------
+
+    def claim(self, limit: int | None = None) -> Claim | None:
+        with self.sessionmaker() as session:
+            tasks = self._claimable(session, limit)
+            if not tasks:
+                session.rollback()
+                return None
+            job = session.get(GenerationJob, tasks[0].job_id)
+            assert job is not None
+            gen = GenerationSettings.model_validate(job.settings)
+            now = utcnow()
+            usable = []
+            for task in tasks:
+                if task.job_id != job.id:
+                    continue
+                if task.attempts >= self.max_attempts:
+                    self._give_up(session, job, task, "the worker handling it stopped")
+                    continue
+                task.status, task.worker_id, task.claimed_at = "running", self.worker_id, now
+                task.attempts += 1
+                usable.append(task)
+            if job.status == "queued":
+                job.status, job.started_at = "running", now
+            job.worker_id, job.heartbeat_at = self.worker_id, now
+            self._finish_if_complete(session, job)
+            requests = self._requests(session, gen, usable)
+            session.commit()
+            if not usable:
+                return self.claim(limit)
+            return Claim(job.id, gen, requests, {t.prompt_id: t.id for t in usable})
+
+    def _claimable(self, session: Session, limit: int | None) -> list[GenerationTask]:
+        stale_before = utcnow() - dt.timedelta(seconds=self.settings.worker_stale_seconds)
+        query = (
+            select(GenerationTask)
+            .join(GenerationJob, GenerationJob.id == GenerationTask.job_id)
+            .where(
+                GenerationJob.status.in_(("queued", "running")),
+                or_(
+                    GenerationTask.status == "pending",
+                    (GenerationTask.status == "running")
+                    & (GenerationTask.claimed_at < stale_before),
+                ),
+            )
+            .order_by(GenerationTask.job_id, GenerationTask.id)
+        )
+        first = session.scalars(query.limit(1)).first()
+        if first is None:
+            return []
+        job = session.get(GenerationJob, first.job_id)
+        assert job is not None
+        size = limit or self._batch_prompts(job)
+        query = query.where(GenerationTask.job_id == first.job_id).limit(size)
+        if not is_sqlite(self.engine):
+            query = query.with_for_update(skip_locked=True, of=GenerationTask)
+        return list(session.scalars(query))
+
+    def _batch_prompts(self, job: GenerationJob) -> int:
+        backend = self._backends.get(job.id)
+        if backend is not None:
+            return backend.batch_prompts
+        gen = GenerationSettings.model_validate(job.settings)
+        if gen.backend == "openai":
+            return self.settings.openai_concurrency * 2
+        return max(1, gen.batch_sequences // gen.candidates_per_prompt)
+
+    def _requests(
+        self, session: Session, gen: GenerationSettings, tasks: list[GenerationTask]
+    ) -> list[PromptRequest]:
+        if not tasks:
+            return []
+        ids = [t.prompt_id for t in tasks]
+        prompts = {p.id: p for p in session.scalars(select(Prompt).where(Prompt.id.in_(ids)))}
+        taken: dict[int, set[int]] = {}
+        for pid, pos in session.execute(
+            select(Candidate.prompt_id, Candidate.position).where(Candidate.prompt_id.in_(ids))
+        ):
+            taken.setdefault(pid, set()).add(pos)
+        requests = []
+        for pid in ids:
+            prompt = prompts[pid]
+            free = [p for p in range(gen.candidates_per_prompt) if p not in taken.get(pid, set())]
+            specs = [CandidateSpec(p, gen.seed_for(pid, p), gen.temperature_for(p)) for p in free]
+            messages = as_messages(prompt.text, prompt.messages, gen.system_prompt)
+            requests.append(PromptRequest(pid, messages, specs))
+        return requests
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write_result(self, claim: Claim, task_id: int, result: PromptResult, model: str) -> bool:
+        """Store one prompt's candidates, mark it ready and the task done: one transaction."""
+        with self.sessionmaker() as session:
+            task = self._own_task(session, task_id)
+            if task is None:
+                return False
+            job = session.get(
+                GenerationJob, claim.job_id, with_for_update=not is_sqlite(self.engine)
+            )
+            if job is None or job.status == "cancelled":
+                session.rollback()
+                return False
+            prompt = session.get(Prompt, task.prompt_id, with_for_update=not is_sqlite(self.engine))
+            assert prompt is not None
+            taken = set(
+                session.scalars(select(Candidate.position).where(Candidate.prompt_id == prompt.id))
+            )
+            for out in result.outputs:
+                if out.position in taken:
+                    continue  # written meanwhile by an overlapping job: keep the first
+                session.add(_candidate(prompt.id, out, model, claim.settings))
+            session.flush()
+            count = (
+                session.scalar(select(func.count()).where(Candidate.prompt_id == prompt.id)) or 0
+            )
+            prompt.candidates_ready = count >= claim.settings.candidates_per_prompt
+            task.status, task.finished_at, task.error = "done", utcnow(), None
+            job.done += 1
+            job.tokens_generated += result.completion_tokens
+            job.heartbeat_at = utcnow()
+            if job.started_at:
+                elapsed = max((utcnow() - job.started_at).total_seconds(), 1e-3)
+                job.tokens_per_second = job.tokens_generated / elapsed
+            self._finish_if_complete(session, job)
+            session.commit()
+            return True
+
+    def record_failure(self, job_id: int, task_id: int, error: str) -> None:
+        """Put the prompt back for another try, or give up on it after max_attempts."""
+        with self.sessionmaker() as session:
+            task = self._own_task(session, task_id)
+            if task is None:
+                return
+            job = session.get(GenerationJob, job_id, with_for_update=not is_sqlite(self.engine))
+            assert job is not None
+            if task.attempts >= self.max_attempts:
+                self._give_up(session, job, task, error)
+            else:
+                task.status, task.error, task.worker_id = "pending", error[:2000], None
+            self._finish_if_complete(session, job)
+            session.commit()
+
+    def release(self, claim: Claim) -> None:
+        """Hand our unfinished tasks back (shutdown or cancel); this try does not count."""
+        with self.sessionmaker() as session:
+            session.execute(
+                update(GenerationTask)
+                .where(
+                    GenerationTask.id.in_(list(claim.task_ids.values())),
+                    GenerationTask.worker_id == self.worker_id,
+                    GenerationTask.status == "running",
+                )
+                .values(status="pending", worker_id=None, attempts=GenerationTask.attempts - 1)
+            )
+            session.commit()
+
+    def fail_job(self, job_id: int, message: str) -> None:
+        """The backend cannot run at all (bad settings, unreachable server): stop the job."""
+        log.error("generation job %s failed: %s", job_id, message)
+        with self.sessionmaker() as session:
+            job = session.get(GenerationJob, job_id, with_for_update=not is_sqlite(self.engine))
+            if job is None or job.status not in ("queued", "running"):
+                return
+            job.status, job.error, job.finished_at = "failed", message[:2000], utcnow()
+            session.execute(
+                update(GenerationTask)
+                .where(GenerationTask.job_id == job_id, GenerationTask.status == "running")
+                .values(status="pending", worker_id=None, error=message[:2000])
+            )
+            session.commit()
+        self._backends.pop(job_id, None)
+
+    def _own_task(self, session: Session, task_id: int) -> GenerationTask | None:
+        task = session.get(GenerationTask, task_id, with_for_update=not is_sqlite(self.engine))
+        if task is None or task.status != "running" or task.worker_id != self.worker_id:
+            session.rollback()  # taken over by another worker after we looked stale
+            return None
+        return task
+
+    def _give_up(
+        self, session: Session, job: GenerationJob, task: GenerationTask, error: str
+    ) -> None:
+        task.status, task.finished_at = "failed", utcnow()
+        task.error = f"gave up after {task.attempts} attempts: {error}"[:2000]
+        job.failed += 1
+
+    def _finish_if_complete(self, session: Session, job: GenerationJob) -> None:
+        session.flush()
+        open_tasks = session.scalar(
+            select(func.count()).where(
+                GenerationTask.job_id == job.id, GenerationTask.status.in_(("pending", "running"))
+            )
+        )
+        if open_tasks or job.status not in ("queued", "running"):
+            return
+        job.finished_at = utcnow()
+        if job.failed:
+            job.status = "failed"
+            job.error = (
+                f"{job.failed} of {job.total} prompts failed after {self.max_attempts} attempts."
+            )
+        else:
+            job.status = "done"
+
+    # -- heartbeat --------------------------------------------------------------------------
+
+    def _heartbeat_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self.settings.worker_heartbeat_seconds):
+            try:
+                self.heartbeat()
+            except Exception:
+                log.exception("worker %s: heartbeat failed", self.worker_id)
+
+    def heartbeat(self) -> None:
+        """Keep our claims fresh so no other worker takes them over; notice cancellation."""
+        job_id = self._held_job
+        if job_id is None:
+            return
+        with self.sessionmaker() as session:
+            now = utcnow()
+            session.execute(
+                update(GenerationTask)
+                .where(
+                    GenerationTask.worker_id == self.worker_id, GenerationTask.status == "running"
+                )
+                .values(claimed_at=now)
+            )
+            session.execute(
+                update(GenerationJob)
+                .where(GenerationJob.id == job_id, GenerationJob.status == "running")
+                .values(heartbeat_at=now, worker_id=self.worker_id)
+            )
+            status = session.scalar(select(GenerationJob.status).where(GenerationJob.id == job_id))
+            session.commit()
+        if status == "cancelled":
+            self.cancelled.set()
+
+
+def backend_model(backend: Backend) -> str:
+    return backend.model_name
+
+
+def _candidate(
+    prompt_id: int, out: GeneratedText, model: str, gen: GenerationSettings
+) -> Candidate:
+    sampling = gen.sampling_for(out.position)
+    sampling["temperature"] = out.temperature
+    return Candidate(
+        prompt_id=prompt_id,
+        position=out.position,
+        text=out.text,
+        model=model,
+        source="generated",
+        sampling=sampling,
+        seed=out.seed,
+        prompt_tokens=out.prompt_tokens,
+        completion_tokens=out.completion_tokens,
+        latency_ms=out.latency_ms,
+        is_duplicate=out.is_duplicate,
+    )
+
+
+def start_in_thread(engine: Engine, app_settings: Settings) -> Callable[[], None]:
+    """Run a worker in a daemon thread (for `ranklab serve`); returns a stop function."""
+    stop = threading.Event()
+    worker = Worker(engine, app_settings)
+    thread = threading.Thread(target=worker.run, args=(stop,), name="ranklab-worker", daemon=True)
+    thread.start()
+    log.info("in-process generation worker %s started", worker.worker_id)
+
+    def stop_worker() -> None:
+        worker.stopping.set()
+        stop.set()
+        thread.join(timeout=30)
+        log.info("in-process generation worker %s stopped", worker.worker_id)
+
+    return stop_worker
