@@ -11,7 +11,7 @@ from app.prompt_sets import dashboard
 from app.prompt_sets.annotator_stats import annotator_stats, gold_scores
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from tests.factories.accounts import DEFAULT_PASSWORD, make_token, make_user
-from tests.factories.admin_stats import make_annotation, make_skip
+from tests.factories.annotation import make_annotation, make_skip
 from tests.factories.prompt_sets import make_prompt, make_prompt_set
 from tests.support.http import csrf_from, login
 

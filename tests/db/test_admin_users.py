@@ -13,7 +13,7 @@ from app.accounts.models import ApiToken, User
 from app.annotation.models import Annotation, Assignment
 from app.prompt_sets.models import Candidate, Prompt
 from tests.factories.accounts import DEFAULT_PASSWORD, make_token, make_user
-from tests.factories.admin_stats import make_annotation, make_lease
+from tests.factories.annotation import make_annotation, make_lease
 from tests.factories.prompt_sets import make_prompt_set
 from tests.support.http import csrf_from, login
 

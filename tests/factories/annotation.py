@@ -1,7 +1,14 @@
-"""Leases and submissions with overridable defaults (service layer, real database)."""
+"""Leases and submissions with overridable defaults, on a real database.
+
+Two ways in: through the service layer (lease, lease_and_submit) for annotation tests, and
+straight to the tables (make_annotation, make_skip, make_lease), exactly as the submission
+service leaves them, for dashboard, statistics and export tests that need a given history.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 from typing import Any
 
 from sqlalchemy import func, select
@@ -11,7 +18,12 @@ from app.accounts.models import User
 from app.annotation import assignment, submission
 from app.annotation.assignment import TaskView
 from app.annotation.models import Annotation, Assignment, Comparison
+from app.annotation.ranking import derive_comparisons
 from app.annotation.submission import SubmissionInput, SubmissionResult
+from app.core.db import utcnow
+from app.prompt_sets.models import Prompt
+
+_keys = itertools.count(1)
 
 
 def lease(session: Session, prompt_set_id: int, annotator: User, **kwargs: Any) -> TaskView:
@@ -62,3 +74,77 @@ def row_counts(session: Session) -> dict[str, int]:
         or 0
     )
     return out
+
+
+def make_annotation(
+    session: Session,
+    prompt: Prompt,
+    annotator: User,
+    ranking: list[list[int]],
+    *,
+    all_bad: bool = False,
+    flags: dict[Any, list[str]] | None = None,
+    ratings: dict[Any, float] | None = None,
+    rationale: str | None = None,
+    seconds: float = 42.0,
+    created_at: dt.datetime | None = None,
+) -> Annotation:
+    """A submitted assignment, its annotation and the comparisons the ranking implies."""
+    when = created_at or utcnow()
+    assignment_row = _assignment(session, prompt, annotator, "submitted", when)
+    annotation = Annotation(
+        assignment_id=assignment_row.id,
+        prompt_id=prompt.id,
+        annotator_id=annotator.id,
+        ranking=ranking,
+        all_bad=all_bad,
+        flags={str(k): v for k, v in (flags or {}).items()},
+        ratings={str(k): v for k, v in (ratings or {}).items()},
+        rationale=rationale,
+        seconds_spent=seconds,
+        idempotency_key=f"key-{next(_keys)}",
+        created_at=when,
+    )
+    session.add(annotation)
+    session.flush()
+    session.add_all(
+        Comparison(
+            annotation_id=annotation.id,
+            prompt_id=prompt.id,
+            chosen_candidate_id=c.chosen_id,
+            rejected_candidate_id=c.rejected_id,
+            margin=c.margin,
+            created_at=when,
+        )
+        for c in derive_comparisons(ranking)
+    )
+    session.flush()
+    return annotation
+
+
+def make_skip(session: Session, prompt: Prompt, annotator: User) -> Assignment:
+    row = _assignment(session, prompt, annotator, "skipped", utcnow())
+    row.skip_reason = "not sure"
+    session.flush()
+    return row
+
+
+def make_lease(session: Session, prompt: Prompt, annotator: User) -> Assignment:
+    return _assignment(session, prompt, annotator, "leased", None)
+
+
+def _assignment(
+    session: Session, prompt: Prompt, annotator: User, status: str, finished_at: dt.datetime | None
+) -> Assignment:
+    start = (finished_at or utcnow()) - dt.timedelta(minutes=1)
+    row = Assignment(
+        prompt_id=prompt.id,
+        annotator_id=annotator.id,
+        status=status,
+        leased_at=start,
+        lease_expires_at=start + dt.timedelta(minutes=30),
+        finished_at=finished_at,
+    )
+    session.add(row)
+    session.flush()
+    return row

@@ -12,10 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.annotation.models import Annotation, Assignment, Comparison
-from app.annotation.ranking import derive_comparisons
 from app.core.db import utcnow
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
+from tests.factories.annotation import make_annotation
 from tests.factories.prompt_sets import make_prompt
 
 _keys = itertools.count(1)
@@ -29,60 +28,6 @@ def candidate_ids(session: Session, prompt: Prompt) -> list[int]:
             .order_by(Candidate.position)
         )
     )
-
-
-def make_annotation(
-    session: Session,
-    prompt: Prompt,
-    annotator: User,
-    ranking: list[list[int]],
-    *,
-    all_bad: bool = False,
-    flags: dict[int, list[str]] | None = None,
-    ratings: dict[int, float] | None = None,
-    rationale: str | None = None,
-    created_at: dt.datetime | None = None,
-) -> Annotation:
-    """A submitted assignment, its annotation and the comparisons the ranking implies."""
-    when = created_at or utcnow()
-    assignment = Assignment(
-        prompt_id=prompt.id,
-        annotator_id=annotator.id,
-        status="submitted",
-        leased_at=when - dt.timedelta(minutes=5),
-        lease_expires_at=when + dt.timedelta(minutes=25),
-        finished_at=when,
-    )
-    session.add(assignment)
-    session.flush()
-    annotation = Annotation(
-        assignment_id=assignment.id,
-        prompt_id=prompt.id,
-        annotator_id=annotator.id,
-        ranking=ranking,
-        all_bad=all_bad,
-        flags={str(k): v for k, v in (flags or {}).items()},
-        ratings={str(k): v for k, v in (ratings or {}).items()},
-        rationale=rationale,
-        seconds_spent=42.0,
-        idempotency_key=f"key-{next(_keys)}",
-        created_at=when,
-    )
-    session.add(annotation)
-    session.flush()
-    for c in derive_comparisons(ranking):
-        session.add(
-            Comparison(
-                annotation_id=annotation.id,
-                prompt_id=prompt.id,
-                chosen_candidate_id=c.chosen_id,
-                rejected_candidate_id=c.rejected_id,
-                margin=c.margin,
-                created_at=when,
-            )
-        )
-    session.flush()
-    return annotation
 
 
 @dataclass
