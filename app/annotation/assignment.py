@@ -35,7 +35,8 @@ from sqlalchemy.orm import Session
 from app.accounts.models import User
 from app.annotation.models import Assignment
 from app.core.db import utcnow
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict
+from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 
 # Roughly one item in GOLD_EVERY is a gold prompt (when one is left for the annotator).
@@ -90,13 +91,6 @@ class TaskView:
             "require_rationale": self.require_rationale,
             "idempotency_key": self.idempotency_key,
         }
-
-
-def load_prompt_set(session: Session, prompt_set_id: int) -> PromptSet:
-    prompt_set = session.get(PromptSet, prompt_set_id)
-    if prompt_set is None:
-        raise NotFound(f"Prompt set {prompt_set_id} does not exist.")
-    return prompt_set
 
 
 def _live(now: dt.datetime) -> Any:
@@ -249,7 +243,7 @@ def lease_next_task(
     Asking again while holding a live lease returns that same item. Commits once.
     """
     now = now or utcnow()
-    prompt_set = load_prompt_set(session, prompt_set_id)
+    prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
     if prompt_set.status != "active":
         raise PromptSetNotOpen(
             f"Prompt set {prompt_set.name!r} is {prompt_set.status}; it hands out no items."

@@ -24,6 +24,7 @@ from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError, Conflict, InvalidInput, NotAllowed, NotFound
 from app.core.templating import flash, render
+from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import PromptSet
 
 router = APIRouter(tags=["pages"])
@@ -98,7 +99,7 @@ def item_context(
 
 def _next_item_context(session: Session, user: User, set_id: int) -> dict[str, Any]:
     task = assignment.lease_next_task(session, prompt_set_id=set_id, annotator=user)
-    prompt_set = assignment.load_prompt_set(session, set_id)
+    prompt_set = prompt_set_service.load_prompt_set(session, set_id)
     return item_context(session, user, prompt_set, task)
 
 
@@ -203,7 +204,7 @@ def _rerender(
 ) -> HTMLResponse:
     """Show the same item again with the problems listed and the user's input kept."""
     row = session.get(Assignment, assignment_id)
-    prompt_set = assignment.load_prompt_set(session, set_id)
+    prompt_set = prompt_set_service.load_prompt_set(session, set_id)
     if row is None or row.annotator_id != user.id or row.status != "leased":
         raise exc  # pragma: no cover - the service checked ownership and state first
     task = assignment.task_view(session, row, prompt_set)

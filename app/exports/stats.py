@@ -13,8 +13,8 @@ from app.analytics.strength import bradley_terry, load_model_pairs, win_rates
 from app.analytics.votes import load_votes
 from app.annotation.models import FLAG_KINDS, Annotation, Comparison
 from app.annotation.ranking import rank_of
-from app.core.errors import NotFound
-from app.prompt_sets.models import Prompt, PromptSet
+from app.prompt_sets import service as prompt_set_service
+from app.prompt_sets.models import Prompt
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -24,9 +24,7 @@ def _rate(part: int, whole: int) -> float | None:
 def prompt_set_stats(session: Session, *, prompt_set_id: int) -> dict[str, Any]:
     """Counts, agreement (Krippendorff's alpha over prompts with 2+ annotators, pairwise
     agreement), tie and flag rates, and per-model win rates and Bradley–Terry strengths."""
-    prompt_set = session.get(PromptSet, prompt_set_id)
-    if prompt_set is None:
-        raise NotFound(f"No prompt set with id {prompt_set_id}.")
+    prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
     rows = session.execute(
         select(
             Annotation.prompt_id,

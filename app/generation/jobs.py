@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from app.annotation.models import Annotation, Assignment
 from app.core.config import Settings, get_settings
 from app.core.db import utcnow
-from app.core.errors import NotFound
 from app.generation.config import resolve_generation_settings
 from app.generation.errors import InvalidGenerationSettings, JobNotCancellable, JobNotFound
 from app.generation.models import GenerationJob, GenerationTask
+from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 
 ACTIVE_STATUSES = ("queued", "running")
@@ -44,9 +44,7 @@ def create_job(
     are) and the set's other active jobs are cancelled, since they run on old settings.
     A job with nothing to do is stored as done with total 0.
     """
-    prompt_set = session.get(PromptSet, prompt_set_id)
-    if prompt_set is None:
-        raise NotFound(f"Prompt set {prompt_set_id} does not exist.")
+    prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
     gen = resolve_generation_settings(
         prompt_set.generation,
         app_settings or get_settings(),

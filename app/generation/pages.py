@@ -12,18 +12,17 @@ from sqlalchemy.orm import Session
 from app.accounts.deps import AdminUser
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
-from app.core.errors import AppError, NotFound
+from app.core.errors import AppError
 from app.core.templating import flash, render
 from app.generation import jobs
-from app.prompt_sets.models import Prompt, PromptSet
+from app.prompt_sets import service as prompt_set_service
+from app.prompt_sets.models import Prompt
 
 router = APIRouter(tags=["pages"])
 
 
 def generation_context(session: Session, prompt_set_id: int) -> dict[str, Any]:
-    prompt_set = session.get(PromptSet, prompt_set_id)
-    if prompt_set is None:
-        raise NotFound(f"Prompt set {prompt_set_id} does not exist.")
+    prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
     job = jobs.latest_job(session, prompt_set_id)
     total, ready = session.execute(
         select(func.count(), func.count().filter(Prompt.candidates_ready)).where(

@@ -18,7 +18,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.errors import Conflict, InvalidInput
+from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.import_rows import (
     FORMATS,
     ImportRejected,
@@ -27,7 +28,7 @@ from app.prompt_sets.import_rows import (
     detect_format,
     parsed_rows,
 )
-from app.prompt_sets.models import Candidate, Prompt, PromptSet
+from app.prompt_sets.models import Candidate, Prompt
 
 __all__ = ["FORMATS", "BATCH_SIZE", "ImportRejected", "ImportResult", "import_prompts"]
 
@@ -206,9 +207,7 @@ def import_prompts(
     `candidates` get them stored as imported candidates and are ready to annotate.
     Raises ImportRejected (422) listing every bad row; the database is then unchanged.
     """
-    prompt_set = session.get(PromptSet, prompt_set_id)
-    if prompt_set is None:
-        raise NotFound(f"Prompt set {prompt_set_id} does not exist.")
+    prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
     if prompt_set.status == "archived":
         raise Conflict(f"Prompt set {prompt_set.name!r} is archived; resume it before importing.")
     start = file.tell()

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from app.accounts.deps import ResearcherUser
 from app.core.db import SessionDep
-from app.core.errors import NotFound
-from app.prompt_sets.models import Candidate, Prompt, PromptSet
+from app.prompt_sets import service as prompt_set_service
+from app.prompt_sets.models import Candidate, Prompt
 
 router = APIRouter(prefix="/api/v1", tags=["prompt sets"])
 MAX_PAGE = 500
@@ -24,8 +24,7 @@ MAX_PAGE = 500
 def prompt_page(
     session: Session, *, prompt_set_id: int, after: int, limit: int, with_candidates: bool
 ) -> dict[str, Any]:
-    if session.get(PromptSet, prompt_set_id) is None:
-        raise NotFound(f"Prompt set {prompt_set_id} does not exist.")
+    prompt_set_service.load_prompt_set(session, prompt_set_id)
     where = Prompt.prompt_set_id == prompt_set_id
     total = session.scalar(select(func.count()).where(where)) or 0
     prompts = list(

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.exports import service
 from app.exports.pseudonym import pseudonym
 from tests.factories.export_data import ExportScenario, make_export_scenario
+from tests.support.sessions import SharedSession
 
 KEY = "k" * 48
 ASSISTANT_HEADER = "<|im_start|>assistant\n"
@@ -43,20 +44,7 @@ def file_bytes(session: Session, scenario: ExportScenario, fmt: str, **raw: obje
         secret_key=KEY,
         default_model="smollm2",
     )
-    return b"".join(service.export_chunks(lambda: _Shared(session), plan))
-
-
-class _Shared:
-    """Hands the test's session to the export (the data is not committed outside it)."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def __enter__(self) -> Session:
-        return self.session
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+    return b"".join(service.export_chunks(lambda: SharedSession(session), plan))
 
 
 PAIR_META = {

@@ -12,23 +12,13 @@ from app.exports.pages import research_home_context
 from tests.factories.accounts import DEFAULT_PASSWORD, make_token, make_user
 from tests.factories.export_data import ExportScenario, make_export_scenario
 from tests.support.http import login
-
-
-class _Shared:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def __enter__(self) -> Session:
-        return self.session
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+from tests.support.sessions import SharedSession
 
 
 @pytest.fixture
 def scenario(session: Session, client: TestClient) -> ExportScenario:
     # The stream opens its own session; in tests it must see the uncommitted outer transaction.
-    client.app.state.sessionmaker = lambda: _Shared(session)
+    client.app.state.sessionmaker = lambda: SharedSession(session)
     return make_export_scenario(session)
 
 
@@ -91,7 +81,7 @@ def test_export_by_session_cookie_and_split(client, session, scenario):
         ),
         ("/api/v1/exports/pairs?prompt_set={ps}&min_agreement=2", 422, "min_agreement"),
         ("/api/v1/exports/pairs?prompt_set={ps}&tokenizer=/no/such/model", 422, "/no/such/model"),
-        ("/api/v1/prompt-sets/999999/stats", 404, "No prompt set with id 999999"),
+        ("/api/v1/prompt-sets/999999/stats", 404, "Prompt set 999999 does not exist."),
     ],
 )
 def test_bad_options_get_a_clear_4xx(client, scenario, researcher_headers, query, status, message):

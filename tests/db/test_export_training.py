@@ -12,24 +12,14 @@ from sqlalchemy.orm import Session
 from app.exports import service
 from app.generation.model_files import load_tokenizer
 from tests.factories.export_data import make_export_scenario
+from tests.support.sessions import SharedSession
 
 pytestmark = [pytest.mark.model, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
 
 
-class _Shared:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def __enter__(self) -> Session:
-        return self.session
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 def _export(session: Session, path: Path, raw: dict) -> Path:
     plan = service.parse_options(session, raw, secret_key="k" * 48, default_model="smollm2")
-    path.write_bytes(b"".join(service.export_chunks(lambda: _Shared(session), plan)))
+    path.write_bytes(b"".join(service.export_chunks(lambda: SharedSession(session), plan)))
     return path
 
 
