@@ -192,8 +192,8 @@ def _consensus(group: PromptGroup, annotations: list[AnnotationRec]) -> dict:
 
 def _margin(annotation: AnnotationRec, chosen: int, rejected: int, distance: int) -> float:
     """Rating difference when the annotator rated both, else the rank distance."""
-    ratings = annotation.ratings or {}
-    if str(chosen) in ratings and str(rejected) in ratings:
+    ratings = annotation.ratings
+    if ratings and str(chosen) in ratings and str(rejected) in ratings:
         return float(ratings[str(chosen)]) - float(ratings[str(rejected)])
     return float(distance)
 
