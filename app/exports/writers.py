@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 
 from app.exports.formats import Row
 
-# Rows per HTTP chunk: ~1 KB a pairs row, so a few MB per write.
-JSONL_BATCH = 2000
+# Rows per HTTP chunk (~1 MB for pairs): 2,000 was no faster and doubled the memory used.
+JSONL_BATCH = 1000
 CSV_BATCH = 1000
 # Rows per Parquet row group: big enough to compress well, small enough to stay flat.
 PARQUET_ROW_GROUP = 5000
