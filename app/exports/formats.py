@@ -344,22 +344,31 @@ class RowBuilder:
             )
             for a in annotations
         }
+        # Both orders of each pair, so a row needs no min/max; pairs below min_agreement
+        # (None counts as 0.0) are left out of the map and skipped.
+        agreement_json = {}
+        for (a, b), agreement in agreements.items():
+            if opts.min_agreement is None or agreement >= opts.min_agreement:
+                agreement_json[(a, b)] = agreement_json[(b, a)] = fnum(agreement)
+        unrated = "null" if opts.min_agreement is None or opts.min_agreement <= 0.0 else None
+        floats = self._floats
         for annotation, chosen, rejected, margin, tie in self._pair_candidates(group):
-            agreement = agreements.get((min(chosen, rejected), max(chosen, rejected)))
-            if opts.min_agreement is not None and (agreement or 0.0) < opts.min_agreement:
+            agreement_text = agreement_json.get((chosen, rejected), unrated)
+            if agreement_text is None:
                 continue
             annotator, created = who[annotation.id]
             yield (
                 f'{head}{texts[chosen]},"rejected":{texts[rejected]}{ids}'
                 f',"chosen_id":{chosen},"rejected_id":{rejected}'
                 f',"chosen_model":{models[chosen]},"rejected_model":{models[rejected]}'
-                f"{annotator}{fnum(margin)}"
-                f',"agreement":{"null" if agreement is None else fnum(agreement)}'
+                f"{annotator}{floats.get(margin) or fnum(margin)}"
+                f',"agreement":{agreement_text}'
                 f',"tie":{"true" if tie else "false"}{created}'
             )
 
     def _float_json(self, value: float) -> str:
-        # Margins and agreements take few distinct values; encode each once.
+        # Margins and agreements take few distinct values; encode each once. Zero is never
+        # cached (0.0 == -0.0), so `self._floats.get(x) or self._float_json(x)` is exact.
         if value == 0.0:
             return "0.0" if math.copysign(1.0, value) > 0 else "-0.0"
         text = self._floats.get(value)
