@@ -7,6 +7,8 @@ TRL's names; metadata after). `columns=core` keeps only the core fields.
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -152,6 +154,33 @@ def _flagged_candidates(group: PromptGroup, options: ExportOptions) -> set[int]:
     return out
 
 
+def json_line(value: Any) -> str:
+    """A row (or any value) as compact JSON text, non-ASCII kept: the JSONL encoding."""
+    return _JSON_LINE(value)
+
+
+_JSON_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def pair_agreements(annotations: list[AnnotationRec]) -> dict[tuple[int, int], float]:
+    """(a, b) with a < b -> share of the annotations' votes for the pair's most common
+    outcome: the `agreement` of `pair_consensus` for one prompt, without building a Vote
+    per pair (this runs once per prompt of every pairs export)."""
+    counts: dict[tuple[int, int], list[int]] = {}
+    for annotation in annotations:
+        ranks = rank_of(annotation.ranking)
+        ids = sorted(ranks)
+        for i, a in enumerate(ids):
+            rank_a = ranks[a]
+            for b in ids[i + 1 :]:
+                diff = ranks[b] - rank_a
+                tally = counts.get((a, b))
+                if tally is None:
+                    counts[(a, b)] = tally = [0, 0, 0]
+                tally[(diff > 0) - (diff < 0) + 1] += 1
+    return {key: max(tally) / (tally[0] + tally[1] + tally[2]) for key, tally in counts.items()}
+
+
 def _consensus(group: PromptGroup, annotations: list[AnnotationRec]) -> dict:
     votes = [
         v
@@ -163,8 +192,8 @@ def _consensus(group: PromptGroup, annotations: list[AnnotationRec]) -> dict:
 
 def _margin(annotation: AnnotationRec, chosen: int, rejected: int, distance: int) -> float:
     """Rating difference when the annotator rated both, else the rank distance."""
-    ratings = annotation.ratings or {}
-    if str(chosen) in ratings and str(rejected) in ratings:
+    ratings = annotation.ratings
+    if ratings and str(chosen) in ratings and str(rejected) in ratings:
         return float(ratings[str(chosen)]) - float(ratings[str(rejected)])
     return float(distance)
 
@@ -177,6 +206,8 @@ class RowBuilder:
         self.options = ctx.options
         self._keys = [name for name, _ in fields(ctx.options)]
         self._pseudonyms: dict[int, str] = {}
+        self._floats: dict[float, str] = {}
+        self._encode = json_line
 
     def pseudonym(self, user_id: int) -> str:
         # Cached: an HMAC per row is a measurable share of a large export's time.
@@ -258,6 +289,94 @@ class RowBuilder:
 
     def _pairs(self, group: PromptGroup) -> Iterator[Row]:
         return self._pair_rows(group, conversational=False)
+
+    # -- pairs and conversational as ready JSONL text ------------------------------------
+    def pair_lines(self, group: PromptGroup) -> Iterator[str]:
+        """The rows of `_pair_rows`, already JSON-encoded (one line each, no newline).
+
+        The fast path of a JSONL pairs/conversational export: every value that repeats
+        within a prompt (the prompt, each candidate's text and model, each annotator's
+        pseudonym and date) is encoded once per prompt, and a row is one string format
+        instead of a dict plus a full json encode. The text is identical to
+        `json_line(row)` of the matching `_pair_rows` row (tests compare both paths).
+        """
+        opts = self.options
+        conversational = opts.format == "conversational"
+        enc = self._encode
+        fnum = self._float_json
+        annotations = [a for a in group.annotations if opts.include_all_bad or not a.all_bad]
+        agreements = pair_agreements(annotations)
+        chat = _chat(group)
+        if conversational:
+            prompt = enc(chat)
+        else:
+            assert self.ctx.render_prompt is not None
+            prompt = enc(self.ctx.render_prompt(chat))
+        texts: dict[int, str] = {}
+        for cid, c in group.candidates.items():
+            if conversational:
+                texts[cid] = '[{"role":"assistant","content":' + enc(c.text) + "}]"
+            else:
+                texts[cid] = enc(c.text)
+        if opts.columns == "core":
+            head = '{"prompt":' + prompt + ',"chosen":'
+            with_margin = opts.margin
+            for _, chosen, rejected, margin, _ in self._pair_candidates(group):
+                if opts.min_agreement is not None:
+                    agreement = agreements.get((min(chosen, rejected), max(chosen, rejected)))
+                    if (agreement or 0.0) < opts.min_agreement:
+                        continue
+                if with_margin:
+                    yield (
+                        f'{head}{texts[chosen]},"rejected":{texts[rejected]},'
+                        f'"margin":{fnum(margin)}}}'
+                    )
+                else:
+                    yield f'{head}{texts[chosen]},"rejected":{texts[rejected]}}}'
+            return
+        models = {cid: enc(c.model) for cid, c in group.candidates.items()}
+        head = '{"prompt":' + prompt + ',"chosen":'
+        ids = f',"prompt_id":{enc(group.prompt_id)},"external_id":{enc(group.external_id)}'
+        who = {
+            a.id: (
+                ',"annotator":' + enc(self.pseudonym(a.annotator_id)) + ',"margin":',
+                ',"created_at":' + enc(_iso(a.created_at)) + "}",
+            )
+            for a in annotations
+        }
+        # Both orders of each pair, so a row needs no min/max; pairs below min_agreement
+        # (None counts as 0.0) are left out of the map and skipped.
+        agreement_json = {}
+        for (a, b), agreement in agreements.items():
+            if opts.min_agreement is None or agreement >= opts.min_agreement:
+                agreement_json[(a, b)] = agreement_json[(b, a)] = fnum(agreement)
+        unrated = "null" if opts.min_agreement is None or opts.min_agreement <= 0.0 else None
+        floats = self._floats
+        for annotation, chosen, rejected, margin, tie in self._pair_candidates(group):
+            agreement_text = agreement_json.get((chosen, rejected), unrated)
+            if agreement_text is None:
+                continue
+            annotator, created = who[annotation.id]
+            yield (
+                f'{head}{texts[chosen]},"rejected":{texts[rejected]}{ids}'
+                f',"chosen_id":{chosen},"rejected_id":{rejected}'
+                f',"chosen_model":{models[chosen]},"rejected_model":{models[rejected]}'
+                f"{annotator}{floats.get(margin) or fnum(margin)}"
+                f',"agreement":{agreement_text}'
+                f',"tie":{"true" if tie else "false"}{created}'
+            )
+
+    def _float_json(self, value: float) -> str:
+        # Margins and agreements take few distinct values; encode each once. Zero is never
+        # cached (0.0 == -0.0), so `self._floats.get(x) or self._float_json(x)` is exact.
+        if value == 0.0:
+            return "0.0" if math.copysign(1.0, value) > 0 else "-0.0"
+        text = self._floats.get(value)
+        if text is None:
+            text = self._encode(value)
+            if len(self._floats) < 10_000:
+                self._floats[value] = text
+        return text
 
     def _conversational(self, group: PromptGroup) -> Iterator[Row]:
         return self._pair_rows(group, conversational=True)

@@ -27,8 +27,8 @@ from app.exports.chat import prompt_renderer
 from app.exports.formats import RowBuilder, RowContext, arrow_schema, split_of
 from app.exports.pseudonym import pseudonym
 from app.exports.schemas import FORMATS, RENDERED_FORMATS, ExportOptions
-from app.exports.source import prompt_groups
-from app.exports.writers import EXTENSIONS, _Sink, encode
+from app.exports.source import PromptGroup, prompt_groups
+from app.exports.writers import EXTENSIONS, _Sink, encode, jsonl_line_chunks
 from app.prompt_sets.models import PromptSet
 
 LIST_OPTIONS = ("prompt_set", "annotators", "exclude_flags")
@@ -185,14 +185,10 @@ def iter_rows(
     """The export's rows in prompt order; `split` overrides the options' split."""
     options = plan.options
     split = split or options.split
-    render = prompt_renderer(options.tokenizer) if options.format in RENDERED_FORMATS else None
-    builder = RowBuilder(RowContext(options, render, lambda uid: pseudonym(plan.secret_key, uid)))
-    with_comparisons = options.format in ("pairs", "conversational")
+    builder = _row_builder(plan)
     seen: set[bytes] = set()
     dedupe = options.dedupe and options.format in DEDUPED_FORMATS
-    for group in prompt_groups(session, options, with_comparisons=with_comparisons):
-        if split != "all" and split_of(group.content_hash, options.test_fraction) != split:
-            continue
+    for group in _groups(session, plan, split):
         for row in builder.rows(group):
             if dedupe:
                 key = _dedupe_key(row)
@@ -200,6 +196,38 @@ def iter_rows(
                     continue
                 seen.add(key)
             yield row
+
+
+def _row_builder(plan: ExportPlan) -> RowBuilder:
+    options = plan.options
+    render = prompt_renderer(options.tokenizer) if options.format in RENDERED_FORMATS else None
+    return RowBuilder(RowContext(options, render, lambda uid: pseudonym(plan.secret_key, uid)))
+
+
+def _groups(session: Session, plan: ExportPlan, split: str) -> Iterator[PromptGroup]:
+    options = plan.options
+    with_comparisons = options.format in ("pairs", "conversational")
+    for group in prompt_groups(session, options, with_comparisons=with_comparisons):
+        if split != "all" and split_of(group.content_hash, options.test_fraction) != split:
+            continue
+        yield group
+
+
+def fast_jsonl(options: ExportOptions) -> bool:
+    """Whether an export's lines come from RowBuilder.pair_lines (no per-row dicts)."""
+    return (
+        options.file_type == "jsonl"
+        and options.format in ("pairs", "conversational")
+        and not options.dedupe
+    )
+
+
+def iter_lines(session: Session, plan: ExportPlan, split: str | None = None) -> Iterator[str]:
+    """A pairs/conversational export's JSONL lines (see fast_jsonl): the same text as
+    encoding iter_rows' rows, several times faster."""
+    builder = _row_builder(plan)
+    for group in _groups(session, plan, split or plan.options.split):
+        yield from builder.pair_lines(group)
 
 
 def _dedupe_key(row: dict[str, Any]) -> bytes:
@@ -232,6 +260,9 @@ def export_chunks(
     schema = arrow_schema(plan.options)
     with make_session() as session:
         read_only(session)
+        if fast_jsonl(plan.options):
+            yield from jsonl_line_chunks(iter_lines(session, plan), on_rows)
+            return
         tally = [0]
         yield from encode(
             _counted(iter_rows(session, plan), on_rows, tally), plan.options.file_type, schema
