@@ -60,6 +60,8 @@ _MAX_CLAIM_ATTEMPTS = 8
 # Gold prompts have no cap of k: a seat limit no count can reach.
 _NO_CAP = 2**31 - 1
 FINISHED = ("submitted", "skipped")
+# A PromptSet, or a row of its columns read without the ORM (the hot lease path).
+SetLike = PromptSet | Row
 
 
 class PromptSetNotOpen(Conflict):
@@ -154,9 +156,16 @@ _K = bindparam("k")
 # The set, the annotator's row lock (serialises one person's tabs on PostgreSQL) and how
 # many items they finished in the set (for the gold turn), in one round trip. The count
 # may miss a submit that commits while this waits for the lock; it only paces gold items.
+# The set is read as plain columns (what a lease needs), not as an ORM object.
 _SET_AND_ANNOTATOR = (
     select(
-        PromptSet,
+        PromptSet.id,
+        PromptSet.name,
+        PromptSet.status,
+        PromptSet.lease_seconds,
+        PromptSet.annotators_per_prompt,
+        PromptSet.require_ratings,
+        PromptSet.require_rationale,
         select(func.count())
         .select_from(Assignment)
         .join(Prompt, Prompt.id == Assignment.prompt_id)
@@ -165,7 +174,8 @@ _SET_AND_ANNOTATOR = (
             Assignment.annotator_id == _WHO,
             Assignment.status.in_(FINISHED),
         )
-        .scalar_subquery(),
+        .scalar_subquery()
+        .label("finished"),
     )
     .join(User, User.id == _WHO)
     .where(PromptSet.id == _SET)
@@ -268,7 +278,7 @@ def _lease(
     session: Session,
     prompt_id: int,
     annotator_id: int,
-    prompt_set: PromptSet,
+    prompt_set: SetLike,
     now: dt.datetime,
     reusable: Row | None,
     *,
@@ -307,11 +317,10 @@ def lease_next_task(
     """
     now = now or utcnow()
     params = {"set_id": prompt_set_id, "who": annotator.id}
-    found = session.execute(_SET_AND_ANNOTATOR, params).first()
-    if found is None:
+    prompt_set = session.connection().execute(_SET_AND_ANNOTATOR, params).first()
+    if prompt_set is None:
         prompt_set_service.load_prompt_set(session, prompt_set_id)  # raises NotFound
         raise AssertionError("unreachable")  # pragma: no cover - the user row exists
-    prompt_set, finished = found
     if prompt_set.status != "active":
         raise PromptSetNotOpen(
             f"Prompt set {prompt_set.name!r} is {prompt_set.status}; it hands out no items."
@@ -324,7 +333,7 @@ def lease_next_task(
         return view
     _mark_lapsed(session, rows, now)
     try:
-        lease = _pick(session, prompt_set, annotator.id, now, finished or 0, rows)
+        lease = _pick(session, prompt_set, annotator.id, now, prompt_set.finished or 0, rows)
     except IntegrityError as exc:  # pragma: no cover - guarded by the locks above
         session.rollback()
         raise Conflict("Someone else took this item at the same moment; ask again.") from exc
@@ -354,7 +363,7 @@ def _mark_lapsed(session: Session, rows: list[Row], now: dt.datetime) -> None:
 
 def _pick(
     session: Session,
-    prompt_set: PromptSet,
+    prompt_set: SetLike,
     annotator_id: int,
     now: dt.datetime,
     finished: int,
@@ -415,11 +424,11 @@ def candidate_labels(annotator_id: int, prompt_id: int, candidate_ids: list[int]
     return {cid: string.ascii_uppercase[i] for i, cid in enumerate(order)}
 
 
-def task_view(session: Session, assignment: Assignment, prompt_set: PromptSet) -> TaskView:
+def task_view(session: Session, assignment: Assignment, prompt_set: SetLike) -> TaskView:
     return _view(session, assignment, assignment.annotator_id, prompt_set)
 
 
-def _view(session: Session, lease: Any, annotator_id: int, prompt_set: PromptSet) -> TaskView:
+def _view(session: Session, lease: Any, annotator_id: int, prompt_set: SetLike) -> TaskView:
     """The item as the annotator sees it; `lease` has id, prompt_id, leased_at and
     lease_expires_at (an Assignment or a row)."""
     rows = session.connection().execute(_PROMPT_AND_CANDIDATES, {"prompt": lease.prompt_id}).all()

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.annotation.assignment import FINISHED, candidate_labels
+from app.annotation.assignment import FINISHED, SetLike, candidate_labels
 from app.annotation.models import (
     FLAG_KINDS,
     MAX_RATIONALE_CHARS,
@@ -122,7 +122,13 @@ _WHO = bindparam("who")
 # path's order: no deadlock. With it, a submit near the lease's expiry and another
 # annotator's lease of the freed seat are serialised: whichever comes second sees the first.
 _LOCK_PROMPT = (
-    select(PromptSet, Assignment.annotator_id, Assignment.prompt_id, Candidate.id)
+    select(
+        PromptSet.require_ratings,
+        PromptSet.require_rationale,
+        Assignment.annotator_id,
+        Assignment.prompt_id,
+        Candidate.id.label("candidate_id"),
+    )
     .join(Prompt, Prompt.prompt_set_id == PromptSet.id)
     .join(Assignment, Assignment.prompt_id == Prompt.id)
     .outerjoin(Candidate, Candidate.prompt_id == Prompt.id)
@@ -172,17 +178,15 @@ def _expire_held(session: Session, assignment_id: int) -> None:
         session.expire(held)
 
 
-def _lock_prompt(
-    session: Session, assignment_id: int, annotator: User
-) -> tuple[PromptSet, int, list[int]]:
-    """Lock the assignment's prompt; return its set, its id and its candidate ids."""
-    rows = session.execute(_LOCK_PROMPT, {"assignment": assignment_id}).all()
+def _lock_prompt(session: Session, assignment_id: int, annotator: User) -> tuple[Row, list[int]]:
+    """Lock the assignment's prompt. Returns its set's rules (require_ratings,
+    require_rationale) with its prompt_id, and its candidate ids."""
+    rows = session.connection().execute(_LOCK_PROMPT, {"assignment": assignment_id}).all()
     if not rows:
         raise AssignmentNotFound(f"Assignment {assignment_id} does not exist.")
-    prompt_set, annotator_id, prompt_id, _ = rows[0]
-    if annotator_id != annotator.id:
+    if rows[0].annotator_id != annotator.id:
         raise NotYourAssignment(f"Assignment {assignment_id} belongs to another annotator.")
-    return prompt_set, prompt_id, [row[3] for row in rows if row[3] is not None]
+    return rows[0], [row.candidate_id for row in rows if row.candidate_id is not None]
 
 
 def _lock_for_submit(session: Session, assignment_id: int, annotator: User, key: str) -> Row:
@@ -270,7 +274,7 @@ def _check_ratings(
     return ratings
 
 
-def _check_text(data: SubmissionInput, prompt_set: PromptSet, errors: Problems) -> str | None:
+def _check_text(data: SubmissionInput, prompt_set: SetLike, errors: Problems) -> str | None:
     rationale = (data.rationale or "").strip() or None
     if rationale is not None and len(rationale) > MAX_RATIONALE_CHARS:
         _problem(
@@ -291,7 +295,7 @@ def _check_text(data: SubmissionInput, prompt_set: PromptSet, errors: Problems) 
 
 
 def _check_details(
-    data: SubmissionInput, prompt_set: PromptSet, labels: dict[int, str]
+    data: SubmissionInput, prompt_set: SetLike, labels: dict[int, str]
 ) -> tuple[dict[str, list[str]], dict[str, int], str | None, Problems]:
     """Flags, ratings, rationale and time: normalised values plus every problem found."""
     errors: Problems = []
@@ -315,7 +319,8 @@ def submit_annotation(
             "idempotency_key is longer than 100 characters.",
             errors=[{"field": "idempotency_key", "message": "at most 100 characters"}],
         )
-    prompt_set, prompt_id, candidate_ids = _lock_prompt(session, data.assignment_id, annotator)
+    rules, candidate_ids = _lock_prompt(session, data.assignment_id, annotator)
+    prompt_id = rules.prompt_id
     assignment = _lock_for_submit(session, data.assignment_id, annotator, key)
     now = now or utcnow()  # read after the locks: the expiry check must not be stale
     if assignment.key_used or assignment.status in FINISHED:
@@ -334,7 +339,7 @@ def submit_annotation(
         ranking = [sorted(group) for group in ranking]
     except InvalidInput as exc:
         errors.extend(exc.errors)
-    flags, ratings, rationale, detail_errors = _check_details(data, prompt_set, labels)
+    flags, ratings, rationale, detail_errors = _check_details(data, rules, labels)
     errors.extend(detail_errors)
     if errors or ranking is None:
         session.rollback()
