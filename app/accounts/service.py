@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -127,19 +127,24 @@ def create_api_token(session: Session, *, user: User, name: str = "") -> tuple[A
     return row, token
 
 
+# The token and its user in one round trip (every API call pays for this lookup).
+_TOKEN_USER = (
+    select(User, ApiToken.id, ApiToken.last_used_at)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None))
+)
+
+
 def user_for_token(session: Session, token: str) -> User | None:
-    row = session.scalar(
-        select(ApiToken).where(
-            ApiToken.token_hash == hash_api_token(token), ApiToken.revoked_at.is_(None)
-        )
-    )
-    if row is None:
+    found = session.execute(_TOKEN_USER, {"token_hash": hash_api_token(token)}).first()
+    if found is None:
         return None
+    user, token_id, last_used_at = found
     now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at > TOKEN_TOUCH_INTERVAL:
-        row.last_used_at = now
+    if last_used_at is None or now - last_used_at > TOKEN_TOUCH_INTERVAL:
+        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
         session.commit()
-    return session.get(User, row.user_id)
+    return user
 
 
 # --- admin use cases: passwords, deactivation, invites, tokens ---------------------------

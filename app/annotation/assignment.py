@@ -9,10 +9,11 @@ simply stops counting, so an abandoned prompt returns to the pool without a swee
 Concurrency (issue 4):
 - PostgreSQL: the candidate prompt row is claimed with `FOR UPDATE SKIP LOCKED`, so
   concurrent annotators take different prompts instead of queueing. Every lease of a
-  prompt is written while holding that row lock, and the seat count is re-read after the
-  lock is held (a fresh statement under READ COMMITTED sees every committed lease), so
-  submitted + live leases never exceed k. The annotator's own user row is locked first,
-  so two tabs of one person cannot each lease a different prompt at the same moment.
+  prompt is written while holding that row lock, by a statement that counts the seats
+  again and writes only if one is free (a fresh statement under READ COMMITTED sees every
+  committed lease), so submitted + live leases never exceed k. The annotator's own user
+  row is locked first, so two tabs of one person cannot each lease a different prompt at
+  the same moment.
 - SQLite: every transaction begins with BEGIN IMMEDIATE (app.core.db), one writer at a
   time, so the same read-then-write is serialised.
 - The unique (prompt_id, annotator_id) row backs "never the same prompt twice".
@@ -28,13 +29,25 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import (
+    Integer,
+    Row,
+    String,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.annotation.models import Assignment
-from app.core.db import utcnow
+from app.core.db import UTCDateTime, utcnow
 from app.core.errors import Conflict
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
@@ -43,7 +56,11 @@ from app.prompt_sets.models import Candidate, Prompt, PromptSet
 GOLD_EVERY = 5
 # Prompts claimed under a lock whose seats filled meanwhile are skipped; bounded retries.
 _MAX_CLAIM_ATTEMPTS = 8
+# Gold prompts have no cap of k: a seat limit no count can reach.
+_NO_CAP = 2**31 - 1
 FINISHED = ("submitted", "skipped")
+# A PromptSet, or a row of its columns read without the ORM (the hot lease path).
+SetLike = PromptSet | Row
 
 
 class PromptSetNotOpen(Conflict):
@@ -93,24 +110,26 @@ class TaskView:
         }
 
 
-def _live(now: dt.datetime) -> Any:
-    return and_(Assignment.status == "leased", Assignment.lease_expires_at > now)
+def _seats_taken(prompt_id: Any, now: Any) -> Any:
+    """Submitted assignments plus live leases of a prompt (a scalar subquery or value).
 
-
-def _seats_taken(prompt_id: Any, now: dt.datetime) -> Any:
-    """Submitted assignments plus live leases of a prompt (a scalar subquery or value)."""
+    Written as `status IN (submitted, leased) AND (submitted OR not yet expired)`, which
+    PostgreSQL answers with one scan of (prompt_id, status) per prompt instead of two
+    bitmap scans: the claim runs this for every full prompt it walks past.
+    """
     return (
         select(func.count())
         .select_from(Assignment)
         .where(
             Assignment.prompt_id == prompt_id,
-            or_(Assignment.status == "submitted", _live(now)),
+            Assignment.status.in_(("submitted", "leased")),
+            or_(Assignment.status == "submitted", Assignment.lease_expires_at > now),
         )
         .scalar_subquery()
     )
 
 
-def _open_prompts(prompt_set: PromptSet, annotator_id: int, *, gold: bool) -> Any:
+def _open_prompts(prompt_set_id: Any, annotator_id: Any, *, gold: bool) -> Any:
     """Ready, active prompts of the set this annotator has not finished (submitted/skipped)."""
     mine_finished = exists().where(
         Assignment.prompt_id == Prompt.id,
@@ -118,7 +137,7 @@ def _open_prompts(prompt_set: PromptSet, annotator_id: int, *, gold: bool) -> An
         Assignment.status.in_(FINISHED),
     )
     return select(Prompt.id).where(
-        Prompt.prompt_set_id == prompt_set.id,
+        Prompt.prompt_set_id == prompt_set_id,
         Prompt.status == "active",
         Prompt.candidates_ready.is_(True),
         Prompt.is_gold.is_(gold),
@@ -126,109 +145,164 @@ def _open_prompts(prompt_set: PromptSet, annotator_id: int, *, gold: bool) -> An
     )
 
 
-def _unfinished_rows(session: Session, prompt_set_id: int, annotator_id: int) -> list[Assignment]:
-    """This annotator's rows in the set that are neither submitted nor skipped: a live
-    lease, or lapsed/released ones that may be reused for the same prompt."""
-    return list(
-        session.scalars(
-            select(Assignment)
-            .join(Prompt, Prompt.id == Assignment.prompt_id)
-            .where(
-                Prompt.prompt_set_id == prompt_set_id,
-                Assignment.annotator_id == annotator_id,
-                Assignment.status.not_in(FINISHED),
-            )
-            .order_by(Assignment.id)
-        )
-    )
+# The statements of one lease, built once with bound parameters: a request then pays
+# neither for building them nor for their cache keys, only for binding the values.
+_SET = bindparam("set_id")
+_WHO = bindparam("who")
+_NOW = bindparam("now", type_=UTCDateTime())
+_EXPIRES = bindparam("expires", type_=UTCDateTime())
+_PROMPT = bindparam("prompt")
+_K = bindparam("k")
 
-
-def _claim_regular(
-    session: Session, prompt_set: PromptSet, annotator_id: int, now: dt.datetime
-) -> int | None:
-    """Lock the lowest-id regular prompt with a free seat.
-
-    Id order is how "finish items before starting new ones" is kept cheaply: everyone
-    takes the lowest open prompt, so prompts are started in id order and the started ones
-    are always the lowest ids that still have a seat (a skipped or expired seat is
-    refilled before a new prompt is opened). The scan stops at the first open prompt
-    instead of counting seats for every prompt of the set to sort by them.
-    """
-    k = prompt_set.annotators_per_prompt
-    skipped: list[int] = []
-    for _ in range(_MAX_CLAIM_ATTEMPTS):
-        taken = _seats_taken(Prompt.id, now)
-        query = _open_prompts(prompt_set, annotator_id, gold=False).where(taken < k)
-        if skipped:
-            query = query.where(Prompt.id.not_in(skipped))
-        prompt_id = session.scalars(
-            query.order_by(Prompt.id).limit(1).with_for_update(of=Prompt, skip_locked=True)
-        ).first()
-        if prompt_id is None:
-            return None
-        # Re-count now that we hold the row lock: a lease committed after our statement's
-        # snapshot is visible to this new statement (READ COMMITTED).
-        if session.scalar(select(_seats_taken(prompt_id, now))) < k:
-            return prompt_id
-        skipped.append(prompt_id)
-    return None
-
-
-def _claim_gold(
-    session: Session, prompt_set: PromptSet, annotator_id: int, now: dt.datetime
-) -> int | None:
-    """Gold prompts go to every annotator (no cap of k), so no row lock is needed."""
-    query = _open_prompts(prompt_set, annotator_id, gold=True)
-    return session.scalars(query.order_by(Prompt.id).limit(1)).first()
-
-
-def _gold_turn(session: Session, prompt_set_id: int, annotator_id: int) -> bool:
-    finished = session.scalar(
+# The set, the annotator's row lock (serialises one person's tabs on PostgreSQL) and how
+# many items they finished in the set (for the gold turn), in one round trip. The count
+# may miss a submit that commits while this waits for the lock; it only paces gold items.
+# The set is read as plain columns (what a lease needs), not as an ORM object.
+_SET_AND_ANNOTATOR = (
+    select(
+        PromptSet.id,
+        PromptSet.name,
+        PromptSet.status,
+        PromptSet.lease_seconds,
+        PromptSet.annotators_per_prompt,
+        PromptSet.require_ratings,
+        PromptSet.require_rationale,
         select(func.count())
         .select_from(Assignment)
         .join(Prompt, Prompt.id == Assignment.prompt_id)
         .where(
-            Prompt.prompt_set_id == prompt_set_id,
-            Assignment.annotator_id == annotator_id,
+            Prompt.prompt_set_id == _SET,
+            Assignment.annotator_id == _WHO,
             Assignment.status.in_(FINISHED),
         )
+        .scalar_subquery()
+        .label("finished"),
     )
-    return (finished or 0) % GOLD_EVERY == GOLD_EVERY - 1
+    .join(User, User.id == _WHO)
+    .where(PromptSet.id == _SET)
+    .with_for_update(of=User)
+)
+
+# This annotator's rows in the set that are neither submitted nor skipped: a live lease,
+# or lapsed/released ones that may be reused for the same prompt.
+_UNFINISHED = (
+    select(
+        Assignment.id,
+        Assignment.prompt_id,
+        Assignment.status,
+        Assignment.leased_at,
+        Assignment.lease_expires_at,
+    )
+    .join(Prompt, Prompt.id == Assignment.prompt_id)
+    .where(
+        Prompt.prompt_set_id == _SET,
+        Assignment.annotator_id == _WHO,
+        Assignment.status.not_in(FINISHED),
+    )
+    .order_by(Assignment.id)
+)
+
+# The lowest-id regular prompt with a free seat, locked; prompts whose seats filled
+# while we claimed them are passed over.
+_CLAIM_REGULAR = (
+    _open_prompts(_SET, _WHO, gold=False)
+    .where(
+        _seats_taken(Prompt.id, _NOW) < _K,
+        Prompt.id.not_in(bindparam("passed", expanding=True)),
+    )
+    .order_by(Prompt.id)
+    .limit(1)
+    .with_for_update(of=Prompt, skip_locked=True)
+)
+# Gold prompts go to every annotator (no cap of k), so no row lock is needed.
+_CLAIM_GOLD = _open_prompts(_SET, _WHO, gold=True).order_by(Prompt.id).limit(1)
+
+_LEASE_COLUMNS = ("id", "prompt_id", "leased_at", "lease_expires_at")
+_RETURNING = [getattr(Assignment, c) for c in _LEASE_COLUMNS]
+
+# A new lease, written only while the prompt still has a free seat. This is a new
+# statement after the row lock is held, so under READ COMMITTED its count sees every
+# lease committed before the lock was granted: submitted + live leases never exceed k.
+_INSERT_LEASE = (
+    insert(Assignment)
+    .from_select(
+        ["prompt_id", "annotator_id", "status", "leased_at", "lease_expires_at"],
+        select(
+            bindparam("prompt", type_=Integer()),
+            bindparam("who", type_=Integer()),
+            literal("leased", String()),
+            _NOW,
+            _EXPIRES,
+        ).where(_seats_taken(_PROMPT, _NOW) < _K),
+    )
+    .returning(*_RETURNING)
+)
+_INSERT_GOLD_LEASE = (
+    insert(Assignment)
+    .values(
+        prompt_id=_PROMPT,
+        annotator_id=_WHO,
+        status="leased",
+        leased_at=_NOW,
+        lease_expires_at=_EXPIRES,
+    )
+    .returning(*_RETURNING)
+)
+# Reusing this annotator's own lapsed/released row for the prompt. A guarded UPDATE, not
+# an attribute write: if a late submit of the lapsed lease committed while we waited for
+# its row lock, PostgreSQL re-checks the WHERE on the new row version and we must not
+# turn that "submitted" back into a lease.
+_REUSE_LEASE = (
+    update(Assignment)
+    .where(
+        Assignment.id == bindparam("row"),
+        Assignment.status.not_in(FINISHED),
+        _seats_taken(_PROMPT, _NOW) < _K,
+    )
+    .values(status="leased", leased_at=_NOW, lease_expires_at=_EXPIRES, finished_at=None)
+    .returning(*_RETURNING)
+)
+_ROW_STATUS = select(Assignment.status).where(Assignment.id == bindparam("row"))
+# What the annotator sees: the prompt and its candidates in one round trip.
+_PROMPT_AND_CANDIDATES = (
+    select(Prompt.text, Prompt.messages, Candidate.id, Candidate.text.label("candidate_text"))
+    .outerjoin(Candidate, Candidate.prompt_id == Prompt.id)
+    .where(Prompt.id == _PROMPT)
+)
+
+
+class _SeatsFull(Exception):
+    """The claimed prompt's seats filled before our lease was written: pass it over."""
 
 
 def _lease(
     session: Session,
     prompt_id: int,
     annotator_id: int,
-    lease_seconds: int,
+    prompt_set: SetLike,
     now: dt.datetime,
-    reusable: Assignment | None,
-) -> Assignment:
-    """Insert the lease, or reuse this annotator's own lapsed/released row for the prompt."""
-    expires = now + dt.timedelta(seconds=lease_seconds)
+    reusable: Row | None,
+    *,
+    capped: bool,
+) -> Row:
+    """Write the lease (a new row, or this annotator's lapsed/released row for the prompt)
+    if a seat is still free; returns (id, prompt_id, leased_at, lease_expires_at)."""
+    expires = now + dt.timedelta(seconds=prompt_set.lease_seconds)
+    k = prompt_set.annotators_per_prompt if capped else _NO_CAP
+    params = {"prompt": prompt_id, "who": annotator_id, "now": now, "expires": expires, "k": k}
+    conn = session.connection()
     if reusable is None:
-        row = Assignment(
-            prompt_id=prompt_id,
-            annotator_id=annotator_id,
-            status="leased",
-            leased_at=now,
-            lease_expires_at=expires,
-        )
-        session.add(row)
-        session.flush()
+        stmt = _INSERT_LEASE if capped else _INSERT_GOLD_LEASE
+        row = conn.execute(stmt, params).first()
+        if row is None:
+            raise _SeatsFull
         return row
-    # A guarded UPDATE, not an attribute write: if a late submit of the lapsed lease
-    # committed while we waited for its row lock, PostgreSQL re-checks the WHERE on the
-    # new row version and we must not turn that "submitted" back into a lease.
-    reused = session.scalars(
-        update(Assignment)
-        .where(Assignment.id == reusable.id, Assignment.status.not_in(FINISHED))
-        .values(status="leased", leased_at=now, lease_expires_at=expires, finished_at=None)
-        .returning(Assignment)
-    ).first()
-    if reused is None:
+    row = conn.execute(_REUSE_LEASE, {**params, "row": reusable.id}).first()
+    if row is not None:
+        return row
+    if conn.execute(_ROW_STATUS, {"row": reusable.id}).scalar() in FINISHED:
         raise Conflict("Your earlier answer for this item was just saved; ask for the next item.")
-    return reused
+    raise _SeatsFull
 
 
 def lease_next_task(
@@ -243,38 +317,33 @@ def lease_next_task(
     Asking again while holding a live lease returns that same item. Commits once.
     """
     now = now or utcnow()
-    prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
+    params = {"set_id": prompt_set_id, "who": annotator.id}
+    prompt_set = session.connection().execute(_SET_AND_ANNOTATOR, params).first()
+    if prompt_set is None:
+        prompt_set_service.load_prompt_set(session, prompt_set_id)  # raises NotFound
+        raise AssertionError("unreachable")  # pragma: no cover - the user row exists
     if prompt_set.status != "active":
         raise PromptSetNotOpen(
             f"Prompt set {prompt_set.name!r} is {prompt_set.status}; it hands out no items."
         )
-    # Serialise one annotator's own requests (two tabs) on PostgreSQL; no-op on SQLite.
-    session.execute(select(User.id).where(User.id == annotator.id).with_for_update())
-    rows = _unfinished_rows(session, prompt_set.id, annotator.id)
+    rows = session.connection().execute(_UNFINISHED, params).all()
     live = [r for r in rows if r.status == "leased" and r.lease_expires_at > now]
     if live:
-        view = task_view(session, live[0], prompt_set)
+        view = _view(session, live[0], annotator.id, prompt_set)
         session.commit()
         return view
     _mark_lapsed(session, rows, now)
-    prompt_id = _pick(session, prompt_set, annotator.id, now)
-    if prompt_id is None:
-        session.commit()
-        return None
-    reusable = next((r for r in rows if r.prompt_id == prompt_id), None)
     try:
-        assignment = _lease(
-            session, prompt_id, annotator.id, prompt_set.lease_seconds, now, reusable
-        )
+        lease = _pick(session, prompt_set, annotator.id, now, prompt_set.finished or 0, rows)
     except IntegrityError as exc:  # pragma: no cover - guarded by the locks above
         session.rollback()
         raise Conflict("Someone else took this item at the same moment; ask again.") from exc
-    view = task_view(session, assignment, prompt_set)
+    view = None if lease is None else _view(session, lease, annotator.id, prompt_set)
     session.commit()
     return view
 
 
-def _mark_lapsed(session: Session, rows: list[Assignment], now: dt.datetime) -> None:
+def _mark_lapsed(session: Session, rows: list[Row], now: dt.datetime) -> None:
     """Tidy: lapsed leases say "expired" (they stopped counting the moment they lapsed).
 
     Guarded like `_lease`: a submit that lands meanwhile keeps its "submitted".
@@ -294,16 +363,53 @@ def _mark_lapsed(session: Session, rows: list[Assignment], now: dt.datetime) -> 
 
 
 def _pick(
-    session: Session, prompt_set: PromptSet, annotator_id: int, now: dt.datetime
-) -> int | None:
-    if _gold_turn(session, prompt_set.id, annotator_id):
-        gold = _claim_gold(session, prompt_set, annotator_id, now)
-        if gold is not None:
-            return gold
-    regular = _claim_regular(session, prompt_set, annotator_id, now)
-    if regular is not None:
-        return regular
-    return _claim_gold(session, prompt_set, annotator_id, now)
+    session: Session,
+    prompt_set: SetLike,
+    annotator_id: int,
+    now: dt.datetime,
+    finished: int,
+    rows: list[Row],
+) -> Row | None:
+    """Claim a prompt and write the lease. Roughly one item in GOLD_EVERY is gold.
+
+    Regular prompts go in id order, which is how "finish items before starting new ones"
+    is kept cheaply: everyone takes the lowest open prompt, so prompts are started in id
+    order and the started ones are always the lowest ids that still have a seat (a
+    skipped or expired seat is refilled before a new prompt is opened). The scan stops at
+    the first open prompt instead of counting seats for every prompt of the set.
+    """
+    reusable = {r.prompt_id: r for r in rows}
+    params = {"set_id": prompt_set.id, "who": annotator_id}
+    conn = session.connection()
+
+    def gold() -> Row | None:
+        prompt_id = conn.execute(_CLAIM_GOLD, params).scalar()
+        if prompt_id is None:
+            return None
+        return _lease(
+            session, prompt_id, annotator_id, prompt_set, now, reusable.get(prompt_id), capped=False
+        )
+
+    if finished % GOLD_EVERY == GOLD_EVERY - 1 and (lease := gold()) is not None:
+        return lease
+    claim = {**params, "now": now, "k": prompt_set.annotators_per_prompt, "passed": []}
+    for _ in range(_MAX_CLAIM_ATTEMPTS):
+        prompt_id = conn.execute(_CLAIM_REGULAR, claim).scalar()
+        if prompt_id is None:
+            break
+        try:
+            return _lease(
+                session,
+                prompt_id,
+                annotator_id,
+                prompt_set,
+                now,
+                reusable.get(prompt_id),
+                capped=True,
+            )
+        except _SeatsFull:
+            claim["passed"] = [*claim["passed"], prompt_id]
+    return gold()
 
 
 def candidate_order(annotator_id: int, prompt_id: int, candidate_ids: list[int]) -> list[int]:
@@ -319,24 +425,27 @@ def candidate_labels(annotator_id: int, prompt_id: int, candidate_ids: list[int]
     return {cid: string.ascii_uppercase[i] for i, cid in enumerate(order)}
 
 
-def task_view(session: Session, assignment: Assignment, prompt_set: PromptSet) -> TaskView:
-    prompt = session.get(Prompt, assignment.prompt_id)
-    assert prompt is not None
-    rows = session.execute(
-        select(Candidate.id, Candidate.text).where(Candidate.prompt_id == prompt.id)
-    ).all()
-    texts = {row.id: row.text for row in rows}
-    labels = candidate_labels(assignment.annotator_id, prompt.id, list(texts))
+def task_view(session: Session, assignment: Assignment, prompt_set: SetLike) -> TaskView:
+    return _view(session, assignment, assignment.annotator_id, prompt_set)
+
+
+def _view(session: Session, lease: Any, annotator_id: int, prompt_set: SetLike) -> TaskView:
+    """The item as the annotator sees it; `lease` has id, prompt_id, leased_at and
+    lease_expires_at (an Assignment or a row)."""
+    rows = session.connection().execute(_PROMPT_AND_CANDIDATES, {"prompt": lease.prompt_id}).all()
+    assert rows, f"prompt {lease.prompt_id} of assignment {lease.id} is gone"
+    texts = {row.id: row.candidate_text for row in rows if row.id is not None}
+    labels = candidate_labels(annotator_id, lease.prompt_id, list(texts))
     ordered = sorted(texts, key=lambda cid: labels[cid])
     return TaskView(
-        assignment_id=assignment.id,
+        assignment_id=lease.id,
         prompt_set_id=prompt_set.id,
-        prompt_id=prompt.id,
-        prompt_text=prompt.text,
-        prompt_messages=prompt.messages,
+        prompt_id=lease.prompt_id,
+        prompt_text=rows[0].text,
+        prompt_messages=rows[0].messages,
         candidates=[CandidateView(cid, labels[cid], texts[cid]) for cid in ordered],
-        leased_at=assignment.leased_at,
-        lease_expires_at=assignment.lease_expires_at,
+        leased_at=lease.leased_at,
+        lease_expires_at=lease.lease_expires_at,
         require_ratings=prompt_set.require_ratings,
         require_rationale=prompt_set.require_rationale,
     )
@@ -367,8 +476,8 @@ def progress(
         .scalar_subquery()
     )
     k = prompt_set.annotators_per_prompt
-    regular = _open_prompts(prompt_set, annotator_id, gold=False).where(submitted < k)
-    gold = _open_prompts(prompt_set, annotator_id, gold=True)
+    regular = _open_prompts(prompt_set.id, annotator_id, gold=False).where(submitted < k)
+    gold = _open_prompts(prompt_set.id, annotator_id, gold=True)
     remaining = sum(
         session.scalar(select(func.count()).select_from(q.subquery())) or 0 for q in (regular, gold)
     )

@@ -11,12 +11,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.annotation.assignment import candidate_labels
+from app.annotation.assignment import FINISHED, SetLike, candidate_labels
 from app.annotation.models import (
     FLAG_KINDS,
     MAX_RATIONALE_CHARS,
@@ -25,7 +25,7 @@ from app.annotation.models import (
     Comparison,
 )
 from app.annotation.ranking import derive_comparisons, validate_ranking
-from app.core.db import utcnow
+from app.core.db import UTCDateTime, utcnow
 from app.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 
@@ -112,22 +112,90 @@ def _lock_assignment(session: Session, assignment: Assignment) -> Assignment:
     ).one()
 
 
-def _lock_prompt(session: Session, prompt_id: int) -> PromptSet:
-    """Lock the prompt row (the lease path writes leases under the same lock) and return
-    its set. Taken before the assignment row, in the lease path's order: no deadlock.
+# The two locks of a submit, built once with bound parameters (no per-request statement
+# building or cache keys).
+_ASSIGNMENT = bindparam("assignment")
+_WHO = bindparam("who")
 
-    With it, a submit near the lease's expiry and another annotator's lease of the freed
-    seat are serialised: whichever comes second sees the first.
-    """
-    return session.scalars(
-        select(PromptSet)
-        .join(Prompt, Prompt.prompt_set_id == PromptSet.id)
-        .where(Prompt.id == prompt_id)
-        .with_for_update(of=Prompt)
-    ).one()
+# The prompt row of the assignment, locked (the lease path writes leases under the same
+# lock), with its set and its candidate ids. Taken before the assignment row, in the lease
+# path's order: no deadlock. With it, a submit near the lease's expiry and another
+# annotator's lease of the freed seat are serialised: whichever comes second sees the first.
+_LOCK_PROMPT = (
+    select(
+        PromptSet.require_ratings,
+        PromptSet.require_rationale,
+        Assignment.annotator_id,
+        Assignment.prompt_id,
+        Candidate.id.label("candidate_id"),
+    )
+    .join(Prompt, Prompt.prompt_set_id == PromptSet.id)
+    .join(Assignment, Assignment.prompt_id == Prompt.id)
+    .outerjoin(Candidate, Candidate.prompt_id == Prompt.id)
+    .where(Assignment.id == _ASSIGNMENT)
+    .with_for_update(of=Prompt)
+)
+
+# The assignment row under FOR UPDATE: a double-clicked submit waits here for the first
+# one and then sees its outcome (the row is re-read once the lock is granted). `key_used`
+# says whether this annotator already stored something under the idempotency key; it is
+# read from the statement's snapshot, so a "submitted" status is re-checked by _replay.
+_LOCK_ASSIGNMENT = (
+    select(
+        Assignment.id,
+        Assignment.prompt_id,
+        Assignment.status,
+        Assignment.leased_at,
+        Assignment.lease_expires_at,
+        exists()
+        .where(Annotation.annotator_id == _WHO, Annotation.idempotency_key == bindparam("key"))
+        .label("key_used"),
+    )
+    .where(Assignment.id == _ASSIGNMENT)
+    .with_for_update(of=Assignment)
+)
 
 
-def _check_open(assignment: Assignment, now: dt.datetime) -> None:
+# The writes of a submit: plain Core statements (the ORM's unit of work and bulk paths
+# cost more CPU than the rows they write). A request's session holds none of these rows;
+# an Assignment that a caller's session does hold is expired (see _expire_held).
+_INSERT_ANNOTATION = insert(Annotation.__table__).returning(Annotation.id)
+# RETURNING makes SQLAlchemy send the rows as one multi-row INSERT ("insertmanyvalues")
+# instead of the driver's executemany, which costs several times more CPU here.
+_INSERT_COMPARISON = insert(Comparison.__table__).returning(Comparison.id)
+_CLOSE_ASSIGNMENT = (
+    update(Assignment.__table__)
+    .where(Assignment.id == _ASSIGNMENT)
+    .values(status="submitted", finished_at=bindparam("now", type_=UTCDateTime()))
+)
+
+
+def _expire_held(session: Session, assignment_id: int) -> None:
+    """The Core UPDATE bypasses the ORM: a copy of the row this session already holds
+    reloads on its next use instead of still saying "leased"."""
+    held = session.identity_map.get(session.identity_key(Assignment, assignment_id))
+    if held is not None:
+        session.expire(held)
+
+
+def _lock_prompt(session: Session, assignment_id: int, annotator: User) -> tuple[Row, list[int]]:
+    """Lock the assignment's prompt. Returns its set's rules (require_ratings,
+    require_rationale) with its prompt_id, and its candidate ids."""
+    rows = session.connection().execute(_LOCK_PROMPT, {"assignment": assignment_id}).all()
+    if not rows:
+        raise AssignmentNotFound(f"Assignment {assignment_id} does not exist.")
+    if rows[0].annotator_id != annotator.id:
+        raise NotYourAssignment(f"Assignment {assignment_id} belongs to another annotator.")
+    return rows[0], [row.candidate_id for row in rows if row.candidate_id is not None]
+
+
+def _lock_for_submit(session: Session, assignment_id: int, annotator: User, key: str) -> Row:
+    """The assignment row, locked: id, prompt_id, status, lease times, key_used."""
+    params = {"assignment": assignment_id, "who": annotator.id, "key": key}
+    return session.connection().execute(_LOCK_ASSIGNMENT, params).one()
+
+
+def _check_open(assignment: Any, now: dt.datetime) -> None:
     if assignment.status == "submitted":
         raise AssignmentClosed(f"Assignment {assignment.id} was already submitted.")
     if assignment.status == "skipped":
@@ -206,7 +274,7 @@ def _check_ratings(
     return ratings
 
 
-def _check_text(data: SubmissionInput, prompt_set: PromptSet, errors: Problems) -> str | None:
+def _check_text(data: SubmissionInput, prompt_set: SetLike, errors: Problems) -> str | None:
     rationale = (data.rationale or "").strip() or None
     if rationale is not None and len(rationale) > MAX_RATIONALE_CHARS:
         _problem(
@@ -227,7 +295,7 @@ def _check_text(data: SubmissionInput, prompt_set: PromptSet, errors: Problems) 
 
 
 def _check_details(
-    data: SubmissionInput, prompt_set: PromptSet, labels: dict[int, str]
+    data: SubmissionInput, prompt_set: SetLike, labels: dict[int, str]
 ) -> tuple[dict[str, list[str]], dict[str, int], str | None, Problems]:
     """Flags, ratings, rationale and time: normalised values plus every problem found."""
     errors: Problems = []
@@ -251,19 +319,17 @@ def submit_annotation(
             "idempotency_key is longer than 100 characters.",
             errors=[{"field": "idempotency_key", "message": "at most 100 characters"}],
         )
-    assignment = _load_own_assignment(session, data.assignment_id, annotator)
-    prompt_set = _lock_prompt(session, assignment.prompt_id)
-    assignment = _lock_assignment(session, assignment)
+    rules, candidate_ids = _lock_prompt(session, data.assignment_id, annotator)
+    prompt_id = rules.prompt_id
+    assignment = _lock_for_submit(session, data.assignment_id, annotator, key)
     now = now or utcnow()  # read after the locks: the expiry check must not be stale
-    replay = _replay(session, annotator, key, assignment.id)
-    if replay is not None:
-        session.rollback()
-        return replay
+    if assignment.key_used or assignment.status in FINISHED:
+        replay = _replay(session, annotator, key, assignment.id)
+        if replay is not None:
+            session.rollback()
+            return replay
     _check_open(assignment, now)
-    candidate_ids = list(
-        session.scalars(select(Candidate.id).where(Candidate.prompt_id == assignment.prompt_id))
-    )
-    labels = candidate_labels(annotator.id, assignment.prompt_id, candidate_ids)
+    labels = candidate_labels(annotator.id, prompt_id, candidate_ids)
     errors: list[dict[str, Any]] = []
     ranking = None
     try:
@@ -273,7 +339,7 @@ def submit_annotation(
         ranking = [sorted(group) for group in ranking]
     except InvalidInput as exc:
         errors.extend(exc.errors)
-    flags, ratings, rationale, detail_errors = _check_details(data, prompt_set, labels)
+    flags, ratings, rationale, detail_errors = _check_details(data, rules, labels)
     errors.extend(detail_errors)
     if errors or ranking is None:
         session.rollback()
@@ -282,36 +348,42 @@ def submit_annotation(
     seconds = data.seconds_spent
     if seconds is None:
         seconds = max(0.0, (now - assignment.leased_at).total_seconds())
-    annotation = Annotation(
-        assignment_id=assignment.id,
-        prompt_id=assignment.prompt_id,
-        annotator_id=annotator.id,
-        ranking=ranking,
-        all_bad=bool(data.all_bad),
-        flags=flags,
-        ratings=ratings,
-        rationale=rationale,
-        seconds_spent=float(seconds),
-        idempotency_key=key,
-        created_at=now,
-    )
-    session.add(annotation)
-    session.flush()
     pairs = derive_comparisons(ranking)
-    session.add_all(
-        Comparison(
-            annotation_id=annotation.id,
-            prompt_id=assignment.prompt_id,
-            chosen_candidate_id=pair.chosen_id,
-            rejected_candidate_id=pair.rejected_id,
-            margin=pair.margin,
-            created_at=now,
-        )
-        for pair in pairs
-    )
-    assignment.status, assignment.finished_at = "submitted", now
-    result = SubmissionResult(annotation.id, assignment.id, assignment.prompt_id, len(pairs), True)
+    conn = session.connection()
     try:
+        annotation_id = conn.execute(
+            _INSERT_ANNOTATION,
+            {
+                "assignment_id": assignment.id,
+                "prompt_id": prompt_id,
+                "annotator_id": annotator.id,
+                "ranking": ranking,
+                "all_bad": bool(data.all_bad),
+                "flags": flags,
+                "ratings": ratings,
+                "rationale": rationale,
+                "seconds_spent": float(seconds),
+                "idempotency_key": key,
+                "created_at": now,
+            },
+        ).scalar_one()
+        if pairs:
+            conn.execute(
+                _INSERT_COMPARISON,
+                [
+                    {
+                        "annotation_id": annotation_id,
+                        "prompt_id": prompt_id,
+                        "chosen_candidate_id": pair.chosen_id,
+                        "rejected_candidate_id": pair.rejected_id,
+                        "margin": pair.margin,
+                        "created_at": now,
+                    }
+                    for pair in pairs
+                ],
+            )
+        conn.execute(_CLOSE_ASSIGNMENT, {"assignment": assignment.id, "now": now})
+        _expire_held(session, assignment.id)
         session.commit()
     except IntegrityError as exc:
         # A concurrent retry with the same key won the race (our row lock makes this
@@ -321,7 +393,7 @@ def submit_annotation(
         if replay is not None:
             return replay
         raise AssignmentClosed(f"Assignment {data.assignment_id} was already submitted.") from exc
-    return result
+    return SubmissionResult(annotation_id, assignment.id, prompt_id, len(pairs), True)
 
 
 def skip_assignment(
