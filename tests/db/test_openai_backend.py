@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker
@@ -125,123 +126,99 @@ def _app_settings(tmp_path: Path, url: str, base_url: str) -> Settings:
     )
 
 
+@pytest.fixture
+def work_engine(work_url: str) -> Iterator[Engine]:
+    engine = make_engine(work_url)
+    yield engine
+    engine.dispose()
+
+
+def _queue_openai_job(engine: Engine, app_settings: Settings, **set_fields: Any) -> int:
+    """A prompt set on the openai backend and a queued job for it; returns the job id."""
+    set_fields.setdefault("prompts", 2)
+    set_fields.setdefault("generation", {"backend": "openai", "max_new_tokens": 16})
+    with make_sessionmaker(engine)() as session:
+        ps = make_generation_set(session, **set_fields)
+        job = jobs.create_job(
+            session, prompt_set_id=ps.id, created_by_id=None, app_settings=app_settings
+        )
+        return job.id
+
+
+def _run_until_idle(worker: Worker) -> None:
+    while worker.run_once():
+        pass
+
+
 def test_worker_generates_a_job_through_the_openai_backend(
-    chat_server: ChatServer, work_url: str, tmp_path: Path
+    chat_server: ChatServer, work_url: str, work_engine: Engine, tmp_path: Path
 ) -> None:
     app_settings = _app_settings(tmp_path, work_url, chat_server.base_url)
-    engine = make_engine(work_url)
-    try:
-        with make_sessionmaker(engine)() as session:
-            ps = make_generation_set(
-                session,
-                prompts=5,
-                candidates=3,
-                with_chat=True,
-                generation={"backend": "openai", "max_new_tokens": 16},
-                system_prompt="Answer in English.",
-            )
-            job = jobs.create_job(
-                session, prompt_set_id=ps.id, created_by_id=None, app_settings=app_settings
-            )
-        worker = Worker(engine, app_settings, poll_seconds=0.05)
-        while worker.run_once():
-            pass
-        with make_sessionmaker(engine)() as session:
-            job = session.get(GenerationJob, job.id)
-            assert (job.status, job.done, job.failed, job.total) == ("done", 6, 0, 6)
-            rows = session.scalars(
-                select(Candidate).order_by(Candidate.prompt_id, Candidate.position)
-            ).all()
-            assert len(rows) == 18
-            assert {c.model for c in rows} == {"tiny-chat"}
-            assert rows[0].sampling == {
-                "backend": "openai",
-                "temperature": 0.8,
-                "top_p": 0.95,
-                "max_new_tokens": 16,
-            }
-        assert all(
-            r["messages"][0]["content"] == "Answer in English." for r in chat_server.requests
-        )
-        assert any(
-            len(r["messages"]) == 4 for r in chat_server.requests
-        )  # system + the 3-turn chat
-    finally:
-        engine.dispose()
+    job_id = _queue_openai_job(
+        work_engine,
+        app_settings,
+        prompts=5,
+        candidates=3,
+        with_chat=True,
+        system_prompt="Answer in English.",
+    )
+    _run_until_idle(Worker(work_engine, app_settings, poll_seconds=0.05))
+    with make_sessionmaker(work_engine)() as session:
+        job = session.get(GenerationJob, job_id)
+        assert (job.status, job.done, job.failed, job.total) == ("done", 6, 0, 6)
+        rows = session.scalars(
+            select(Candidate).order_by(Candidate.prompt_id, Candidate.position)
+        ).all()
+        assert len(rows) == 18
+        assert {c.model for c in rows} == {"tiny-chat"}
+        assert rows[0].sampling == {
+            "backend": "openai",
+            "temperature": 0.8,
+            "top_p": 0.95,
+            "max_new_tokens": 16,
+        }
+    assert all(r["messages"][0]["content"] == "Answer in English." for r in chat_server.requests)
+    assert any(len(r["messages"]) == 4 for r in chat_server.requests)  # system + 3-turn chat
 
 
 def test_failed_prompts_are_retried_a_bounded_number_of_times_then_recorded(
-    chat_server: ChatServer, work_url: str, tmp_path: Path
+    chat_server: ChatServer, work_url: str, work_engine: Engine, tmp_path: Path
 ) -> None:
     chat_server.default = ("status", 400, "context length exceeded")
     app_settings = _app_settings(tmp_path, work_url, chat_server.base_url)
-    engine = make_engine(work_url)
-    try:
-        with make_sessionmaker(engine)() as session:
-            ps = make_generation_set(
-                session, prompts=2, generation={"backend": "openai", "max_new_tokens": 16}
-            )
-            job = jobs.create_job(
-                session, prompt_set_id=ps.id, created_by_id=None, app_settings=app_settings
-            )
-        worker = Worker(engine, app_settings, max_attempts=2)
-        while worker.run_once():
-            pass
-        with make_sessionmaker(engine)() as session:
-            job = session.get(GenerationJob, job.id)
-            assert (job.status, job.done, job.failed) == ("failed", 0, 2)
-            assert job.error == "2 of 2 prompts failed after 2 attempts."
-            tasks = session.scalars(
-                select(GenerationTask).where(GenerationTask.job_id == job.id)
-            ).all()
-            assert {t.attempts for t in tasks} == {2}
-            assert all("context length exceeded" in t.error for t in tasks)
-            errors = jobs.recent_task_errors(session, job.id)
-            assert len(errors) == 2 and errors[0]["status"] == "failed"
-        assert len(chat_server.requests) == 4
-    finally:
-        engine.dispose()
+    job_id = _queue_openai_job(work_engine, app_settings)
+    _run_until_idle(Worker(work_engine, app_settings, max_attempts=2))
+    with make_sessionmaker(work_engine)() as session:
+        job = session.get(GenerationJob, job_id)
+        assert (job.status, job.done, job.failed) == ("failed", 0, 2)
+        assert job.error == "2 of 2 prompts failed after 2 attempts."
+        tasks = session.scalars(select(GenerationTask).where(GenerationTask.job_id == job_id)).all()
+        assert {t.attempts for t in tasks} == {2}
+        assert all("context length exceeded" in t.error for t in tasks)
+        errors = jobs.recent_task_errors(session, job_id)
+        assert len(errors) == 2 and errors[0]["status"] == "failed"
+    assert len(chat_server.requests) == 4
 
 
 def test_an_unreachable_base_url_fails_the_job_with_a_clear_message(
-    work_url: str, tmp_path: Path
+    work_url: str, work_engine: Engine, tmp_path: Path
 ) -> None:
     app_settings = _app_settings(tmp_path, work_url, f"http://127.0.0.1:{free_port()}/v1")
-    engine = make_engine(work_url)
-    try:
-        with make_sessionmaker(engine)() as session:
-            ps = make_generation_set(
-                session, prompts=2, generation={"backend": "openai", "max_new_tokens": 16}
-            )
-            job = jobs.create_job(
-                session, prompt_set_id=ps.id, created_by_id=None, app_settings=app_settings
-            )
-        worker = Worker(engine, app_settings)
-        while worker.run_once():  # connection refused, retried with backoff, then fatal
-            pass
-        with make_sessionmaker(engine)() as session:
-            job = session.get(GenerationJob, job.id)
-            assert job.status == "failed"
-            assert "is unreachable" in job.error and "RANKLAB_OPENAI_BASE_URL" in job.error
-    finally:
-        engine.dispose()
+    job_id = _queue_openai_job(work_engine, app_settings)
+    # Connection refused, retried with backoff, then fatal for the whole job.
+    _run_until_idle(Worker(work_engine, app_settings))
+    with make_sessionmaker(work_engine)() as session:
+        job = session.get(GenerationJob, job_id)
+        assert job.status == "failed"
+        assert "is unreachable" in job.error and "RANKLAB_OPENAI_BASE_URL" in job.error
 
 
 def test_a_cancelled_job_is_not_picked_up(
-    chat_server: ChatServer, work_url: str, tmp_path: Path
+    chat_server: ChatServer, work_url: str, work_engine: Engine, tmp_path: Path
 ) -> None:
     app_settings = _app_settings(tmp_path, work_url, chat_server.base_url)
-    engine = make_engine(work_url)
-    try:
-        with make_sessionmaker(engine)() as session:
-            ps = make_generation_set(
-                session, prompts=2, generation={"backend": "openai", "max_new_tokens": 16}
-            )
-            job = jobs.create_job(
-                session, prompt_set_id=ps.id, created_by_id=None, app_settings=app_settings
-            )
-            jobs.cancel_job(session, job_id=job.id)
-        assert Worker(engine, app_settings).run_once() is False
-        assert chat_server.requests == []
-    finally:
-        engine.dispose()
+    job_id = _queue_openai_job(work_engine, app_settings)
+    with make_sessionmaker(work_engine)() as session:
+        jobs.cancel_job(session, job_id=job_id)
+    assert Worker(work_engine, app_settings).run_once() is False
+    assert chat_server.requests == []
