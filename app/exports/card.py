@@ -160,6 +160,9 @@ def dataset_card(
         "",
         f"- Annotators: {_annotator_count(session, o.prompt_set_ids)} (counted, never named; "
         "rows carry a keyed-hash pseudonym per annotator)",
+        "- `order_changed` (metadata column): whether the annotator moved any answer away "
+        "from the shuffled order shown; false means it was submitted as shown, after a "
+        "confirm; null means the client did not record it",
         "",
     ]
     for ps in plan.prompt_sets:

@@ -29,7 +29,7 @@ from app.prompt_sets.schemas import (
 router = APIRouter(tags=["pages"])
 CSRF = [Depends(verify_csrf_form)]
 PROMPTS_PER_PAGE = 50
-CHECKBOXES = ("require_rationale", "require_ratings")
+CHECKBOXES = ("require_rationale", "require_ratings", "confirm_untouched_order")
 GENERATION_INPUTS = ("backend", "model", "temperature", "top_p", "max_new_tokens")
 
 

@@ -58,6 +58,7 @@ PAIR_META = {
     "margin": float,
     "agreement": (float, type(None)),
     "tie": bool,
+    "order_changed": (bool, type(None)),
     "created_at": str,
 }
 
@@ -141,6 +142,7 @@ def test_rankings_one_row_per_annotation_with_tie_groups_flags_ratings(session, 
         "annotation_id",
         "annotator",
         "seconds_spent",
+        "order_changed",
         "created_at",
     ]
 
