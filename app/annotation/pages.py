@@ -187,7 +187,7 @@ def submission_from_form(form: Any) -> tuple[SubmissionInput, dict[str, Any]]:
         rationale=str(form.get("rationale") or ""),
         seconds_spent=float(seconds) if seconds.replace(".", "", 1).isdigit() else None,
         idempotency_key=str(form.get("idempotency_key") or "") or None,
-        order_changed=ranking != shown_order(str(form.get("shown_order") or "")),
+        order_changed=_order_changed(ranking, str(form.get("shown_order") or "")),
     )
     kept = {"ranks": ranks, "flags": flags, "ratings": ratings, "rationale": data.rationale}
     kept["all_bad"] = data.all_bad
@@ -195,10 +195,11 @@ def submission_from_form(form: Any) -> tuple[SubmissionInput, dict[str, Any]]:
     return data, kept
 
 
-def shown_order(raw: str) -> list[list[int]]:
-    """The form's hidden `shown_order` (candidate ids as displayed, comma-separated) as
-    the ranking that leaves the shown order untouched."""
-    return [[int(part)] for part in raw.split(",") if part.strip().isdigit()]
+def _order_changed(ranking: list[list[Any]], shown_order: str) -> bool | None:
+    """Whether the form's ranks differ from the order shown; the form carries that order
+    as `shown_order` (candidate ids, comma-separated). None: a form without it."""
+    shown = [[int(part)] for part in shown_order.split(",") if part.strip().isdigit()]
+    return ranking != shown if shown else None
 
 
 class OrderNotConfirmed(InvalidInput):
@@ -208,7 +209,8 @@ class OrderNotConfirmed(InvalidInput):
 def check_order_confirmed(prompt_set: PromptSet, data: SubmissionInput, kept: dict) -> None:
     """The no-JavaScript form's confirm: the untouched shown order is sent only with
     "submit the order as shown" ticked (the script asks in the page instead)."""
-    if prompt_set.confirm_untouched_order and not data.order_changed and not kept["keep_order"]:
+    untouched = data.order_changed is False
+    if prompt_set.confirm_untouched_order and untouched and not kept["keep_order"]:
         message = (
             "You left the responses in the order shown. Rank them, or tick "
             "'Submit the order as shown' and submit again."

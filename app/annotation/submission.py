@@ -23,6 +23,7 @@ from app.annotation.assignment import (
     TaskView,
     candidate_labels,
     claim_next_task,
+    lease_next_task,
 )
 from app.annotation.models import (
     FLAG_KINDS,
@@ -343,12 +344,20 @@ def submit_and_next(
     the next prompt; nothing here waits for a row lock while holding the annotator's.
     """
     result = store_annotation(session, annotator=annotator, data=data, now=now)
-    assert result.prompt_set_id is not None
+    set_id = result.prompt_set_id
+    assert set_id is not None
     try:
-        task = claim_next_task(session, prompt_set_id=result.prompt_set_id, annotator=annotator)
+        task = claim_next_task(session, prompt_set_id=set_id, annotator=annotator)
+        session.commit()
+        if task is None:
+            # The claim passes over prompts whose row another annotator's submit has
+            # locked (SKIP LOCKED), and ours cannot wait for them while it holds locks of
+            # its own. Near the end of a set those may be the only ones left, so ask once
+            # more with nothing held: the request the two-step cycle made anyway.
+            task = lease_next_task(session, prompt_set_id=set_id, annotator=annotator)
     except PromptSetNotOpen:
+        session.commit()
         task = None  # the set was paused meanwhile: the ranking is still saved
-    session.commit()
     return result, task
 
 
