@@ -410,6 +410,11 @@
       send("/annotate/" + form.dataset.set + "/item", collect(rk), "text/html")
         .then(function (html) { show(html, "Saved. Next item loaded."); })
         .catch(function (err) {
+          // Lease expired, already submitted, not yours: this item is gone; say why and
+          // move on, as the plain form does.
+          if (err && (err.status === 409 || err.status === 403 || err.status === 404)) {
+            return loadNext(err.error + " Here is the next item.");
+          }
           item.sending = false;
           item.confirmed = false;
           form.querySelector("[data-submit]").disabled = false;
