@@ -64,6 +64,13 @@ def _open(page: Page, typed_server, which: str, *, login: bool = True) -> dict[s
     return _ids(page)
 
 
+def _start(page: Page, typed_server, which: str) -> tuple[dict[str, int], str, int, int]:
+    """Open the set's page: (ids by label, database url, set id, annotations so far)."""
+    _, url, _, sets = typed_server
+    ids = _open(page, typed_server, which)
+    return ids, url, sets[which], len(_saved(url, sets[which]))
+
+
 def _ids(page: Page) -> dict[str, int]:
     pairs = page.locator(".rank-row").evaluate_all(
         "rows => rows.map(r => [r.dataset.label, Number(r.dataset.cid)])"
@@ -127,9 +134,7 @@ def test_rank_four_and_submit_in_five_keystrokes_or_four_with_the_implicit_last(
 def test_typed_tie_undo_clear_and_enter_waits_until_all_are_placed(
     page: Page, typed_server
 ) -> None:
-    _, url, _, sets = typed_server
-    ids = _open(page, typed_server, "four")
-    before = len(_saved(url, sets["four"]))
+    ids, url, set_id, before = _start(page, typed_server, "four")
     _press(page, "d b")
     assert _order(page) == "DBAC"
     page.keyboard.press("Enter")  # A and C are both unplaced: nothing is sent
@@ -143,30 +148,29 @@ def test_typed_tie_undo_clear_and_enter_waits_until_all_are_placed(
     expect(page.locator("[data-typed]")).to_have_text("Typed: C = A")
     _press(page, "d Enter")
     expect(page.locator("[data-counter]")).to_contain_text(f"Done today: {before + 1}")
-    saved = _saved(url, sets["four"])[-1]
+    saved = _saved(url, set_id)[-1]
     assert saved.ranking == [sorted([ids["C"], ids["A"]]), [ids["D"]], [ids["B"]]]
 
 
 def test_untouched_order_needs_a_confirm_unless_the_set_turns_it_off(
     page: Page, typed_server
 ) -> None:
-    _, url, _, sets = typed_server
-    ids = _open(page, typed_server, "four")
-    before = len(_saved(url, sets["four"]))
+    ids, url, set_id, before = _start(page, typed_server, "four")
     page.keyboard.press("Enter")
     confirm = page.get_by_role("alertdialog")
     expect(confirm).to_be_visible()
     expect(confirm).to_contain_text("A > B > C > D")
-    assert len(_saved(url, sets["four"])) == before  # nothing sent
+    assert len(_saved(url, set_id)) == before  # nothing sent
     page.keyboard.press("Escape")
     expect(confirm).to_be_hidden()
     page.keyboard.press("Enter")
     expect(confirm).to_be_visible()
     page.keyboard.press("Enter")  # "Submit as shown" has focus
     expect(page.locator("[data-counter]")).to_contain_text(f"Done today: {before + 1}")
-    saved = _saved(url, sets["four"])[-1]
+    saved = _saved(url, set_id)[-1]
     assert saved.ranking == [[ids[x]] for x in "ABCD"] and saved.order_changed is False
 
+    sets = typed_server[3]
     ids = _open(page, typed_server, "shown", login=False)
     page.keyboard.press("Enter")  # this set's shown order is meaningful: no confirm
     expect(page.locator("[data-counter]")).to_contain_text("Done today: 1")

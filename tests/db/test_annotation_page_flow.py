@@ -29,6 +29,17 @@ def _open(client: TestClient, session: Session, **set_fields) -> tuple[int, str,
     return ps.id, csrf_from(page.text), page.text
 
 
+def _form_post(token: str, html: str, ranks: list[int]) -> dict[str, str]:
+    """The plain form of the item in `html` with these rank numbers, in the shown order."""
+    shown = _shown(html)
+    return {
+        "csrf_token": token,
+        "assignment_id": ITEM.search(html).group(1),
+        "shown_order": ",".join(map(str, shown)),
+        **{f"rank_{cid}": str(rank) for cid, rank in zip(shown, ranks, strict=True)},
+    }
+
+
 def _shown(html: str) -> list[int]:
     match = SHOWN.search(html)
     assert match, "the item has no shown_order"
@@ -104,15 +115,7 @@ def test_plain_form_asks_before_submitting_the_order_as_shown(
     client: TestClient, session: Session
 ) -> None:
     set_id, token, html = _open(client, session, prompts=3, annotators_per_prompt=1)
-    shown = _shown(html)
-    ranks = {f"rank_{cid}": str(i) for i, cid in enumerate(shown, start=1)}
-    form = {
-        "csrf_token": token,
-        "assignment_id": ITEM.search(html).group(1),
-        "shown_order": ",".join(map(str, shown)),
-        "idempotency_key": "form-1",
-        **ranks,
-    }
+    form = _form_post(token, html, [1, 2, 3, 4])
     counts = row_counts(session)
     untouched = client.post(f"/annotate/{set_id}/submit", data=form)
     assert untouched.status_code == 422
@@ -122,15 +125,7 @@ def test_plain_form_asks_before_submitting_the_order_as_shown(
         f"/annotate/{set_id}/submit", data={**form, "keep_order": "1"}, follow_redirects=False
     )
     assert kept.status_code == 303
-    html = client.get(f"/annotate/{set_id}").text
-    shown = _shown(html)
-    moved = {f"rank_{cid}": str(len(shown) - i) for i, cid in enumerate(shown)}
-    form = {
-        "csrf_token": token,
-        "assignment_id": ITEM.search(html).group(1),
-        "shown_order": ",".join(map(str, shown)),
-        **moved,
-    }
+    form = _form_post(token, client.get(f"/annotate/{set_id}").text, [4, 3, 2, 1])
     changed = client.post(f"/annotate/{set_id}/submit", data=form, follow_redirects=False)
     assert changed.status_code == 303
     stored = session.scalars(select(Annotation.order_changed).order_by(Annotation.id)).all()
@@ -144,13 +139,7 @@ def test_a_set_can_turn_the_untouched_order_confirm_off(
         client, session, prompts=1, annotators_per_prompt=1, confirm_untouched_order=False
     )
     assert 'data-confirm-untouched="0"' in html
-    shown = _shown(html)
-    form = {
-        "csrf_token": token,
-        "assignment_id": ITEM.search(html).group(1),
-        "shown_order": ",".join(map(str, shown)),
-        **{f"rank_{cid}": str(i) for i, cid in enumerate(shown, start=1)},
-    }
+    form = _form_post(token, html, [1, 2, 3, 4])
     sent = client.post(f"/annotate/{set_id}/submit", data=form, follow_redirects=False)
     assert sent.status_code == 303
     assert session.scalars(select(Annotation.order_changed)).one() is False

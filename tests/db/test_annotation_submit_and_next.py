@@ -3,10 +3,7 @@ lease in one transaction, with every lease rule of the two-request cycle (issue 
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -18,6 +15,7 @@ from app.annotation.models import Annotation, Assignment
 from app.core.db import make_engine
 from tests.factories.accounts import make_token, make_user
 from tests.factories.prompt_sets import make_prompt_set
+from tests.support.crowd import all_at_once, assert_k_distinct_annotators
 from tests.support.server import LiveServer, ranklab_env, start_server
 
 ANNOTATORS = 16
@@ -81,19 +79,11 @@ def test_16_annotators_submit_and_next_fill_every_prompt_exactly_k_times(live) -
     with Session(engine, expire_on_commit=False) as session:
         ps = make_prompt_set(session, prompts=PROMPTS, annotators_per_prompt=K)
         tokens = [make_token(session, make_user(session)) for _ in range(ANNOTATORS)]
-    barrier = threading.Barrier(ANNOTATORS)
-
-    def run(i: int) -> list[dict]:
-        barrier.wait()
-        return _annotate_with_next(server.base_url, tokens[i], ps.id, i)
-
-    with ThreadPoolExecutor(ANNOTATORS) as pool:
-        results = [r for rs in pool.map(run, range(ANNOTATORS)) for r in rs]
+    results = all_at_once(
+        ANNOTATORS, lambda i: _annotate_with_next(server.base_url, tokens[i], ps.id, i)
+    )
     with Session(engine) as session:
-        rows = session.execute(select(Annotation.prompt_id, Annotation.annotator_id)).all()
-        per_prompt = Counter(prompt_id for prompt_id, _ in rows)
-        assert len(per_prompt) == PROMPTS and set(per_prompt.values()) == {K}
-        assert len(set(rows)) == len(rows)  # nobody annotated a prompt twice
+        assert_k_distinct_annotators(session, prompts=PROMPTS, k=K)
         # No lost 2xx: every answered annotation is stored, and nothing else is.
         assert sorted(r["annotation_id"] for r in results) == sorted(
             session.scalars(select(Annotation.id))
