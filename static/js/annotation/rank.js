@@ -86,6 +86,13 @@
     });
     sync(list);
     this.showTyped();
+    this.hideConfirm();
+  };
+
+  // Placing anything answers the "submit the order as shown?" question.
+  Ranking.prototype.hideConfirm = function () {
+    var box = this.form.querySelector("[data-confirm]");
+    if (box && this.touched) box.hidden = true;
   };
 
   Ranking.prototype.showTyped = function () {
@@ -159,6 +166,7 @@
     this.touched = true;
     this.shown.forEach(function (r) { r.classList.remove("placed", "implicit"); });
     this.showTyped();
+    this.hideConfirm();
   };
 
   function moveTo(rk, row, index) {
