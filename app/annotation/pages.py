@@ -6,13 +6,12 @@ routes here call the very same service functions, so both paths obey the same ru
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData
 
 from app.accounts.deps import AnnotatorUser
 from app.accounts.models import User
@@ -23,19 +22,12 @@ from app.annotation.submission import RATING_MAX, RATING_MIN, SubmissionInput
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError, Conflict, InvalidInput, NotAllowed, NotFound
+from app.core.forms import PostedForm
 from app.core.templating import flash, render
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import PromptSet
 
 router = APIRouter(tags=["pages"])
-
-
-async def _form(request: Request) -> FormData:
-    # Parsed here so the routes themselves stay plain `def` (sync session, threadpool).
-    return await request.form()
-
-
-FormDep = Annotated[FormData, Depends(_form)]
 
 FLAG_LABELS = {
     "unsafe": "Unsafe",
@@ -175,7 +167,7 @@ def submission_from_form(form: Any) -> tuple[SubmissionInput, dict[str, Any]]:
     dependencies=[Depends(verify_csrf_form)],
 )
 def submit_form(
-    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: FormDep
+    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: PostedForm
 ) -> Response:
     data, kept = submission_from_form(form)
     try:
@@ -216,7 +208,7 @@ def _rerender(
 
 @router.post("/annotate/{set_id}/skip", dependencies=[Depends(verify_csrf_form)])
 def skip_form(
-    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: FormDep
+    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: PostedForm
 ) -> RedirectResponse:
     raw_id = str(form.get("assignment_id") or "")
     submission.skip_assignment(
