@@ -17,7 +17,7 @@ from app.accounts.deps import AnnotatorUser
 from app.accounts.models import User
 from app.annotation import assignment, submission
 from app.annotation.assignment import TaskView
-from app.annotation.models import FLAG_KINDS, MAX_RATIONALE_CHARS, Assignment
+from app.annotation.models import FLAG_KINDS, MAX_RATIONALE_CHARS
 from app.annotation.submission import RATING_MAX, RATING_MIN, SubmissionInput
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
@@ -195,10 +195,8 @@ def _rerender(
     kept: dict[str, Any],
 ) -> HTMLResponse:
     """Show the same item again with the problems listed and the user's input kept."""
-    row = session.get(Assignment, assignment_id)
+    row = submission.load_own_assignment(session, assignment_id, user, live=True)
     prompt_set = prompt_set_service.load_prompt_set(session, set_id)
-    if row is None or row.annotator_id != user.id or row.status != "leased":
-        raise exc  # pragma: no cover - the service checked ownership and state first
     task = assignment.task_view(session, row, prompt_set)
     errors = exc.errors or [{"field": None, "message": exc.message}]
     ctx = item_context(session, user, prompt_set, task, errors=errors, form=kept)
