@@ -288,20 +288,6 @@ class Worker:
             self._finish_if_complete(session, job)
             session.commit()
 
-    def release(self, claim: Claim) -> None:
-        """Hand our unfinished tasks back (shutdown or cancel); this try does not count."""
-        with self.sessionmaker() as session:
-            session.execute(
-                update(GenerationTask)
-                .where(
-                    GenerationTask.id.in_(list(claim.task_ids.values())),
-                    GenerationTask.worker_id == self.worker_id,
-                    GenerationTask.status == "running",
-                )
-                .values(status="pending", worker_id=None, attempts=GenerationTask.attempts - 1)
-            )
-            session.commit()
-
     def fail_job(self, job_id: int, message: str) -> None:
         """The backend cannot run at all (bad settings, unreachable server): stop the job."""
         log.error("generation job %s failed: %s", job_id, message)
