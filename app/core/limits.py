@@ -26,20 +26,30 @@ class BodySizeLimit:
             return
         received = 0
         response_started = False
+        tripped = False  # the body went over the limit; the answer must be a 413
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, tripped
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    tripped = True
                     raise self._too_large()
             return message
 
         async def tracking_send(message: Message) -> None:
-            nonlocal response_started
+            nonlocal response_started, tripped
             if message["type"] == "http.response.start":
                 response_started = True
+                if tripped and message["status"] != 413:
+                    # Our exception surfaced as something else (FastAPI turns any error
+                    # while reading a JSON or multipart body into a 400): answer 413.
+                    await self._reject(send)
+                    return
+                tripped = False  # the app's own 413 (the error handlers) goes out as is
+            if tripped:
+                return  # the rest of the replaced response
             await send(message)
 
         try:
