@@ -16,7 +16,7 @@ from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers
 from app.core.limits import BodySizeLimit
-from app.core.templating import STATIC_DIR
+from app.core.package_files import STATIC_DIR
 
 log = logging.getLogger("ranklab")
 

@@ -6,37 +6,29 @@ routes here call the very same service functions, so both paths obey the same ru
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData
 
 from app.accounts.deps import AnnotatorUser
 from app.accounts.models import User
 from app.annotation import assignment, submission
 from app.annotation.assignment import TaskView
-from app.annotation.models import FLAG_KINDS, MAX_RATIONALE_CHARS, Assignment
+from app.annotation.models import FLAG_KINDS, MAX_RATIONALE_CHARS
 from app.annotation.schemas import SubmissionIn
 from app.annotation.submission import RATING_MAX, RATING_MIN, SubmissionInput
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError, Conflict, InvalidInput, NotAllowed, NotFound, error_body
+from app.core.forms import PostedForm
 from app.core.templating import flash, render
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import PromptSet
 
 router = APIRouter(tags=["pages"])
-
-
-async def _form(request: Request) -> FormData:
-    # Parsed here so the routes themselves stay plain `def` (sync session, threadpool).
-    return await request.form()
-
-
-FormDep = Annotated[FormData, Depends(_form)]
 
 FLAG_LABELS = {
     "unsafe": "Unsafe",
@@ -225,7 +217,7 @@ def check_order_confirmed(prompt_set: PromptSet, data: SubmissionInput, kept: di
     dependencies=[Depends(verify_csrf_form)],
 )
 def submit_form(
-    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: FormDep
+    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: PostedForm
 ) -> Response:
     data, kept = submission_from_form(form)
     try:
@@ -233,14 +225,22 @@ def submit_form(
         submission.submit_annotation(session, annotator=user, data=data)
     except InvalidInput as exc:
         session.rollback()
-        return _rerender(request, session, user, set_id, data.assignment_id, exc, kept)
+        try:
+            return _rerender(request, session, user, set_id, data.assignment_id, exc, kept)
+        except (Conflict, NotFound, NotAllowed) as gone:
+            # The order confirm runs before the service's checks: the item may be gone.
+            return _item_gone(request, session, set_id, gone)
     except (Conflict, NotFound, NotAllowed) as exc:
-        # Lease expired, already submitted, not yours: this item is gone; say why and
-        # move on to the next one instead of showing a form that cannot succeed.
-        session.rollback()
-        flash(request, exc.message, "error")
-        return RedirectResponse(f"/annotate/{set_id}", status_code=303)
+        return _item_gone(request, session, set_id, exc)
     flash(request, "Saved. Here is the next item.")
+    return RedirectResponse(f"/annotate/{set_id}", status_code=303)
+
+
+def _item_gone(request: Request, session: Session, set_id: int, exc: AppError) -> Response:
+    """Lease expired, already submitted, not yours: this item is gone; say why and move
+    on to the next one instead of showing a form that cannot succeed."""
+    session.rollback()
+    flash(request, exc.message, "error")
     return RedirectResponse(f"/annotate/{set_id}", status_code=303)
 
 
@@ -252,14 +252,10 @@ def _rerender(
     assignment_id: int,
     exc: AppError,
     kept: dict[str, Any],
-) -> Response:
+) -> HTMLResponse:
     """Show the same item again with the problems listed and the user's input kept."""
-    row = session.get(Assignment, assignment_id)
+    row = submission.load_own_assignment(session, assignment_id, user, live=True)
     prompt_set = prompt_set_service.load_prompt_set(session, set_id)
-    if row is None or row.annotator_id != user.id or row.status != "leased":
-        # The page's own confirm ran before the service's checks: the item is gone.
-        flash(request, exc.message, "error")
-        return RedirectResponse(f"/annotate/{set_id}", status_code=303)
     task = assignment.task_view(session, row, prompt_set)
     errors = exc.errors or [{"field": None, "message": exc.message}]
     ctx = item_context(session, user, prompt_set, task, errors=errors, form=kept)
@@ -269,7 +265,7 @@ def _rerender(
 
 @router.post("/annotate/{set_id}/skip", dependencies=[Depends(verify_csrf_form)])
 def skip_form(
-    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: FormDep
+    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: PostedForm
 ) -> RedirectResponse:
     raw_id = str(form.get("assignment_id") or "")
     submission.skip_assignment(
