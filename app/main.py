@@ -14,7 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from app import __version__
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
-from app.core.errors import install_error_handlers
+from app.core.error_handlers import install_error_handlers
 from app.core.limits import BodySizeLimit
 from app.core.templating import STATIC_DIR
 
