@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.annotation.models import Annotation
-from app.annotation.ranking import Ranking, rank_of
 from app.prompt_sets.models import Prompt
+from app.prompt_sets.ranking import Ranking, rank_of
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,10 @@ from app.annotation.models import (
     Assignment,
     Comparison,
 )
-from app.annotation.ranking import derive_comparisons, validate_ranking
 from app.core.db import UTCDateTime, utcnow
 from app.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
+from app.prompt_sets.ranking import derive_comparisons, validate_ranking
 
 RATING_MIN, RATING_MAX = 1, 7
 MAX_SKIP_REASON_CHARS = 500

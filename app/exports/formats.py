@@ -17,10 +17,10 @@ import pyarrow as pa
 
 from app.analytics.agreement import PairTally, pair_consensus
 from app.analytics.votes import votes_from_ranking
-from app.annotation.ranking import rank_of, tied_pairs
 from app.exports.schemas import ExportOptions
 from app.exports.source import AnnotationRec, ComparisonRec, PromptGroup
 from app.prompt_sets.content import as_messages
+from app.prompt_sets.ranking import rank_of, tied_pairs
 
 Row = dict[str, Any]
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])

@@ -12,9 +12,9 @@ from app.analytics.agreement import alpha_ordinal, pairwise_agreement_rate
 from app.analytics.strength import bradley_terry, load_model_pairs, win_rates
 from app.analytics.votes import load_votes
 from app.annotation.models import FLAG_KINDS, Annotation, Comparison
-from app.annotation.ranking import rank_of
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Prompt
+from app.prompt_sets.ranking import rank_of
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -17,8 +17,8 @@ from app.accounts.models import User
 from app.analytics.agreement import annotator_agreement
 from app.analytics.votes import load_votes
 from app.annotation.models import Annotation, Assignment
-from app.annotation.ranking import derive_comparisons, rank_of
 from app.prompt_sets.models import Prompt, PromptSet
+from app.prompt_sets.ranking import derive_comparisons, rank_of
 
 
 @dataclass

@@ -10,9 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.annotation.models import Annotation
-from app.annotation.ranking import validate_ranking
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
+from app.prompt_sets.ranking import validate_ranking
 from app.prompt_sets.schemas import (
     GenerationSettings,
     GoldIn,
