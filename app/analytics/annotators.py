@@ -1,24 +1,19 @@
 """Per-annotator numbers for admins: throughput, skips, flags, agreement, gold accuracy.
 
-The agreement statistics come from app.analytics (one implementation for the whole app);
-this module only gathers the rows and puts the numbers side by side.
+Pure: the rows come from app.analytics.loaders, the agreement maths from
+app.analytics.agreement; this module puts the numbers side by side.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from app.accounts.models import User
-from app.analytics.agreement import annotator_agreement
-from app.analytics.votes import load_votes
-from app.annotation.models import Annotation, Assignment
-from app.prompt_sets.models import Prompt, PromptSet
-from app.prompt_sets.ranking import derive_comparisons, rank_of
+from app.analytics.agreement import AgreementScore
+from app.analytics.loaders import GoldAnswer, Person, WorkRow
+from app.prompt_sets.ranking import Ranking, derive_comparisons, rank_of
 
 
 @dataclass
@@ -37,15 +32,7 @@ class AnnotatorStats:
     gold_top_match: float | None = None  # share of gold items where their top pick is the gold best
 
 
-def _in_set(query, prompt_set_id: int | None, prompt_column):  # type: ignore[no-untyped-def]
-    if prompt_set_id is None:
-        return query
-    return query.join(Prompt, Prompt.id == prompt_column).where(
-        Prompt.prompt_set_id == prompt_set_id
-    )
-
-
-def gold_scores(ranking: list[list[int]], gold: list[list[int]]) -> tuple[int, int, bool]:
+def gold_scores(ranking: Ranking, gold: Ranking) -> tuple[int, int, bool]:
     """(gold pair orders matched, gold pair orders, top pick is a gold best).
 
     Only the gold ranking's strict orders count: where gold ties candidates (as a known
@@ -64,27 +51,21 @@ def gold_scores(ranking: list[list[int]], gold: list[list[int]]) -> tuple[int, i
 
 
 @dataclass
-class _GoldTally:
+class GoldTally:
     items: int = 0
     matched: int = 0
     pairs: int = 0
     top: int = 0
 
 
-def _gold(session: Session, prompt_set_id: int | None) -> dict[int, _GoldTally]:
-    query = (
-        select(Annotation.annotator_id, Annotation.ranking, Prompt.gold_ranking)
-        .join(Prompt, Prompt.id == Annotation.prompt_id)
-        .where(Prompt.is_gold.is_(True))
-    )
-    if prompt_set_id is not None:
-        query = query.where(Prompt.prompt_set_id == prompt_set_id)
-    totals: dict[int, _GoldTally] = defaultdict(_GoldTally)
-    for annotator_id, ranking, gold in session.execute(query):
-        if not gold:
+def gold_tallies(answers: Iterable[GoldAnswer]) -> dict[int, GoldTally]:
+    """Per annotator: gold items answered and how well they matched."""
+    totals: dict[int, GoldTally] = defaultdict(GoldTally)
+    for answer in answers:
+        if not answer.gold:
             continue
-        matched, pairs, top = gold_scores(ranking, gold)
-        tally = totals[annotator_id]
+        matched, pairs, top = gold_scores(answer.ranking, answer.gold)
+        tally = totals[answer.annotator_id]
         tally.items += 1
         tally.matched += matched
         tally.pairs += pairs
@@ -92,48 +73,47 @@ def _gold(session: Session, prompt_set_id: int | None) -> dict[int, _GoldTally]:
     return totals
 
 
-def annotator_stats(session: Session, prompt_set_id: int | None = None) -> list[AnnotatorStats]:
-    """One row per person who annotated or skipped (in one set, or everywhere)."""
-    annotations = session.execute(
-        _in_set(
-            select(Annotation.annotator_id, Annotation.seconds_spent, Annotation.flags),
-            prompt_set_id,
-            Annotation.prompt_id,
-        )
-    ).all()
+def summed_agreement(per_set: Iterable[Mapping[int, AgreementScore]]) -> dict[int, AgreementScore]:
+    """Agreement scores of several sets added up per annotator (pairs never span sets)."""
+    agree: Counter[int] = Counter()
+    total: Counter[int] = Counter()
+    for scores in per_set:
+        for annotator_id, score in scores.items():
+            agree[annotator_id] += score.agree
+            total[annotator_id] += score.total
+    return {a: AgreementScore(agree[a], total[a]) for a in total}
+
+
+def annotator_rows(
+    work: Iterable[WorkRow],
+    skips: Mapping[int, int],
+    agreement: Mapping[int, AgreementScore],
+    gold: Mapping[int, GoldTally],
+    people: Mapping[int, Person],
+) -> list[AnnotatorStats]:
+    """One row per person who annotated or skipped, by username."""
     seconds: dict[int, list[float]] = defaultdict(list)
     flagged: Counter[int] = Counter()
-    for annotator_id, spent, flags in annotations:
-        seconds[annotator_id].append(spent)
-        flagged[annotator_id] += bool(flags and any(flags.values()))
-    skips = dict(
-        session.execute(
-            _in_set(
-                select(Assignment.annotator_id, func.count()).where(Assignment.status == "skipped"),
-                prompt_set_id,
-                Assignment.prompt_id,
-            ).group_by(Assignment.annotator_id)
-        ).all()
-    )
-    agreement = _agreement(session, prompt_set_id)
-    gold = _gold(session, prompt_set_id)
+    for row in work:
+        seconds[row.annotator_id].append(row.seconds_spent)
+        flagged[row.annotator_id] += bool(row.flags and any(row.flags.values()))
     ids = set(seconds) | set(skips)
-    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
     rows = []
-    for user_id in sorted(ids, key=lambda i: users[i].username if i in users else ""):
-        user = users.get(user_id)
+    for user_id in sorted(ids, key=lambda i: people[i].username if i in people else ""):
+        person = people.get(user_id)
         done = len(seconds[user_id])
         row = AnnotatorStats(
             user_id,
-            user.username if user else f"#{user_id}",
-            bool(user and user.is_active),
+            person.username if person else f"#{user_id}",
+            bool(person and person.is_active),
             annotations=done,
             median_seconds=statistics.median(seconds[user_id]) if done else None,
             skip_rate=skips.get(user_id, 0) / (done + skips.get(user_id, 0)),
             flag_rate=flagged[user_id] / done if done else None,
         )
         if user_id in agreement:
-            row.agreement, row.agreement_votes = agreement[user_id]
+            row.agreement = agreement[user_id].rate
+            row.agreement_votes = agreement[user_id].total
         if user_id in gold:
             tally = gold[user_id]
             row.gold_items = tally.items
@@ -141,19 +121,3 @@ def annotator_stats(session: Session, prompt_set_id: int | None = None) -> list[
             row.gold_top_match = tally.top / tally.items
         rows.append(row)
     return rows
-
-
-def _agreement(session: Session, prompt_set_id: int | None) -> dict[int, tuple[float | None, int]]:
-    """Leave-one-out majority agreement, per set (pairs never span sets), summed over sets."""
-    set_ids = (
-        [prompt_set_id]
-        if prompt_set_id is not None
-        else list(session.scalars(select(PromptSet.id)))
-    )
-    agree: Counter[int] = Counter()
-    total: Counter[int] = Counter()
-    for set_id in set_ids:
-        for annotator_id, score in annotator_agreement(load_votes(session, set_id)).items():
-            agree[annotator_id] += score.agree
-            total[annotator_id] += score.total
-    return {a: (agree[a] / total[a] if total[a] else None, total[a]) for a in total}

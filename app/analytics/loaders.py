@@ -1,25 +1,27 @@
-"""The numbers on a prompt set's dashboard, gathered with a few aggregate queries."""
+"""Every row the statistics read, in one place.
+
+The rest of app.analytics is pure functions over what these return. The dashboard, the
+annotator tables, the researcher stats and the dataset card all read through here, so when
+the numbers become incremental aggregates (issue #16) this is the one module to change.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, TypedDict
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, aliased
 
-from app.analytics.agreement import pairwise_agreement_rate
-from app.analytics.strength import bradley_terry, load_model_pairs, win_rates
-from app.analytics.votes import load_votes
-from app.annotation.models import Annotation
-from app.core.db import utcnow
+from app.accounts.models import User
+from app.analytics.strength import ModelPair
+from app.analytics.votes import Vote, votes_from_ranking
+from app.annotation.models import Annotation, Assignment, Comparison
 from app.generation.models import GenerationJob
-from app.prompt_sets import charts
-from app.prompt_sets import service as prompt_set_service
-from app.prompt_sets.models import Candidate, Prompt
-
-RECENT_JOBS = 5
+from app.prompt_sets.models import Candidate, Prompt, PromptSet
+from app.prompt_sets.ranking import Ranking
 
 
 @dataclass
@@ -39,11 +41,68 @@ class Progress:
         return self.annotations / self.annotations_needed if self.annotations_needed else 0.0
 
 
-def _count(session: Session, query: Any) -> int:
+class JobProgress(TypedDict):
+    id: int
+    status: str
+    done: int
+    failed: int
+    total: int
+    share: float
+    tokens_per_second: float | None
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class AnnotationRow:
+    """What the set statistics need of one stored annotation."""
+
+    prompt_id: int
+    annotator_id: int
+    ranking: Ranking
+    flags: dict[str, list[str]] | None
+    all_bad: bool
+
+
+@dataclass(frozen=True)
+class WorkRow:
+    """One annotation as the annotator table counts it."""
+
+    annotator_id: int
+    seconds_spent: float
+    flags: dict[str, list[str]] | None
+
+
+@dataclass(frozen=True)
+class GoldAnswer:
+    annotator_id: int
+    ranking: Ranking
+    gold: Ranking | None
+
+
+@dataclass(frozen=True)
+class Person:
+    username: str
+    is_active: bool
+
+
+def _count(session: Session, query: Select[Any]) -> int:
     return session.scalar(query) or 0
 
 
-def progress(session: Session, prompt_set_id: int, k: int) -> Progress:
+def _in_set(query: Select[Any], prompt_set_id: int | None, prompt_column: Any) -> Select[Any]:
+    """Limit a query to one prompt set (None: every set) through its prompt column."""
+    if prompt_set_id is None:
+        return query
+    return query.join(Prompt, Prompt.id == prompt_column).where(
+        Prompt.prompt_set_id == prompt_set_id
+    )
+
+
+# --- one prompt set's progress --------------------------------------------------------------
+
+
+def load_progress(session: Session, prompt_set_id: int, k: int) -> Progress:
+    """Counts of prompts, candidates and annotations, and items with k annotations."""
     in_set = Prompt.prompt_set_id == prompt_set_id
     active = (in_set, Prompt.status == "active")
     count = select(func.count()).select_from(Prompt)
@@ -71,12 +130,13 @@ def progress(session: Session, prompt_set_id: int, k: int) -> Progress:
     )
 
 
-def generation_jobs(session: Session, prompt_set_id: int) -> list[dict[str, Any]]:
+def load_recent_jobs(session: Session, prompt_set_id: int, limit: int) -> list[JobProgress]:
+    """The newest generation jobs of a set with their progress, newest first."""
     jobs = session.scalars(
         select(GenerationJob)
         .where(GenerationJob.prompt_set_id == prompt_set_id)
         .order_by(GenerationJob.created_at.desc(), GenerationJob.id.desc())
-        .limit(RECENT_JOBS)
+        .limit(limit)
     )
     return [
         {
@@ -93,53 +153,134 @@ def generation_jobs(session: Session, prompt_set_id: int) -> list[dict[str, Any]
     ]
 
 
-def annotations_per_hour(session: Session, prompt_set_id: int, hours: int = 48) -> dict:
-    since = utcnow().replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=hours)
-    times = session.scalars(
-        select(Annotation.created_at)
-        .join(Prompt)
-        .where(Prompt.prompt_set_id == prompt_set_id, Annotation.created_at >= since)
+def load_annotation_times(
+    session: Session, prompt_set_id: int, since: dt.datetime
+) -> list[dt.datetime]:
+    return list(
+        session.scalars(
+            select(Annotation.created_at)
+            .join(Prompt)
+            .where(Prompt.prompt_set_id == prompt_set_id, Annotation.created_at >= since)
+        )
     )
-    return charts.bar_chart(charts.hourly_counts(times, utcnow(), hours))
 
 
-def model_strengths(session: Session, prompt_set_id: int) -> dict[str, Any]:
-    """Win rates and Bradley–Terry strengths, when candidates came from several models."""
-    pairs = load_model_pairs(session, prompt_set_id)
-    rates = win_rates(pairs)
-    if len(rates) < 2:
-        return {"models": len(rates), "win_rates": None, "strengths": None, "comparisons": 0}
-    strengths = bradley_terry(pairs)
-    return {
-        "models": len(rates),
-        "comparisons": len(pairs),
-        "table": [
-            {
-                "model": m,
-                "wins": r.wins,
-                "losses": r.losses,
-                "rate": r.rate,
-                **asdict(strengths[m]),
-            }
-            for m, r in sorted(rates.items(), key=lambda kv: -(strengths[kv[0]].strength))
-        ],
-        "win_rates": charts.win_rate_chart(
-            {m: (r.wins, r.losses, r.rate) for m, r in rates.items()}
-        ),
-        "strengths": charts.strength_chart(
-            {m: (s.strength, s.ci_low, s.ci_high) for m, s in strengths.items()}
-        ),
-    }
+# --- votes, comparisons, models -----------------------------------------------------------
 
 
-def dashboard_context(session: Session, prompt_set_id: int) -> dict[str, Any]:
-    prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
-    return {
-        "prompt_set": prompt_set,
-        "progress": progress(session, prompt_set_id, prompt_set.annotators_per_prompt),
-        "jobs": generation_jobs(session, prompt_set_id),
-        "per_hour": annotations_per_hour(session, prompt_set_id),
-        "models": model_strengths(session, prompt_set_id),
-        "agreement": pairwise_agreement_rate(load_votes(session, prompt_set_id)),
-        "import_error": None,
-    }
+def load_votes(
+    session: Session, prompt_set_id: int, *, annotator_ids: Iterable[int] | None = None
+) -> list[Vote]:
+    """Every vote implied by the stored annotations of a prompt set."""
+    query = (
+        select(Annotation.prompt_id, Annotation.annotator_id, Annotation.ranking)
+        .join(Prompt, Prompt.id == Annotation.prompt_id)
+        .where(Prompt.prompt_set_id == prompt_set_id)
+    )
+    if annotator_ids is not None:
+        query = query.where(Annotation.annotator_id.in_(list(annotator_ids)))
+    votes: list[Vote] = []
+    for prompt_id, annotator_id, ranking in session.execute(query):
+        votes.extend(votes_from_ranking(prompt_id, annotator_id, ranking))
+    return votes
+
+
+def load_model_pairs(session: Session, prompt_set_id: int) -> list[ModelPair]:
+    """(chosen model, rejected model) for every stored comparison across different models."""
+    chosen, rejected = aliased(Candidate), aliased(Candidate)
+    query = (
+        select(chosen.model, rejected.model)
+        .select_from(Comparison)
+        .join(chosen, chosen.id == Comparison.chosen_candidate_id)
+        .join(rejected, rejected.id == Comparison.rejected_candidate_id)
+        .join(Prompt, Prompt.id == Comparison.prompt_id)
+        .where(Prompt.prompt_set_id == prompt_set_id, chosen.model != rejected.model)
+    )
+    return [(c, r) for c, r in session.execute(query)]
+
+
+def load_annotation_rows(session: Session, prompt_set_id: int) -> list[AnnotationRow]:
+    rows = session.execute(
+        select(
+            Annotation.prompt_id,
+            Annotation.annotator_id,
+            Annotation.ranking,
+            Annotation.flags,
+            Annotation.all_bad,
+        )
+        .join(Prompt, Prompt.id == Annotation.prompt_id)
+        .where(Prompt.prompt_set_id == prompt_set_id)
+    )
+    return [AnnotationRow(*row) for row in rows]
+
+
+def count_comparisons(session: Session, prompt_set_id: int) -> int:
+    return _count(
+        session,
+        select(func.count(Comparison.id))
+        .join(Prompt, Prompt.id == Comparison.prompt_id)
+        .where(Prompt.prompt_set_id == prompt_set_id),
+    )
+
+
+def count_annotators(session: Session, prompt_set_ids: Iterable[int]) -> int:
+    """Distinct people who annotated any of these sets."""
+    return _count(
+        session,
+        select(func.count(func.distinct(Annotation.annotator_id)))
+        .join(Prompt, Prompt.id == Annotation.prompt_id)
+        .where(Prompt.prompt_set_id.in_(list(prompt_set_ids))),
+    )
+
+
+def count_candidates_by_model(
+    session: Session, prompt_set_ids: Iterable[int]
+) -> list[tuple[str, int]]:
+    """(model, candidates) over these sets, by model name; unnamed models as "(unknown)"."""
+    rows = session.execute(
+        select(Candidate.model, func.count(Candidate.id))
+        .join(Prompt, Prompt.id == Candidate.prompt_id)
+        .where(Prompt.prompt_set_id.in_(list(prompt_set_ids)))
+        .group_by(Candidate.model)
+        .order_by(Candidate.model)
+    ).all()
+    return [(m or "(unknown)", n) for m, n in rows]
+
+
+# --- per annotator ------------------------------------------------------------------------
+
+
+def load_work(session: Session, prompt_set_id: int | None) -> list[WorkRow]:
+    query = select(Annotation.annotator_id, Annotation.seconds_spent, Annotation.flags)
+    rows = session.execute(_in_set(query, prompt_set_id, Annotation.prompt_id))
+    return [WorkRow(*row) for row in rows]
+
+
+def load_skip_counts(session: Session, prompt_set_id: int | None) -> dict[int, int]:
+    query = select(Assignment.annotator_id, func.count()).where(Assignment.status == "skipped")
+    grouped = _in_set(query, prompt_set_id, Assignment.prompt_id).group_by(Assignment.annotator_id)
+    return {annotator_id: n for annotator_id, n in session.execute(grouped)}
+
+
+def load_gold_answers(session: Session, prompt_set_id: int | None) -> list[GoldAnswer]:
+    """Every annotation of a gold prompt, with the prompt's gold ranking."""
+    query = (
+        select(Annotation.annotator_id, Annotation.ranking, Prompt.gold_ranking)
+        .join(Prompt, Prompt.id == Annotation.prompt_id)
+        .where(Prompt.is_gold.is_(True))
+    )
+    if prompt_set_id is not None:
+        query = query.where(Prompt.prompt_set_id == prompt_set_id)
+    return [GoldAnswer(*row) for row in session.execute(query)]
+
+
+def load_prompt_set_ids(session: Session) -> list[int]:
+    return list(session.scalars(select(PromptSet.id)))
+
+
+def load_people(session: Session, user_ids: Iterable[int]) -> dict[int, Person]:
+    ids = list(user_ids)
+    if not ids:
+        return {}
+    users = session.scalars(select(User).where(User.id.in_(ids)))
+    return {u.id: Person(u.username, u.is_active) for u in users}

@@ -1,65 +1,84 @@
-"""Figures about a prompt set's annotations; the math lives in app.analytics."""
+"""The researcher's figures about one prompt set: counts, agreement, tie and flag rates,
+and the model-strength table. Pure: app.analytics.reports feeds it the loaded rows."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any
-
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import TypedDict, cast
 
 from app.analytics.agreement import alpha_ordinal, pairwise_agreement_rate
-from app.analytics.strength import bradley_terry, load_model_pairs, win_rates
-from app.analytics.votes import load_votes
-from app.annotation.models import FLAG_KINDS, Annotation, Comparison
-from app.prompt_sets import service as prompt_set_service
-from app.prompt_sets.models import Prompt
+from app.analytics.loaders import AnnotationRow
+from app.analytics.strength import ModelStanding
+from app.analytics.votes import Vote
+from app.annotation.models import FLAG_KINDS
 from app.prompt_sets.ranking import rank_of
+
+
+class PromptSetRef(TypedDict):
+    id: int
+    name: str
+
+
+class ModelRow(TypedDict):
+    model: str
+    wins: int
+    losses: int
+    win_rate: float | None
+    strength: float
+    ci_low: float | None
+    ci_high: float | None
+
+
+class PromptSetStats(TypedDict):
+    prompt_set: PromptSetRef
+    annotations: int
+    comparisons: int
+    prompts_annotated: int
+    prompts_with_2plus_annotators: int
+    annotators: int
+    alpha_ordinal: float | None
+    pairwise_agreement_rate: float | None
+    tie_rate: float | None
+    all_bad_rate: float | None
+    flag_rates: dict[str, float | None]
+    models: list[ModelRow]
+
+
+def model_rows(standings: Sequence[ModelStanding]) -> list[ModelRow]:
+    """The strength table as plain dicts (JSON, templates, the dataset card)."""
+    return [cast(ModelRow, asdict(s)) for s in standings]
 
 
 def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def prompt_set_stats(session: Session, *, prompt_set_id: int) -> dict[str, Any]:
-    """Counts, agreement (Krippendorff's alpha over prompts with 2+ annotators, pairwise
-    agreement), tie and flag rates, and per-model win rates and Bradley–Terry strengths."""
-    prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
-    rows = session.execute(
-        select(
-            Annotation.prompt_id,
-            Annotation.annotator_id,
-            Annotation.ranking,
-            Annotation.flags,
-            Annotation.all_bad,
-        )
-        .join(Prompt, Prompt.id == Annotation.prompt_id)
-        .where(Prompt.prompt_set_id == prompt_set_id)
-    ).all()
+def prompt_set_stats(
+    prompt_set: PromptSetRef,
+    rows: Sequence[AnnotationRow],
+    votes: Sequence[Vote],
+    comparisons: int,
+    standings: Sequence[ModelStanding],
+) -> PromptSetStats:
+    """Krippendorff's alpha counts prompts with 2+ annotators; flag rates are shares of
+    candidate judgements (one annotator, one candidate) flagged with each kind."""
     rank_tables: dict[int, dict[int, dict[int, int]]] = defaultdict(dict)
     flag_counts: Counter[str] = Counter()
     judged = all_bad = 0
-    for prompt_id, annotator_id, ranking, flags, bad in rows:
-        ranks = rank_of(ranking)
-        rank_tables[prompt_id][annotator_id] = ranks
+    for row in rows:
+        ranks = rank_of(row.ranking)
+        rank_tables[row.prompt_id][row.annotator_id] = ranks
         judged += len(ranks)
-        all_bad += bool(bad)
-        for kinds in (flags or {}).values():
+        all_bad += bool(row.all_bad)
+        for kinds in (row.flags or {}).values():
             flag_counts.update(set(kinds))
-    comparisons = session.scalar(
-        select(func.count(Comparison.id))
-        .join(Prompt, Prompt.id == Comparison.prompt_id)
-        .where(Prompt.prompt_set_id == prompt_set_id)
-    )
-    votes = load_votes(session, prompt_set_id)
     ties = sum(1 for v in votes if v.outcome == 0)
-    pairs = load_model_pairs(session, prompt_set_id)
-    wins = win_rates(pairs)
-    strengths = bradley_terry(pairs)
     return {
-        "prompt_set": {"id": prompt_set.id, "name": prompt_set.name},
+        "prompt_set": prompt_set,
         "annotations": len(rows),
-        "comparisons": int(comparisons or 0),
+        "comparisons": comparisons,
         "prompts_annotated": len(rank_tables),
         "prompts_with_2plus_annotators": sum(1 for t in rank_tables.values() if len(t) >= 2),
         "annotators": len({a for t in rank_tables.values() for a in t}),
@@ -67,18 +86,6 @@ def prompt_set_stats(session: Session, *, prompt_set_id: int) -> dict[str, Any]:
         "pairwise_agreement_rate": pairwise_agreement_rate(votes),
         "tie_rate": _rate(ties, len(votes)),
         "all_bad_rate": _rate(all_bad, len(rows)),
-        # Share of candidate judgements (one annotator, one candidate) flagged with each kind.
         "flag_rates": {kind: _rate(flag_counts[kind], judged) for kind in FLAG_KINDS},
-        "models": [
-            {
-                "model": model,
-                "wins": wins[model].wins if model in wins else 0,
-                "losses": wins[model].losses if model in wins else 0,
-                "win_rate": wins[model].rate if model in wins else None,
-                "strength": s.strength,
-                "ci_low": s.ci_low,
-                "ci_high": s.ci_high,
-            }
-            for model, s in sorted(strengths.items(), key=lambda kv: -kv[1].strength)
-        ],
+        "models": model_rows(standings),
     }

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import numpy as np
-from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
-
-from app.annotation.models import Comparison
-from app.prompt_sets.models import Candidate, Prompt
 
 ModelPair = tuple[str, str]  # (chosen model, rejected model)
 
@@ -34,20 +29,6 @@ class Strength:
     strength: float
     ci_low: float | None
     ci_high: float | None
-
-
-def load_model_pairs(session: Session, prompt_set_id: int) -> list[ModelPair]:
-    """(chosen model, rejected model) for every stored comparison across different models."""
-    chosen, rejected = aliased(Candidate), aliased(Candidate)
-    query = (
-        select(chosen.model, rejected.model)
-        .select_from(Comparison)
-        .join(chosen, chosen.id == Comparison.chosen_candidate_id)
-        .join(rejected, rejected.id == Comparison.rejected_candidate_id)
-        .join(Prompt, Prompt.id == Comparison.prompt_id)
-        .where(Prompt.prompt_set_id == prompt_set_id, chosen.model != rejected.model)
-    )
-    return [(c, r) for c, r in session.execute(query)]
 
 
 def win_rates(pairs: Iterable[ModelPair]) -> dict[str, WinRate]:
@@ -99,3 +80,29 @@ def bradley_terry(
     return {
         m: Strength(float(estimate[i]), float(low[i]), float(high[i])) for m, i in index.items()
     }
+
+
+@dataclass(frozen=True)
+class ModelStanding:
+    """One model's row in the strength table: raw record and Bradley–Terry strength."""
+
+    model: str
+    wins: int
+    losses: int
+    win_rate: float | None
+    strength: float
+    ci_low: float | None
+    ci_high: float | None
+
+
+def model_standings(pairs: Iterable[ModelPair]) -> list[ModelStanding]:
+    """The model-strength table, strongest first (ties by model name): the one place it
+    is assembled, for the dashboard, the researcher stats and the dataset card."""
+    pairs = list(pairs)
+    rates = win_rates(pairs)
+    strengths = bradley_terry(pairs)
+    rows = [
+        ModelStanding(model, rates[model].wins, rates[model].losses, rates[model].rate, *astuple(s))
+        for model, s in strengths.items()
+    ]
+    return sorted(rows, key=lambda row: -row.strength)

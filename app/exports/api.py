@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from app.accounts.deps import ResearcherUser
+from app.analytics.reports import prompt_set_stats
 from app.core.db import SessionDep
 from app.exports import service
-from app.exports.stats import prompt_set_stats
 from app.exports.writers import MEDIA_TYPES
 
 router = APIRouter(prefix="/api/v1", tags=["exports"])

@@ -7,14 +7,12 @@ import random
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.annotation.models import Annotation
+from app.analytics import loaders
+from app.analytics.reports import prompt_set_stats
 from app.exports.formats import UNPAIRED_LABEL_RULE, fields
 from app.exports.schemas import ExportOptions
-from app.exports.stats import prompt_set_stats
-from app.prompt_sets.models import Candidate, Prompt
 
 if TYPE_CHECKING:
     from app.exports.service import ExportPlan
@@ -85,28 +83,6 @@ class LengthSampler:
         }
 
 
-def _models(session: Session, prompt_set_ids: tuple[int, ...]) -> list[tuple[str, int]]:
-    rows = session.execute(
-        select(Candidate.model, func.count(Candidate.id))
-        .join(Prompt, Prompt.id == Candidate.prompt_id)
-        .where(Prompt.prompt_set_id.in_(prompt_set_ids))
-        .group_by(Candidate.model)
-        .order_by(Candidate.model)
-    ).all()
-    return [(m or "(unknown)", n) for m, n in rows]
-
-
-def _annotator_count(session: Session, prompt_set_ids: tuple[int, ...]) -> int:
-    return int(
-        session.scalar(
-            select(func.count(func.distinct(Annotation.annotator_id)))
-            .join(Prompt, Prompt.id == Annotation.prompt_id)
-            .where(Prompt.prompt_set_id.in_(prompt_set_ids))
-        )
-        or 0
-    )
-
-
 def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -150,6 +126,7 @@ def dataset_card(
 ) -> str:
     """README.md: what was collected, by how many people, how, and how to train on it."""
     o = plan.options
+    annotators = loaders.count_annotators(session, o.prompt_set_ids)
     lines = [f"# Ranklab export: {o.format}", ""]
     lines += [
         "## What was collected",
@@ -158,7 +135,7 @@ def dataset_card(
         "annotation orders every candidate answer into tie groups (best first); comparisons "
         "are the ordered pairs in different groups.",
         "",
-        f"- Annotators: {_annotator_count(session, o.prompt_set_ids)} (counted, never named; "
+        f"- Annotators: {annotators} (counted, never named; "
         "rows carry a keyed-hash pseudonym per annotator)",
         "",
     ]
@@ -193,7 +170,10 @@ def dataset_card(
                 )
             lines.append("")
     lines += ["## Models that wrote the candidates", ""]
-    lines += [f"- {model}: {n} candidates" for model, n in _models(session, o.prompt_set_ids)]
+    lines += [
+        f"- {model}: {n} candidates"
+        for model, n in loaders.count_candidates_by_model(session, o.prompt_set_ids)
+    ]
     lines += ["", "## This export", ""]
     lines += [
         f"- Format: `{o.format}`; file type: `{o.file_type}`; columns: `{o.columns}`",

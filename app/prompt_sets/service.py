@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, exists, func, null, select
+from sqlalchemy import exists, func, null, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -220,26 +220,6 @@ def load_prompt(session: Session, prompt_id: int, prompt_set_id: int | None = No
     if prompt is None or (prompt_set_id is not None and prompt.prompt_set_id != prompt_set_id):
         raise NotFound(f"Prompt {prompt_id} does not exist in this prompt set.")
     return prompt
-
-
-def annotation_count(session: Session, prompt_id: int) -> int:
-    return session.scalar(
-        select(func.count()).select_from(Annotation).where(Annotation.prompt_id == prompt_id)
-    )
-
-
-def delete_or_archive_prompt(session: Session, *, prompt_id: int) -> str:
-    """Delete a prompt nobody has annotated; archive one that has annotations, so the
-    rankings already collected stay exportable. Returns "deleted" or "archived"."""
-    prompt = load_prompt(session, prompt_id)
-    if annotation_count(session, prompt_id):
-        prompt.status = "archived"
-        outcome = "archived"
-    else:
-        session.execute(delete(Prompt).where(Prompt.id == prompt_id))
-        outcome = "deleted"
-    session.commit()
-    return outcome
 
 
 def candidate_ids(session: Session, prompt_id: int) -> list[int]:
