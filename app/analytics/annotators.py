@@ -94,9 +94,9 @@ def annotator_rows(
     """One row per person who annotated or skipped, by username."""
     seconds: dict[int, list[float]] = defaultdict(list)
     flagged: Counter[int] = Counter()
-    for row in work:
-        seconds[row.annotator_id].append(row.seconds_spent)
-        flagged[row.annotator_id] += bool(row.flags and any(row.flags.values()))
+    for done_row in work:
+        seconds[done_row.annotator_id].append(done_row.seconds_spent)
+        flagged[done_row.annotator_id] += bool(done_row.flags and any(done_row.flags.values()))
     ids = set(seconds) | set(skips)
     rows = []
     for user_id in sorted(ids, key=lambda i: people[i].username if i in people else ""):

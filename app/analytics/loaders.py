@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVarTuple
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
@@ -22,6 +22,8 @@ from app.annotation.models import Annotation, Assignment, Comparison
 from app.generation.models import GenerationJob
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from app.prompt_sets.ranking import Ranking
+
+Ts = TypeVarTuple("Ts")
 
 
 @dataclass
@@ -89,7 +91,7 @@ def _count(session: Session, query: Select[Any]) -> int:
     return session.scalar(query) or 0
 
 
-def _in_set(query: Select[Any], prompt_set_id: int | None, prompt_column: Any) -> Select[Any]:
+def _in_set(query: Select[*Ts], prompt_set_id: int | None, prompt_column: Any) -> Select[*Ts]:
     """Limit a query to one prompt set (None: every set) through its prompt column."""
     if prompt_set_id is None:
         return query

@@ -75,9 +75,8 @@ def load_prompt_set_by_name(session: Session, name: str) -> PromptSet:
 
 
 def prompt_count(session: Session, prompt_set_id: int) -> int:
-    return session.scalar(
-        select(func.count()).select_from(Prompt).where(Prompt.prompt_set_id == prompt_set_id)
-    )
+    query = select(func.count()).select_from(Prompt).where(Prompt.prompt_set_id == prompt_set_id)
+    return session.scalar(query) or 0
 
 
 def prompt_set_out(
