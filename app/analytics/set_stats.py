@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import TypedDict, cast
+from typing import cast
+
+# pydantic (the stats API's response model) needs typing_extensions' TypedDict before 3.12.
+from typing_extensions import TypedDict
 
 from app.analytics.agreement import alpha_ordinal, pairwise_agreement_rate
 from app.analytics.loaders import AnnotationRow
