@@ -15,9 +15,9 @@ from app.analytics import charts, loaders
 from app.analytics.agreement import annotator_agreement, pairwise_agreement_rate
 from app.analytics.annotators import AnnotatorStats, annotator_rows, gold_tallies, summed_agreement
 from app.analytics.loaders import JobProgress, Progress
-from app.analytics.set_stats import ModelRow, PromptSetStats, model_rows
+from app.analytics.set_stats import PromptSetStats
 from app.analytics.set_stats import prompt_set_stats as summarize_prompt_set
-from app.analytics.strength import model_standings
+from app.analytics.strength import ModelStanding, model_standings
 from app.core.db import utcnow
 from app.prompt_sets import service as prompt_set_service
 
@@ -28,7 +28,7 @@ HOURS_CHARTED = 48
 class ModelReport(TypedDict):
     models: int
     comparisons: int
-    table: NotRequired[list[ModelRow]]
+    table: NotRequired[list[ModelStanding]]
     win_rates: charts.WinRateChart | None
     strengths: charts.StrengthChart | None
 
@@ -80,12 +80,12 @@ def model_report(session: Session, prompt_set_id: int) -> ModelReport:
     return {
         "models": len(standings),
         "comparisons": len(pairs),
-        "table": model_rows(standings),
+        "table": standings,
         "win_rates": charts.win_rate_chart(
-            {s.model: (s.wins, s.losses, s.win_rate) for s in standings}
+            {s["model"]: (s["wins"], s["losses"], s["win_rate"]) for s in standings}
         ),
         "strengths": charts.strength_chart(
-            {s.model: (s.strength, s.ci_low, s.ci_high) for s in standings}
+            {s["model"]: (s["strength"], s["ci_low"], s["ci_high"]) for s in standings}
         ),
     }
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict
-from typing import cast
 
 # pydantic (the stats API's response model) needs typing_extensions' TypedDict before 3.12.
 from typing_extensions import TypedDict
@@ -24,16 +22,6 @@ class PromptSetRef(TypedDict):
     name: str
 
 
-class ModelRow(TypedDict):
-    model: str
-    wins: int
-    losses: int
-    win_rate: float | None
-    strength: float
-    ci_low: float | None
-    ci_high: float | None
-
-
 class PromptSetStats(TypedDict):
     prompt_set: PromptSetRef
     annotations: int
@@ -46,12 +34,7 @@ class PromptSetStats(TypedDict):
     tie_rate: float | None
     all_bad_rate: float | None
     flag_rates: dict[str, float | None]
-    models: list[ModelRow]
-
-
-def model_rows(standings: Sequence[ModelStanding]) -> list[ModelRow]:
-    """The strength table as plain dicts (JSON, templates, the dataset card)."""
-    return [cast(ModelRow, asdict(s)) for s in standings]
+    models: list[ModelStanding]
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -90,5 +73,5 @@ def prompt_set_stats(
         "tie_rate": _rate(ties, len(votes)),
         "all_bad_rate": _rate(all_bad, len(rows)),
         "flag_rates": {kind: _rate(flag_counts[kind], judged) for kind in FLAG_KINDS},
-        "models": model_rows(standings),
+        "models": list(standings),
     }

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 
 import numpy as np
+
+# pydantic (the stats API's response model) needs typing_extensions' TypedDict before 3.12.
+from typing_extensions import TypedDict
 
 ModelPair = tuple[str, str]  # (chosen model, rejected model)
 
@@ -82,9 +85,9 @@ def bradley_terry(
     }
 
 
-@dataclass(frozen=True)
-class ModelStanding:
-    """One model's row in the strength table: raw record and Bradley–Terry strength."""
+class ModelStanding(TypedDict):
+    """One model's row in the strength table: raw record and Bradley–Terry strength.
+    A dict, as the stats API and the dataset card hand it on."""
 
     model: str
     wins: int
@@ -101,8 +104,16 @@ def model_standings(pairs: Iterable[ModelPair]) -> list[ModelStanding]:
     pairs = list(pairs)
     rates = win_rates(pairs)
     strengths = bradley_terry(pairs)
-    rows = [
-        ModelStanding(model, rates[model].wins, rates[model].losses, rates[model].rate, *astuple(s))
+    rows: list[ModelStanding] = [
+        {
+            "model": model,
+            "wins": rates[model].wins,
+            "losses": rates[model].losses,
+            "win_rate": rates[model].rate,
+            "strength": s.strength,
+            "ci_low": s.ci_low,
+            "ci_high": s.ci_high,
+        }
         for model, s in strengths.items()
     ]
-    return sorted(rows, key=lambda row: -row.strength)
+    return sorted(rows, key=lambda row: -row["strength"])

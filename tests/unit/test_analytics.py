@@ -124,10 +124,12 @@ def test_bradley_terry_orders_models_and_brackets_the_estimate() -> None:
 
 def test_model_standings_put_win_rates_and_strengths_in_one_table_strongest_first() -> None:
     rows = model_standings([("big", "small")] * 3 + [("small", "big")])
-    assert [(r.model, r.wins, r.losses, r.win_rate) for r in rows] == [
+    assert [(r["model"], r["wins"], r["losses"], r["win_rate"]) for r in rows] == [
         ("big", 3, 1, 0.75),
         ("small", 1, 3, 0.25),
     ]
-    assert rows[0].strength > 0 > rows[1].strength
-    assert rows[0].ci_low is not None and rows[0].ci_low <= rows[0].strength <= rows[0].ci_high
+    best, worst = rows
+    assert best["strength"] > 0 > worst["strength"]
+    low, high = best["ci_low"], best["ci_high"]
+    assert low is not None and high is not None and low <= best["strength"] <= high
     assert model_standings([]) == []
