@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,6 +23,7 @@ from app.core.errors import InvalidInput, NotFound
 from app.exports import card as card_module
 from app.exports.chat import prompt_renderer
 from app.exports.formats import RowBuilder, RowContext, arrow_schema, split_of
+from app.exports.plan import ExportPlan
 from app.exports.pseudonym import pseudonym
 from app.exports.schemas import FORMATS, RENDERED_FORMATS, ExportOptions, ExportQuery
 from app.exports.source import PromptGroup, prompt_groups
@@ -44,28 +43,6 @@ class PromptSetNotFound(NotFound):
 
 class UnknownAnnotator(InvalidInput):
     code = "unknown_annotator"
-
-
-@dataclass
-class ExportPlan:
-    """Validated options plus what the stream needs and must not look up again."""
-
-    options: ExportOptions
-    prompt_sets: list[dict[str, Any]]
-    secret_key: str
-
-    @property
-    def filename(self) -> str:
-        names = "-".join(_slug(s["name"]) for s in self.prompt_sets)[:80]
-        o = self.options
-        if o.bundle:
-            return f"ranklab-{o.format}-{names}.zip"
-        suffix = "" if o.split == "all" else f"-{o.split}"
-        return f"ranklab-{o.format}-{names}{suffix}.{EXTENSIONS[o.file_type]}"
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "set"
 
 
 def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:

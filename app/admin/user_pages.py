@@ -12,15 +12,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from app.accounts import service
-from app.accounts.admin_api import invite_url
 from app.accounts.deps import AdminUser
 from app.accounts.models import ROLE_VALUES
+from app.admin import people
+from app.admin.user_api import invite_url
+from app.analytics.reports import annotator_stats
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.forms import FormFields
 from app.core.templating import flash, render
-from app.prompt_sets.annotator_stats import annotator_stats
 
 router = APIRouter(tags=["pages"])
 CSRF = [Depends(verify_csrf_form)]
@@ -121,7 +122,7 @@ def set_active(
 ) -> Response:
     active = form.get("active") == "true"
     try:
-        released = service.set_active(
+        released = people.set_active(
             session, user_id=user_id, active=active, acting_user_id=admin.id
         )
     except AppError as exc:
