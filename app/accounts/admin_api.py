@@ -78,7 +78,7 @@ def token_out(row: ApiToken) -> TokenOut:
 
 
 def invite_url(request: Request, token: str) -> str:
-    return str(request.base_url).rstrip("/") + f"/invite/{token}"
+    return service.invite_url(str(request.base_url), token)
 
 
 @router.get("/users", response_model=list[UserOut])

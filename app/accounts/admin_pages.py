@@ -11,13 +11,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from app.accounts import service
-from app.accounts.admin_api import invite_url
+from app.accounts import service, sessions
 from app.accounts.deps import AdminUser
-from app.accounts.models import ROLE_VALUES
+from app.accounts.models import ROLE_VALUES, User
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError
+from app.core.rate_limits import RateLimits, client_address
 from app.core.templating import flash, render
 from app.prompt_sets.annotator_stats import annotator_stats
 
@@ -32,6 +32,11 @@ async def _form(request: Request) -> dict[str, str]:
 
 def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+def _show_to(request: Request) -> service.ShowTo:
+    """New secrets are shown once to this browser session, from a server-side record."""
+    return service.ShowTo(request.state.browser_session_id, str(request.base_url))
 
 
 def users_context(
@@ -70,11 +75,8 @@ async def create_user(request: Request, session: SessionDep, admin: AdminUser) -
             user = service.create_user(session, username=username, password=password, role=role)
             flash(request, f"Created {user.role} {user.username!r}.")
         else:
-            user, token = service.invite_user(session, username=username, role=role)
-            flash(
-                request,
-                f"Invite link for {user.username!r} (shown once): {invite_url(request, token)}",
-                "secret",
+            user, _ = service.invite_user(
+                session, username=username, role=role, show_to=_show_to(request)
             )
     except AppError as exc:
         session.rollback()
@@ -86,7 +88,12 @@ async def create_user(request: Request, session: SessionDep, admin: AdminUser) -
     return _see_other(f"/admin/users/{user.id}")
 
 
-def user_context(session: Session, user_id: int, errors: dict[str, str] | None = None) -> dict:
+def user_context(
+    session: Session,
+    user_id: int,
+    errors: dict[str, str] | None = None,
+    secrets: list[sessions.ShownSecret] | None = None,
+) -> dict:
     user = service.load_user(session, user_id)
     stats = [row for row in annotator_stats(session) if row.user_id == user_id]
     return {
@@ -94,6 +101,7 @@ def user_context(session: Session, user_id: int, errors: dict[str, str] | None =
         "tokens": service.list_tokens(session, user_id=user_id),
         "rows": stats,
         "errors": errors or {},
+        "secrets": secrets or [],
     }
 
 
@@ -101,7 +109,10 @@ def user_context(session: Session, user_id: int, errors: dict[str, str] | None =
 def user_page(
     user_id: int, request: Request, session: SessionDep, admin: AdminUser
 ) -> HTMLResponse:
-    return render(request, "accounts/admin_user.html", user_context(session, user_id))
+    shown = sessions.take_shown_once(
+        session, browser_session_id=request.state.browser_session_id
+    )
+    return render(request, "accounts/admin_user.html", user_context(session, user_id, None, shown))
 
 
 @router.post("/admin/users/{user_id}/password", dependencies=CSRF)
@@ -109,8 +120,12 @@ async def reset_password(
     user_id: int, request: Request, session: SessionDep, admin: AdminUser
 ) -> Response:
     password = (await _form(request)).get("password", "")
+    # An admin resetting their own password stays logged in here; every other session ends.
+    keep = request.state.browser_session_id if user_id == admin.id else None
     try:
-        user = service.reset_password(session, user_id=user_id, password=password)
+        user = service.reset_password(
+            session, user_id=user_id, password=password, keep_session_id=keep
+        )
     except AppError as exc:
         context = user_context(session, user_id, {"password": exc.message})
         return render(request, "accounts/admin_user.html", context, status_code=exc.status)
@@ -139,8 +154,7 @@ async def set_active(
 
 @router.post("/admin/users/{user_id}/invite", dependencies=CSRF)
 def renew_invite(user_id: int, request: Request, session: SessionDep, admin: AdminUser) -> Response:
-    token = service.renew_invite(session, user_id=user_id)
-    flash(request, f"New invite link (shown once): {invite_url(request, token)}", "secret")
+    service.renew_invite(session, user_id=user_id, show_to=_show_to(request))
     return _see_other(f"/admin/users/{user_id}")
 
 
@@ -150,8 +164,7 @@ async def create_token(
 ) -> Response:
     name = (await _form(request)).get("name", "")[:100]
     user = service.load_user(session, user_id)
-    _, token = service.create_api_token(session, user=user, name=name)
-    flash(request, f"New API token (shown once, copy it now): {token}", "secret")
+    service.create_api_token(session, user=user, name=name, show_to=_show_to(request))
     return _see_other(f"/admin/users/{user_id}")
 
 
@@ -167,16 +180,32 @@ def revoke_token(
 # --- the invite page (public: the token is the credential) ------------------------------
 
 
+INVITE_SCOPE = "invite"
+
+
+def _load_invite_limited(request: Request, session: Session, token: str) -> User:
+    """Unknown invite links count as failed guesses per client address (and per link), so
+    nobody can try links at speed; a locked caller gets 429 with Retry-After."""
+    limits: RateLimits = request.app.state.rate_limits
+    key = {"account": token[:16], "address": client_address(request)}
+    limits.check_guessing(INVITE_SCOPE, **key)
+    try:
+        return service.load_invited_user(session, token)
+    except service.InviteInvalid:
+        limits.guess_failed(INVITE_SCOPE, **key)
+        raise
+
+
 @router.get("/invite/{token}", response_class=HTMLResponse)
 def invite_page(token: str, request: Request, session: SessionDep) -> HTMLResponse:
-    user = service.load_invited_user(session, token)
+    user = _load_invite_limited(request, session, token)
     return render(request, "accounts/invite.html", {"username": user.username, "error": None})
 
 
 @router.post("/invite/{token}", dependencies=CSRF)
 async def accept_invite(token: str, request: Request, session: SessionDep) -> Response:
     form = await _form(request)
-    user = service.load_invited_user(session, token)
+    user = _load_invite_limited(request, session, token)
     error = None
     if form.get("password", "") != form.get("password_again", ""):
         error = "The two passwords differ."

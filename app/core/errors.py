@@ -21,6 +21,7 @@ log = logging.getLogger("ranklab.errors")
 class AppError(Exception):
     status = 400
     code = "bad_request"
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str, *, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
@@ -71,10 +72,16 @@ def error_body(message: str, status: int, errors: list[dict[str, Any]] | None = 
 
 
 def render_error(
-    request: Request, status: int, message: str, errors: list[dict[str, Any]] | None = None
+    request: Request,
+    status: int,
+    message: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     if wants_json(request):
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        headers = dict(headers or {})
+        if status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse(
             error_body(message, status, errors), status_code=status, headers=headers
         )
@@ -88,7 +95,9 @@ def render_error(
         return RedirectResponse(f"/login?next={target}", status_code=303)
     from app.core.templating import render_error_page
 
-    return render_error_page(request, status, message, errors or [])
+    response = render_error_page(request, status, message, errors or [])
+    response.headers.update(headers or {})
+    return response
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -102,7 +111,7 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
-        return render_error(request, exc.status, exc.message, exc.errors)
+        return render_error(request, exc.status, exc.message, exc.errors, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -114,12 +123,24 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else "Request failed"
-        return render_error(request, exc.status_code, message)
+        if exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            message = f"{request.method} is not allowed here; use {allowed or 'another method'}."
+        # Headers such as 405's Allow travel on.
+        return render_error(request, exc.status_code, message, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        request_id = uuid.uuid4().hex[:12]
+        request_id = request_id_of(request)
         log.exception("unhandled error, request_id=%s path=%s", request_id, request.url.path)
         return render_error(
-            request, 500, f"Something went wrong on our side (request id {request_id})."
+            request,
+            500,
+            f"Something went wrong on our side (request id {request_id}).",
+            headers={"X-Request-ID": request_id},
         )
+
+
+def request_id_of(request: Request) -> str:
+    """The id the SecurityHeaders middleware gave this request (a fresh one if none)."""
+    return getattr(request.state, "request_id", None) or uuid.uuid4().hex[:12]
