@@ -109,9 +109,7 @@ def user_context(
 def user_page(
     user_id: int, request: Request, session: SessionDep, admin: AdminUser
 ) -> HTMLResponse:
-    shown = sessions.take_shown_once(
-        session, browser_session_id=request.state.browser_session_id
-    )
+    shown = sessions.take_shown_once(session, browser_session_id=request.state.browser_session_id)
     return render(request, "accounts/admin_user.html", user_context(session, user_id, None, shown))
 
 

@@ -110,9 +110,7 @@ def end_all_for_user(session: Session, *, user_id: int, keep_id: int | None = No
 
 def add_shown_once(session: Session, *, browser_session_id: int, label: str, secret: str) -> None:
     """Queue a secret for the next page this browser session sees; the caller commits."""
-    session.add(
-        ShownOnceSecret(browser_session_id=browser_session_id, label=label, secret=secret)
-    )
+    session.add(ShownOnceSecret(browser_session_id=browser_session_id, label=label, secret=secret))
     session.flush()
 
 

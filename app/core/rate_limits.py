@@ -37,7 +37,7 @@ class RateLimited(AppError):
 
 
 def parse_limits(value: str) -> list[RateLimitItem]:
-    """"5/minute;20/hour" -> items; "" -> no limit. Raises ValueError on bad syntax."""
+    """ "5/minute;20/hour" -> items; "" -> no limit. Raises ValueError on bad syntax."""
     return list(parse_many(value)) if value.strip() else []
 
 

@@ -86,9 +86,7 @@ def test_an_undeclared_method_answers_405_with_allow(hardened: TestClient) -> No
     assert "DELETE is not allowed here; use GET" in response.json()["error"]
 
 
-def test_a_chunked_body_over_the_limit_answers_413(
-    hardened: TestClient, session: Session
-) -> None:
+def test_a_chunked_body_over_the_limit_answers_413(hardened: TestClient, session: Session) -> None:
     bearer = {"Authorization": f"Bearer {make_token(session, make_user(session, role='admin'))}"}
 
     def chunks() -> Iterator[bytes]:
