@@ -14,6 +14,7 @@ from app.annotation.models import Annotation
 from app.exports.formats import UNPAIRED_LABEL_RULE, fields
 from app.exports.schemas import ExportOptions
 from app.exports.stats import prompt_set_stats
+from app.exports.writers import CSV_NOTE
 from app.prompt_sets.models import Candidate, Prompt
 
 if TYPE_CHECKING:
@@ -203,6 +204,8 @@ def dataset_card(
         "(a prompt never lands in both)",
         f"- Filters and options: `{json.dumps(o.filters_summary(), sort_keys=True)}`",
     ]
+    if o.file_type == "csv":
+        lines.append(f"- {CSV_NOTE}")
     if o.format in ("pairs", "unpaired", "consensus"):
         lines.append(
             f"- Prompts are rendered with the chat template of `{o.tokenizer}` and end with "
