@@ -120,6 +120,11 @@ class Settings(BaseSettings):
     def model_cache_dir(self) -> Path:
         return self.data_dir / "models"
 
+    @property
+    def tokenizer_dir(self) -> Path:
+        """Extra tokenizers exports may use, by folder (or .gguf file) name."""
+        return self.data_dir / "tokenizers"
+
     def ensure_data_dir(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
 

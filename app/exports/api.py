@@ -68,6 +68,7 @@ def export_dataset(
         raw,
         secret_key=settings.resolved_secret_key(),
         default_model=settings.default_model,
+        tokenizer_dir=settings.tokenizer_dir,
     )
     # End the request's transaction now: its session only closes after the body is sent,
     # and on SQLite an open transaction holds the write lock for the whole download.

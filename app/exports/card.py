@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,8 @@ from app.exports.schemas import ExportOptions
 from app.exports.stats import prompt_set_stats
 from app.exports.writers import CSV_NOTE
 from app.prompt_sets.models import Candidate, Prompt
+
+log = logging.getLogger("ranklab.exports")
 
 if TYPE_CHECKING:
     from app.exports.service import ExportPlan
@@ -31,8 +34,15 @@ class LengthSampler:
     the rows are. A sample keeps memory bounded; the percentiles are estimates beyond it.
     """
 
-    def __init__(self, options: ExportOptions, size: int = SAMPLE_SIZE, seed: int = 0) -> None:
+    def __init__(
+        self,
+        options: ExportOptions,
+        tokenizer_setting: str,
+        size: int = SAMPLE_SIZE,
+        seed: int = 0,
+    ) -> None:
         self.options = options
+        self.tokenizer_setting = tokenizer_setting
         self.size = size
         self.seen = 0
         self.sample: list[tuple[str, str]] = []
@@ -70,9 +80,10 @@ class LengthSampler:
         try:
             from app.generation.model_files import load_tokenizer
 
-            tokenizer = load_tokenizer(self.options.tokenizer)
-        except Exception as exc:  # the card still ships, saying why the figure is missing
-            return {"error": str(exc)}
+            tokenizer = load_tokenizer(self.tokenizer_setting)
+        except Exception:  # the card still ships, saying why the figure is missing
+            log.exception("token lengths: tokenizer %r failed to load", self.options.tokenizer)
+            return {"error": f"the tokenizer {self.options.tokenizer!r} could not be loaded"}
         import numpy as np
 
         lengths = [

@@ -13,6 +13,7 @@ import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,12 +24,13 @@ from app.accounts.models import User
 from app.core.db import read_only
 from app.core.errors import InvalidInput, NotFound
 from app.exports import card as card_module
-from app.exports.chat import prompt_renderer
 from app.exports.formats import RowBuilder, RowContext, arrow_schema, split_of
 from app.exports.pseudonym import pseudonym
 from app.exports.schemas import FORMATS, RENDERED_FORMATS, ExportOptions
 from app.exports.source import PromptGroup, prompt_groups
+from app.exports.tokenizers import allowed_tokenizers, choose_tokenizer, renderer
 from app.exports.writers import EXTENSIONS, _Sink, encode, jsonl_line_chunks
+from app.generation.model_files import BUNDLED_MODEL_ALIAS
 from app.prompt_sets.models import PromptSet
 
 LIST_OPTIONS = ("prompt_set", "annotators", "exclude_flags")
@@ -54,6 +56,8 @@ class ExportPlan:
     options: ExportOptions
     prompt_sets: list[dict[str, Any]]
     secret_key: str
+    # What to load for options.tokenizer (a name): never shown, may be a server path.
+    tokenizer_setting: str = BUNDLED_MODEL_ALIAS
 
     @property
     def filename(self) -> str:
@@ -94,21 +98,25 @@ def _resolve_prompt_sets(session: Session, values: Iterable[Any]) -> list[Prompt
 
 
 def _resolve_annotators(session: Session, values: Iterable[str], secret_key: str) -> list[int]:
-    """Annotators by pseudonym (as they appear in exports) or by username."""
+    """Annotators by pseudonym, as they appear in exports. Never by username: a researcher
+    must not be able to link a pseudonym to a person, nor learn which usernames exist (the
+    message for an unknown value is the same whatever it is)."""
     wanted = [str(v).strip() for v in values if str(v).strip()]
     if not wanted:
         return []
-    users = session.execute(select(User.id, User.username)).all()
-    by_key = {u.username: u.id for u in users} | {pseudonym(secret_key, u.id): u.id for u in users}
-    missing = [v for v in wanted if v not in by_key]
+    user_ids = session.scalars(select(User.id)).all()
+    by_pseudonym = {pseudonym(secret_key, uid): uid for uid in user_ids}
+    missing = [v for v in wanted if v not in by_pseudonym]
     if missing:
         raise UnknownAnnotator(
-            f"Unknown annotator {missing[0]!r}: give a pseudonym from an export or a username.",
+            f"Unknown annotator {missing[0][:100]!r}: give a pseudonym as it appears in the "
+            "annotator column of an export.",
             errors=[
-                {"field": "annotators", "message": f"unknown annotator {v!r}"} for v in missing
+                {"field": "annotators", "message": f"unknown annotator {v[:100]!r}"}
+                for v in missing
             ],
         )
-    return sorted({by_key[v] for v in wanted})
+    return sorted({by_pseudonym[v] for v in wanted})
 
 
 def _split_list(value: Any) -> list[str]:
@@ -124,7 +132,12 @@ def _split_list(value: Any) -> list[str]:
 
 
 def parse_options(
-    session: Session, raw: Mapping[str, Any], *, secret_key: str, default_model: str
+    session: Session,
+    raw: Mapping[str, Any],
+    *,
+    secret_key: str,
+    default_model: str,
+    tokenizer_dir: Path | None = None,
 ) -> ExportPlan:
     """Validate raw options (query string, form or CLI) into an ExportPlan, or raise a 4xx
     error that names the option and value."""
@@ -147,8 +160,12 @@ def parse_options(
         raise InvalidInput(f"{errors[0]['field']}: {errors[0]['message']}", errors=errors) from None
     prompt_sets = _resolve_prompt_sets(session, sets_raw)
     annotator_ids = _resolve_annotators(session, _split_list(raw.get("annotators")), secret_key)
-    model = (
-        values.get("tokenizer") or (prompt_sets[0].generation or {}).get("model") or default_model
+    set_models = [str((ps.generation or {}).get("model") or "") for ps in prompt_sets]
+    tokenizers = allowed_tokenizers(
+        set_models=set_models, default_model=default_model, tokenizer_dir=tokenizer_dir
+    )
+    model = choose_tokenizer(
+        str(values.get("tokenizer") or ""), set_models[0] or default_model, tokenizers
     )
     try:
         options = ExportOptions.model_validate(
@@ -164,7 +181,7 @@ def parse_options(
         errors = _validation_errors(exc)
         raise InvalidInput(f"{errors[0]['field']}: {errors[0]['message']}", errors=errors) from None
     if options.format in RENDERED_FORMATS:
-        prompt_renderer(options.tokenizer)  # fail now (4xx), not halfway through the stream
+        renderer(model, tokenizers[model])  # fail now (4xx), not halfway through the stream
     summaries = [
         {
             "id": ps.id,
@@ -176,7 +193,7 @@ def parse_options(
         }
         for ps in prompt_sets
     ]
-    return ExportPlan(options, summaries, secret_key)
+    return ExportPlan(options, summaries, secret_key, tokenizers[model])
 
 
 def iter_rows(
@@ -200,7 +217,9 @@ def iter_rows(
 
 def _row_builder(plan: ExportPlan) -> RowBuilder:
     options = plan.options
-    render = prompt_renderer(options.tokenizer) if options.format in RENDERED_FORMATS else None
+    render = None
+    if options.format in RENDERED_FORMATS:
+        render = renderer(options.tokenizer, plan.tokenizer_setting)
     return RowBuilder(RowContext(options, render, lambda uid: pseudonym(plan.secret_key, uid)))
 
 
@@ -277,7 +296,7 @@ def _bundle_chunks(
     schema = arrow_schema(options)
     sink = _Sink()
     counts: dict[str, int] = {}
-    sampler = card_module.LengthSampler(options)
+    sampler = card_module.LengthSampler(options, plan.tokenizer_setting)
     ext = EXTENSIONS[options.file_type]
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for split in ("train", "test"):
