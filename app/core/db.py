@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,8 +11,11 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger("ranklab.db")
 
 # Alembic autogenerate and `alembic check` only stay stable when every constraint has a
 # deterministic name; this convention also gives readable names in IntegrityError messages.
@@ -138,7 +142,19 @@ def get_session(request: Request) -> Iterator[Session]:
     try:
         yield session
     finally:
+        close_quietly(session)
+
+
+def close_quietly(session: Session) -> None:
+    """Close (rolling back) even when the database connection died under us.
+
+    This runs after the response was sent; an exception here would only break the client's
+    keep-alive connection. SQLAlchemy has already invalidated a dead connection, so the pool
+    replaces it on the next checkout (with pool_pre_ping)."""
+    try:
         session.close()
+    except DBAPIError as exc:
+        log.warning("closing a session failed (database connection lost): %s", exc.orig)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

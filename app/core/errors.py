@@ -13,9 +13,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("ranklab.errors")
+DATABASE_RETRY_AFTER_SECONDS = 5
 
 
 class AppError(Exception):
@@ -128,6 +130,25 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"{request.method} is not allowed here; use {allowed or 'another method'}."
         # Headers such as 405's Allow travel on.
         return render_error(request, exc.status_code, message, headers=exc.headers)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_unavailable(request: Request, exc: Exception) -> Response:
+        # The database went away (restart, network, failover). The pool pings connections
+        # before use (pool_pre_ping), so the first request after it is back succeeds again:
+        # no app restart needed. Meanwhile a clear, retryable 503 instead of a 500.
+        log.warning(
+            "database unavailable, request_id=%s path=%s: %s",
+            request_id_of(request),
+            request.url.path,
+            type(exc.__cause__ or exc).__name__,
+        )
+        return render_error(
+            request,
+            503,
+            "The database is unavailable right now; try again in a moment.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
