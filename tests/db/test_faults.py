@@ -58,7 +58,7 @@ def _annotate(base_url: str, token: str, set_id: int, index: int, outcomes: Outc
     deadline = time.monotonic() + DEADLINE_SECONDS
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
-        for step in range(PROMPTS + 5):
+        for _ in range(PROMPTS + 5):
             task = _until_answered(
                 lambda: client.get(f"/api/v1/tasks/next?prompt_set={set_id}"), deadline
             )
