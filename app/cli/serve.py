@@ -56,8 +56,18 @@ def _serve(args: argparse.Namespace) -> int:
         f"Ranklab on http://{host}:{port}  (database: {s.sqlalchemy_url.split('@')[-1]})",
         flush=True,
     )
+    # Trust X-Forwarded-For only from the configured proxies: the rate limits count failed
+    # logins per client address, which must be the browser's, not the proxy's.
+    proxy = {"proxy_headers": True, "forwarded_allow_ips": s.forwarded_allow_ips}
     if args.workers > 1:
-        uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=args.workers)
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=args.workers,
+            **proxy,
+        )
     else:
-        uvicorn.run(create_app(s), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(s), host=host, port=port, log_level="info", **proxy)
     return 0

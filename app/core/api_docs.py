@@ -1,4 +1,4 @@
-"""/docs: Swagger UI from the installed swagger-ui-bundle package, never a CDN.
+"""/docs: Swagger UI from the installed fastapi-offline package, never a CDN.
 
 FastAPI's own /docs page loads Swagger UI from a CDN and starts it with an inline script;
 our Content-Security-Policy allows neither. This page loads the same UI from our own
@@ -7,6 +7,7 @@ origin and starts it from static/js/docs/swagger-init.js.
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -32,11 +33,13 @@ DOCS_PAGE = f"""<!doctype html>
 
 
 def swagger_assets_dir() -> Path | None:
+    """fastapi-offline ships Swagger UI 5 (which reads OpenAPI 3.1, what FastAPI writes) as
+    plain files; we use only those files, not its app factory."""
     try:
-        from swagger_ui_bundle import swagger_ui_path
-    except ImportError:
+        folder = files("fastapi_offline") / "static"
+    except ModuleNotFoundError:
         return None
-    return Path(swagger_ui_path)
+    return folder if isinstance(folder, Path) and folder.is_dir() else None
 
 
 def install_api_docs(app: FastAPI) -> None:

@@ -48,13 +48,18 @@ class Settings(BaseSettings):
     api_rate_limit_per_token: str = "1200/minute"
     """Requests one API token may make (empty: no limit)."""
 
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose X-Forwarded-For header names the real client (comma-separated IPs or
+    networks, `*` for any). Set it to your HTTPS proxy's address, or every browser shares
+    the proxy's address in the per-address login limit."""
+
     rate_limit_storage: str = "memory://"
     """Where rate-limit counters live: `memory://` (this process) or a `limits` storage
     URL such as `redis://host:6379` to share them between app processes."""
 
     docs_enabled: bool = True
     """Serve the OpenAPI document and Swagger UI at /docs (assets from the installed
-    swagger-ui-bundle package, never a CDN)."""
+    fastapi-offline package, never a CDN)."""
 
     secure_cookies: bool = False
     """Mark the session cookie Secure; turn on behind HTTPS."""
