@@ -15,7 +15,8 @@ from app import __version__
 from app.core.api_docs import install_api_docs
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
-from app.core.errors import install_error_handlers
+from app.core.errors import API_ERROR_RESPONSES, install_error_handlers
+from app.core.input_guard import InputGuard
 from app.core.limits import BodySizeLimit
 from app.core.package_files import STATIC_DIR
 from app.core.rate_limits import RateLimits
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         same_site="lax",
         https_only=settings.secure_cookies,
     )
+    app.add_middleware(InputGuard)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     install_error_handlers(app)
@@ -112,5 +114,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         install_api_docs(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for router in _routers():
-        app.include_router(router)
+        api = router.prefix.startswith("/api/")
+        app.include_router(router, responses=API_ERROR_RESPONSES if api else None)
     return app

@@ -11,6 +11,7 @@ from app.accounts import service
 from app.accounts.deps import AdminUser
 from app.accounts.models import ApiToken, User
 from app.core.db import SessionDep
+from app.core.inputs import Id
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -102,44 +103,40 @@ def create_user(
 
 
 @router.get("/users/{user_id}", response_model=UserOut)
-def get_user(user_id: int, session: SessionDep, admin: AdminUser) -> UserOut:
+def get_user(user_id: Id, session: SessionDep, admin: AdminUser) -> UserOut:
     return user_out(service.load_user(session, user_id))
 
 
 @router.post("/users/{user_id}/password", response_model=UserOut)
-def reset_password(
-    user_id: int, body: PasswordIn, session: SessionDep, admin: AdminUser
-) -> UserOut:
+def reset_password(user_id: Id, body: PasswordIn, session: SessionDep, admin: AdminUser) -> UserOut:
     return user_out(service.reset_password(session, user_id=user_id, password=body.password))
 
 
 @router.post("/users/{user_id}/active", response_model=UserOut)
-def set_active(user_id: int, body: ActiveIn, session: SessionDep, admin: AdminUser) -> UserOut:
+def set_active(user_id: Id, body: ActiveIn, session: SessionDep, admin: AdminUser) -> UserOut:
     service.set_active(session, user_id=user_id, active=body.is_active, acting_user_id=admin.id)
     return user_out(service.load_user(session, user_id))
 
 
 @router.post("/users/{user_id}/invite", response_model=UserOut)
-def renew_invite(user_id: int, request: Request, session: SessionDep, admin: AdminUser) -> UserOut:
+def renew_invite(user_id: Id, request: Request, session: SessionDep, admin: AdminUser) -> UserOut:
     token = service.renew_invite(session, user_id=user_id)
     return user_out(service.load_user(session, user_id), invite_url(request, token))
 
 
 @router.get("/users/{user_id}/tokens", response_model=list[TokenOut])
-def list_tokens(user_id: int, session: SessionDep, admin: AdminUser) -> list[TokenOut]:
+def list_tokens(user_id: Id, session: SessionDep, admin: AdminUser) -> list[TokenOut]:
     service.load_user(session, user_id)
     return [token_out(t) for t in service.list_tokens(session, user_id=user_id)]
 
 
 @router.post("/users/{user_id}/tokens", response_model=NewToken, status_code=201)
-def create_token(
-    user_id: int, body: TokenCreate, session: SessionDep, admin: AdminUser
-) -> NewToken:
+def create_token(user_id: Id, body: TokenCreate, session: SessionDep, admin: AdminUser) -> NewToken:
     user = service.load_user(session, user_id)
     row, token = service.create_api_token(session, user=user, name=body.name)
     return NewToken(**token_out(row).model_dump(), token=token)
 
 
 @router.delete("/users/{user_id}/tokens/{token_id}", response_model=TokenOut)
-def revoke_token(user_id: int, token_id: int, session: SessionDep, admin: AdminUser) -> TokenOut:
+def revoke_token(user_id: Id, token_id: Id, session: SessionDep, admin: AdminUser) -> TokenOut:
     return token_out(service.revoke_token(session, user_id=user_id, token_id=token_id))

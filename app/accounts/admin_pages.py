@@ -17,6 +17,7 @@ from app.accounts.models import ROLE_VALUES, User
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError
+from app.core.inputs import Id
 from app.core.rate_limits import RateLimits, client_address
 from app.core.templating import flash, render
 from app.prompt_sets.annotator_stats import annotator_stats
@@ -90,7 +91,7 @@ async def create_user(request: Request, session: SessionDep, admin: AdminUser) -
 
 def user_context(
     session: Session,
-    user_id: int,
+    user_id: Id,
     errors: dict[str, str] | None = None,
     secrets: list[sessions.ShownSecret] | None = None,
 ) -> dict:
@@ -106,16 +107,14 @@ def user_context(
 
 
 @router.get("/admin/users/{user_id}", response_class=HTMLResponse)
-def user_page(
-    user_id: int, request: Request, session: SessionDep, admin: AdminUser
-) -> HTMLResponse:
+def user_page(user_id: Id, request: Request, session: SessionDep, admin: AdminUser) -> HTMLResponse:
     shown = sessions.take_shown_once(session, browser_session_id=request.state.browser_session_id)
     return render(request, "accounts/admin_user.html", user_context(session, user_id, None, shown))
 
 
 @router.post("/admin/users/{user_id}/password", dependencies=CSRF)
 async def reset_password(
-    user_id: int, request: Request, session: SessionDep, admin: AdminUser
+    user_id: Id, request: Request, session: SessionDep, admin: AdminUser
 ) -> Response:
     password = (await _form(request)).get("password", "")
     # An admin resetting their own password stays logged in here; every other session ends.
@@ -133,7 +132,7 @@ async def reset_password(
 
 @router.post("/admin/users/{user_id}/active", dependencies=CSRF)
 async def set_active(
-    user_id: int, request: Request, session: SessionDep, admin: AdminUser
+    user_id: Id, request: Request, session: SessionDep, admin: AdminUser
 ) -> Response:
     active = (await _form(request)).get("active") == "true"
     try:
@@ -151,14 +150,14 @@ async def set_active(
 
 
 @router.post("/admin/users/{user_id}/invite", dependencies=CSRF)
-def renew_invite(user_id: int, request: Request, session: SessionDep, admin: AdminUser) -> Response:
+def renew_invite(user_id: Id, request: Request, session: SessionDep, admin: AdminUser) -> Response:
     service.renew_invite(session, user_id=user_id, show_to=_show_to(request))
     return _see_other(f"/admin/users/{user_id}")
 
 
 @router.post("/admin/users/{user_id}/tokens", dependencies=CSRF)
 async def create_token(
-    user_id: int, request: Request, session: SessionDep, admin: AdminUser
+    user_id: Id, request: Request, session: SessionDep, admin: AdminUser
 ) -> Response:
     name = (await _form(request)).get("name", "")[:100]
     user = service.load_user(session, user_id)
@@ -168,7 +167,7 @@ async def create_token(
 
 @router.post("/admin/users/{user_id}/tokens/{token_id}/revoke", dependencies=CSRF)
 def revoke_token(
-    user_id: int, token_id: int, request: Request, session: SessionDep, admin: AdminUser
+    user_id: Id, token_id: Id, request: Request, session: SessionDep, admin: AdminUser
 ) -> Response:
     row = service.revoke_token(session, user_id=user_id, token_id=token_id)
     flash(request, f"Token {row.token_prefix}… revoked.")

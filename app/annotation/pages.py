@@ -23,6 +23,7 @@ from app.annotation.submission import RATING_MAX, RATING_MIN, SubmissionInput
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError, Conflict, InvalidInput, NotAllowed, NotFound
+from app.core.inputs import Id
 from app.core.templating import flash, render
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import PromptSet
@@ -97,7 +98,7 @@ def item_context(
     }
 
 
-def _next_item_context(session: Session, user: User, set_id: int) -> dict[str, Any]:
+def _next_item_context(session: Session, user: User, set_id: Id) -> dict[str, Any]:
     task = assignment.lease_next_task(session, prompt_set_id=set_id, annotator=user)
     prompt_set = prompt_set_service.load_prompt_set(session, set_id)
     return item_context(session, user, prompt_set, task)
@@ -110,7 +111,7 @@ def annotate_home(request: Request, session: SessionDep, user: AnnotatorUser) ->
 
 @router.get("/annotate/{set_id}", response_class=HTMLResponse)
 def rank_page(
-    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser
+    request: Request, set_id: Id, session: SessionDep, user: AnnotatorUser
 ) -> HTMLResponse:
     """The ranking screen; opening it leases the next item (or shows the same live one)."""
     return render(request, "annotation/rank.html", _next_item_context(session, user, set_id))
@@ -118,7 +119,7 @@ def rank_page(
 
 @router.get("/annotate/{set_id}/item", response_class=HTMLResponse)
 def rank_item_fragment(
-    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser
+    request: Request, set_id: Id, session: SessionDep, user: AnnotatorUser
 ) -> HTMLResponse:
     """Just the item part of the screen: the page's script swaps it in after a submit."""
     return render(request, "annotation/_item.html", _next_item_context(session, user, set_id))
@@ -175,7 +176,7 @@ def submission_from_form(form: Any) -> tuple[SubmissionInput, dict[str, Any]]:
     dependencies=[Depends(verify_csrf_form)],
 )
 def submit_form(
-    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: FormDep
+    request: Request, set_id: Id, session: SessionDep, user: AnnotatorUser, form: FormDep
 ) -> Response:
     data, kept = submission_from_form(form)
     try:
@@ -197,8 +198,8 @@ def _rerender(
     request: Request,
     session: Session,
     user: User,
-    set_id: int,
-    assignment_id: int,
+    set_id: Id,
+    assignment_id: Id,
     exc: AppError,
     kept: dict[str, Any],
 ) -> HTMLResponse:
@@ -216,7 +217,7 @@ def _rerender(
 
 @router.post("/annotate/{set_id}/skip", dependencies=[Depends(verify_csrf_form)])
 def skip_form(
-    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: FormDep
+    request: Request, set_id: Id, session: SessionDep, user: AnnotatorUser, form: FormDep
 ) -> RedirectResponse:
     raw_id = str(form.get("assignment_id") or "")
     submission.skip_assignment(

@@ -7,10 +7,11 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from app.annotation.submission import SubmissionInput
+from app.core.inputs import Id
 
 
 class SubmissionIn(BaseModel):
-    assignment_id: int
+    assignment_id: Id
     # Tie groups of candidate ids, best first. Checked by app.annotation.ranking, which
     # names the exact problem (missing, repeated, foreign id, empty group).
     ranking: list[Any] = Field(max_length=64)

@@ -13,7 +13,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import InterfaceError, OperationalError
+from pydantic import BaseModel
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("ranklab.errors")
@@ -59,6 +60,34 @@ class Conflict(AppError):
 class PayloadTooLarge(AppError):
     status = 413
     code = "payload_too_large"
+
+
+class ErrorOut(BaseModel):
+    """The one JSON error shape (see error_body)."""
+
+    ok: bool = False
+    error: str
+    errors: list[dict[str, Any]] = []
+    status: int
+
+
+# What any JSON route may answer besides its success, declared in OpenAPI so the document
+# is honest (the fuzzer in tests/db/test_api_fuzz.py checks responses against it).
+API_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in {
+        400: "the body is not valid JSON (or not the declared content type)",
+        401: "not logged in, or an unknown/revoked API token",
+        403: "the role does not allow this, or a missing CSRF token",
+        404: "no such object",
+        405: "method not allowed (see the Allow header)",
+        409: "conflicts with the current state",
+        413: "request body over the size limit",
+        422: "invalid input; `errors` names each field",
+        429: "rate limited (see the Retry-After header)",
+        503: "the database is unavailable (see the Retry-After header)",
+    }.items()
+}
 
 
 def wants_json(request: Request) -> bool:
@@ -148,6 +177,24 @@ def install_error_handlers(app: FastAPI) -> None:
             503,
             "The database is unavailable right now; try again in a moment.",
             headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
+
+    @app.exception_handler(DataError)
+    async def _unstorable(request: Request, exc: DataError) -> Response:
+        # A backstop: the input types (app/core/inputs.py, InputGuard) refuse these values
+        # with the field's name first; anything that still reaches the database is the
+        # caller's value, not our bug, so a 422 rather than a 500.
+        log.warning(
+            "database refused a value, request_id=%s path=%s: %s",
+            request_id_of(request),
+            request.url.path,
+            exc.orig,
+        )
+        return render_error(
+            request,
+            422,
+            "A value in the request can't be stored: a number out of range "
+            f"(ids and counts go up to {2**31 - 1}) or text the database refuses.",
         )
 
     @app.exception_handler(Exception)

@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from app.accounts.deps import ResearcherUser
 from app.core.db import SessionDep
+from app.core.inputs import Id
 from app.exports import service
 from app.exports.stats import prompt_set_stats
 from app.exports.writers import MEDIA_TYPES
@@ -86,7 +87,7 @@ def export_dataset(
 
 @router.get("/prompt-sets/{prompt_set_id}/stats")
 def prompt_set_statistics(
-    prompt_set_id: int, session: SessionDep, user: ResearcherUser
+    prompt_set_id: Id, session: SessionDep, user: ResearcherUser
 ) -> dict[str, Any]:
     """Annotations, comparisons, Krippendorff's alpha (ordinal), pairwise agreement, tie and
     flag rates, and per-model win rates with Bradley–Terry strengths."""

@@ -13,6 +13,7 @@ from app.accounts.deps import AdminUser
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError
+from app.core.inputs import Id
 from app.core.templating import flash, render
 from app.generation import jobs
 from app.prompt_sets import service as prompt_set_service
@@ -21,7 +22,7 @@ from app.prompt_sets.models import Prompt
 router = APIRouter(tags=["pages"])
 
 
-def generation_context(session: Session, prompt_set_id: int) -> dict[str, Any]:
+def generation_context(session: Session, prompt_set_id: Id) -> dict[str, Any]:
     prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
     job = jobs.latest_job(session, prompt_set_id)
     total, ready = session.execute(
@@ -46,7 +47,7 @@ def generation_context(session: Session, prompt_set_id: int) -> dict[str, Any]:
 
 @router.get("/admin/prompt-sets/{prompt_set_id}/generation", response_class=HTMLResponse)
 def generation_page(
-    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> HTMLResponse:
     return render(request, "generation/admin.html", generation_context(session, prompt_set_id))
 
@@ -56,7 +57,7 @@ def generation_page(
     dependencies=[Depends(verify_csrf_form)],
 )
 def start_generation(
-    prompt_set_id: int,
+    prompt_set_id: Id,
     request: Request,
     session: SessionDep,
     user: AdminUser,
@@ -87,7 +88,7 @@ def start_generation(
     dependencies=[Depends(verify_csrf_form)],
 )
 def cancel_generation(
-    prompt_set_id: int, job_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_set_id: Id, job_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> RedirectResponse:
     try:
         jobs.cancel_job(session, job_id=job_id)

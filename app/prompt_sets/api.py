@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from app.accounts.deps import AdminUser
 from app.core.db import SessionDep
+from app.core.inputs import Id
 from app.prompt_sets import annotator_stats, dashboard, imports
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.schemas import (
@@ -49,14 +50,14 @@ def create_prompt_set(body: PromptSetCreate, session: SessionDep, user: AdminUse
 
 
 @router.get("/prompt-sets/{prompt_set_id}", response_model=PromptSetOut)
-def get_prompt_set(prompt_set_id: int, session: SessionDep, user: AdminUser) -> PromptSetOut:
+def get_prompt_set(prompt_set_id: Id, session: SessionDep, user: AdminUser) -> PromptSetOut:
     ps = prompt_set_service.load_prompt_set(session, prompt_set_id)
     return prompt_set_service.prompt_set_out(session, ps)
 
 
 @router.patch("/prompt-sets/{prompt_set_id}", response_model=PromptSetOut)
 def patch_prompt_set(
-    prompt_set_id: int, body: PromptSetPatch, session: SessionDep, user: AdminUser
+    prompt_set_id: Id, body: PromptSetPatch, session: SessionDep, user: AdminUser
 ) -> PromptSetOut:
     result = prompt_set_service.update_prompt_set(
         session, prompt_set_id=prompt_set_id, changes=body, user_id=user.id
@@ -66,7 +67,7 @@ def patch_prompt_set(
 
 @router.post("/prompt-sets/{prompt_set_id}/imports", response_model=ImportOut)
 def import_file(
-    prompt_set_id: int,
+    prompt_set_id: Id,
     file: Annotated[UploadFile, File(description="JSONL or CSV")],
     session: SessionDep,
     user: AdminUser,
@@ -83,25 +84,25 @@ def import_file(
 
 
 @router.delete("/prompts/{prompt_id}", response_model=PromptOutcome)
-def delete_prompt(prompt_id: int, session: SessionDep, user: AdminUser) -> PromptOutcome:
+def delete_prompt(prompt_id: Id, session: SessionDep, user: AdminUser) -> PromptOutcome:
     outcome = prompt_set_service.delete_or_archive_prompt(session, prompt_id=prompt_id)
     return PromptOutcome(id=prompt_id, outcome=outcome)
 
 
 @router.put("/prompts/{prompt_id}/gold", response_model=GoldOut)
-def set_gold(prompt_id: int, body: GoldIn, session: SessionDep, user: AdminUser) -> GoldOut:
+def set_gold(prompt_id: Id, body: GoldIn, session: SessionDep, user: AdminUser) -> GoldOut:
     prompt = prompt_set_service.set_gold(session, prompt_id=prompt_id, data=body)
     return GoldOut(id=prompt.id, is_gold=prompt.is_gold, gold_ranking=prompt.gold_ranking)
 
 
 @router.delete("/prompts/{prompt_id}/gold", response_model=GoldOut)
-def clear_gold(prompt_id: int, session: SessionDep, user: AdminUser) -> GoldOut:
+def clear_gold(prompt_id: Id, session: SessionDep, user: AdminUser) -> GoldOut:
     prompt = prompt_set_service.clear_gold(session, prompt_id=prompt_id)
     return GoldOut(id=prompt.id, is_gold=prompt.is_gold, gold_ranking=prompt.gold_ranking)
 
 
 @router.get("/prompt-sets/{prompt_set_id}/dashboard")
-def prompt_set_dashboard(prompt_set_id: int, session: SessionDep, user: AdminUser) -> dict:
+def prompt_set_dashboard(prompt_set_id: Id, session: SessionDep, user: AdminUser) -> dict:
     """The dashboard's numbers as JSON: progress, generation jobs, agreement, models."""
     context = dashboard.dashboard_context(session, prompt_set_id)
     progress = context["progress"]
@@ -114,7 +115,7 @@ def prompt_set_dashboard(prompt_set_id: int, session: SessionDep, user: AdminUse
 
 
 @router.get("/prompt-sets/{prompt_set_id}/annotators")
-def prompt_set_annotators(prompt_set_id: int, session: SessionDep, user: AdminUser) -> list[dict]:
+def prompt_set_annotators(prompt_set_id: Id, session: SessionDep, user: AdminUser) -> list[dict]:
     """Per annotator: annotations, median seconds, skip and flag rates, agreement, gold."""
     prompt_set_service.load_prompt_set(session, prompt_set_id)
     return [asdict(row) for row in annotator_stats.annotator_stats(session, prompt_set_id)]

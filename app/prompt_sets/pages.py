@@ -14,6 +14,7 @@ from app.accounts.deps import AdminUser
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError, InvalidInput
+from app.core.inputs import Id
 from app.core.templating import flash, render
 from app.prompt_sets import annotator_stats, dashboard, imports
 from app.prompt_sets import service as prompt_set_service
@@ -161,7 +162,7 @@ async def create_prompt_set(request: Request, session: SessionDep, user: AdminUs
 
 @router.get("/admin/prompt-sets/{prompt_set_id}/edit", response_class=HTMLResponse)
 def edit_prompt_set(
-    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> HTMLResponse:
     ps = prompt_set_service.load_prompt_set(session, prompt_set_id)
     return render(request, "prompt_sets/form.html", form_context(session, ps, form_values(ps)))
@@ -169,7 +170,7 @@ def edit_prompt_set(
 
 @router.post("/admin/prompt-sets/{prompt_set_id}/edit", dependencies=CSRF)
 async def update_prompt_set(
-    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> Response:
     ps = prompt_set_service.load_prompt_set(session, prompt_set_id)
     form = await _form(request)
@@ -196,7 +197,7 @@ async def update_prompt_set(
 
 @router.post("/admin/prompt-sets/{prompt_set_id}/status", dependencies=CSRF)
 async def change_status(
-    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> Response:
     status = (await _form(request)).get("status", "")
     ps = prompt_set_service.set_status(session, prompt_set_id=prompt_set_id, status=status)
@@ -209,7 +210,7 @@ async def change_status(
 
 @router.get("/admin/prompt-sets/{prompt_set_id}", response_class=HTMLResponse)
 def prompt_set_dashboard(
-    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> HTMLResponse:
     context = dashboard.dashboard_context(session, prompt_set_id)
     return render(request, "prompt_sets/dashboard.html", context)
@@ -217,7 +218,7 @@ def prompt_set_dashboard(
 
 @router.post("/admin/prompt-sets/{prompt_set_id}/imports", dependencies=CSRF)
 def upload_import(
-    prompt_set_id: int,
+    prompt_set_id: Id,
     request: Request,
     session: SessionDep,
     user: AdminUser,
@@ -257,7 +258,7 @@ def _prompt_row(prompt: Prompt) -> dict[str, Any]:
     }
 
 
-def prompts_context(session: Session, prompt_set_id: int, page: int) -> dict:
+def prompts_context(session: Session, prompt_set_id: Id, page: int) -> dict:
     ps = prompt_set_service.load_prompt_set(session, prompt_set_id)
     total = prompt_set_service.prompt_count(session, prompt_set_id)
     rows = session.execute(
@@ -274,13 +275,13 @@ def prompts_context(session: Session, prompt_set_id: int, page: int) -> dict:
 
 @router.get("/admin/prompt-sets/{prompt_set_id}/prompts", response_class=HTMLResponse)
 def list_prompts(
-    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser, page: int = 1
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser, page: int = 1
 ) -> HTMLResponse:
     context = prompts_context(session, prompt_set_id, max(1, page))
     return render(request, "prompt_sets/prompts.html", context)
 
 
-def prompt_context(session: Session, prompt_id: int, errors: list | None = None) -> dict:
+def prompt_context(session: Session, prompt_id: Id, errors: list | None = None) -> dict:
     prompt = prompt_set_service.load_prompt(session, prompt_id)
     candidates = session.scalars(
         select(Candidate).where(Candidate.prompt_id == prompt_id).order_by(Candidate.position)
@@ -306,14 +307,14 @@ def prompt_context(session: Session, prompt_id: int, errors: list | None = None)
 
 @router.get("/admin/prompts/{prompt_id}", response_class=HTMLResponse)
 def show_prompt(
-    prompt_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> HTMLResponse:
     return render(request, "prompt_sets/prompt.html", prompt_context(session, prompt_id))
 
 
 @router.post("/admin/prompts/{prompt_id}/delete", dependencies=CSRF)
 def delete_prompt(
-    prompt_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> Response:
     prompt_set_id = prompt_set_service.load_prompt(session, prompt_id).prompt_set_id
     outcome = prompt_set_service.delete_or_archive_prompt(session, prompt_id=prompt_id)
@@ -343,7 +344,7 @@ def parse_gold_form(form: dict[str, Any]) -> GoldIn:
 
 @router.post("/admin/prompts/{prompt_id}/gold", dependencies=CSRF)
 async def set_gold(
-    prompt_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> Response:
     form = await _form(request)
     try:
@@ -361,7 +362,7 @@ async def set_gold(
 
 @router.get("/admin/prompt-sets/{prompt_set_id}/annotators", response_class=HTMLResponse)
 def annotators(
-    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> HTMLResponse:
     context = {
         "prompt_set": prompt_set_service.load_prompt_set(session, prompt_set_id),

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from app.core.inputs import Id
 from app.prompt_sets.models import MAX_CANDIDATES, MIN_CANDIDATES
 
 BACKENDS = ("transformers", "openai")
@@ -111,7 +112,7 @@ class GoldIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ranking: list[list[int]] | None = None
-    best_candidate_id: int | None = None
+    best_candidate_id: Id | None = None
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, Any]]:

@@ -154,7 +154,9 @@ def update_prompt_set(
     """Apply the given fields. With `changes.regenerate` and changed generation settings,
     also queue a generation job for the prompts without annotations, in the same commit."""
     prompt_set = load_prompt_set(session, prompt_set_id)
-    values = changes.model_dump(exclude_unset=True, exclude={"regenerate"})
+    # An explicit null means "not given": every column here is NOT NULL, so null can only
+    # mean "leave it", never "clear it" (it used to reach the database as a 500).
+    values = changes.model_dump(exclude_unset=True, exclude_none=True, exclude={"regenerate"})
     if changes.generation is not None:
         values["generation"] = changes.generation.model_dump()
     generation = GenerationSettings(**values.get("generation", prompt_set.generation))
