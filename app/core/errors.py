@@ -6,6 +6,7 @@ paths and `Accept: application/json`, and an error page otherwise.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Any
@@ -100,6 +101,16 @@ def wants_json(request: Request) -> bool:
 def error_body(message: str, status: int, errors: list[dict[str, Any]] | None = None) -> dict:
     """The one JSON error shape: {"ok": false, "error", "errors", "status"}."""
     return {"ok": False, "error": message, "errors": errors or [], "status": status}
+
+
+async def send_json_error(
+    send: Any, status: int, message: str, errors: list[dict[str, Any]] | None = None
+) -> None:
+    """Answer from a pure ASGI middleware (before any route ran) in the one error shape."""
+    body = json.dumps(error_body(message, status, errors)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def render_error(

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import error_body
+from app.core.errors import send_json_error
 from app.core.inputs import MAX_JSON_DEPTH, json_problem, storable_text_problem
 
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -98,17 +98,4 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 async def _refuse(send: Send, where: str, problem: str) -> None:
     message = f"{where}: {problem}" if where else f"The request body {problem}"
-    payload = json.dumps(
-        error_body(message, 422, [{"field": where or None, "message": problem}])
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 422,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
+    await send_json_error(send, 422, message, [{"field": where or None, "message": problem}])

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import error_body
+from app.core.errors import send_json_error
 
 
 class BodySizeLimit:
@@ -59,18 +57,7 @@ class BodySizeLimit:
 
     async def _reject(self, send: Send) -> None:
         message = f"Request body is larger than the limit of {self.max_bytes} bytes."
-        body = json.dumps(error_body(message, 413)).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json_error(send, 413, message)
 
 
 class _TooLarge(Exception):

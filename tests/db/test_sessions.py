@@ -39,6 +39,19 @@ def _logged_in(client: TestClient) -> bool:
     return client.get("/api/v1/me").status_code == 200
 
 
+def _annotator_then_admin(
+    client: TestClient, session: Session, admin: User
+) -> tuple[User, str, str]:
+    """An annotator logs in (their cookie is kept), then an admin in the same client;
+    returns the annotator, their cookie and the admin page's CSRF token."""
+    user = make_user(session)
+    login(client, user.username, DEFAULT_PASSWORD)
+    annotator_cookie = client.cookies[SESSION_COOKIE]
+    client.cookies.clear()
+    login(client, admin.username, DEFAULT_PASSWORD)
+    return user, annotator_cookie, csrf_from(client.get("/admin/users").text)
+
+
 @pytest.fixture
 def admin(session: Session) -> User:
     return make_user(session, role="admin")
@@ -60,12 +73,7 @@ def test_a_cookie_copied_before_logout_no_longer_works_after_it(
 def test_a_password_reset_ends_every_session_of_that_user(
     client: TestClient, session: Session, admin: User
 ) -> None:
-    user = make_user(session)
-    login(client, user.username, DEFAULT_PASSWORD)
-    annotator_cookie = client.cookies[SESSION_COOKIE]
-    client.cookies.clear()
-    login(client, admin.username, DEFAULT_PASSWORD)
-    token = csrf_from(client.get("/admin/users").text)
+    user, annotator_cookie, token = _annotator_then_admin(client, session, admin)
     reset = client.post(
         f"/admin/users/{user.id}/password", data={"csrf_token": token, "password": "new-pw-123"}
     )
@@ -94,12 +102,7 @@ def test_an_admin_resetting_their_own_password_keeps_only_this_session(
 def test_deactivation_ends_every_session_and_reactivation_does_not_revive_them(
     client: TestClient, session: Session, admin: User
 ) -> None:
-    user = make_user(session)
-    login(client, user.username, DEFAULT_PASSWORD)
-    annotator_cookie = client.cookies[SESSION_COOKIE]
-    client.cookies.clear()
-    login(client, admin.username, DEFAULT_PASSWORD)
-    token = csrf_from(client.get("/admin/users").text)
+    user, annotator_cookie, token = _annotator_then_admin(client, session, admin)
     for active in ("false", "true"):
         client.post(f"/admin/users/{user.id}/active", data={"csrf_token": token, "active": active})
     _use_cookie(client, annotator_cookie)
