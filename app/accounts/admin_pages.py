@@ -17,6 +17,7 @@ from app.accounts.models import ROLE_VALUES, User
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError
+from app.core.forms import FormFields
 from app.core.inputs import Id
 from app.core.rate_limits import RateLimits, client_address
 from app.core.templating import flash, render
@@ -24,11 +25,6 @@ from app.prompt_sets.annotator_stats import annotator_stats
 
 router = APIRouter(tags=["pages"])
 CSRF = [Depends(verify_csrf_form)]
-
-
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -64,8 +60,9 @@ def _field_errors(exc: AppError) -> dict[str, str]:
 
 
 @router.post("/admin/users", dependencies=CSRF)
-async def create_user(request: Request, session: SessionDep, admin: AdminUser) -> Response:
-    form = await _form(request)
+def create_user(
+    request: Request, session: SessionDep, admin: AdminUser, form: FormFields
+) -> Response:
     username, role, password = (
         form.get("username", "").strip(),
         form.get("role", ""),
@@ -113,10 +110,10 @@ def user_page(user_id: Id, request: Request, session: SessionDep, admin: AdminUs
 
 
 @router.post("/admin/users/{user_id}/password", dependencies=CSRF)
-async def reset_password(
-    user_id: Id, request: Request, session: SessionDep, admin: AdminUser
+def reset_password(
+    user_id: Id, request: Request, session: SessionDep, admin: AdminUser, form: FormFields
 ) -> Response:
-    password = (await _form(request)).get("password", "")
+    password = form.get("password", "")
     # An admin resetting their own password stays logged in here; every other session ends.
     keep = request.state.browser_session_id if user_id == admin.id else None
     try:
@@ -131,10 +128,10 @@ async def reset_password(
 
 
 @router.post("/admin/users/{user_id}/active", dependencies=CSRF)
-async def set_active(
-    user_id: Id, request: Request, session: SessionDep, admin: AdminUser
+def set_active(
+    user_id: Id, request: Request, session: SessionDep, admin: AdminUser, form: FormFields
 ) -> Response:
-    active = (await _form(request)).get("active") == "true"
+    active = form.get("active") == "true"
     try:
         released = service.set_active(
             session, user_id=user_id, active=active, acting_user_id=admin.id
@@ -156,10 +153,10 @@ def renew_invite(user_id: Id, request: Request, session: SessionDep, admin: Admi
 
 
 @router.post("/admin/users/{user_id}/tokens", dependencies=CSRF)
-async def create_token(
-    user_id: Id, request: Request, session: SessionDep, admin: AdminUser
+def create_token(
+    user_id: Id, request: Request, session: SessionDep, admin: AdminUser, form: FormFields
 ) -> Response:
-    name = (await _form(request)).get("name", "")[:100]
+    name = form.get("name", "")[:100]
     user = service.load_user(session, user_id)
     service.create_api_token(session, user=user, name=name, show_to=_show_to(request))
     return _see_other(f"/admin/users/{user_id}")
@@ -200,8 +197,7 @@ def invite_page(token: str, request: Request, session: SessionDep) -> HTMLRespon
 
 
 @router.post("/invite/{token}", dependencies=CSRF)
-async def accept_invite(token: str, request: Request, session: SessionDep) -> Response:
-    form = await _form(request)
+def accept_invite(token: str, request: Request, session: SessionDep, form: FormFields) -> Response:
     user = _load_invite_limited(request, session, token)
     error = None
     if form.get("password", "") != form.get("password_again", ""):

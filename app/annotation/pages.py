@@ -6,37 +6,29 @@ routes here call the very same service functions, so both paths obey the same ru
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData
 
 from app.accounts.deps import AnnotatorUser
 from app.accounts.models import User
 from app.annotation import assignment, submission
 from app.annotation.assignment import TaskView
-from app.annotation.models import FLAG_KINDS, MAX_RATIONALE_CHARS, Assignment
+from app.annotation.models import FLAG_KINDS, MAX_RATIONALE_CHARS
 from app.annotation.submission import RATING_MAX, RATING_MIN, SubmissionInput
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError, Conflict, InvalidInput, NotAllowed, NotFound
+from app.core.forms import PostedForm
 from app.core.inputs import Id
 from app.core.templating import flash, render
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import PromptSet
 
 router = APIRouter(tags=["pages"])
-
-
-async def _form(request: Request) -> FormData:
-    # Parsed here so the routes themselves stay plain `def` (sync session, threadpool).
-    return await request.form()
-
-
-FormDep = Annotated[FormData, Depends(_form)]
 
 FLAG_LABELS = {
     "unsafe": "Unsafe",
@@ -176,7 +168,7 @@ def submission_from_form(form: Any) -> tuple[SubmissionInput, dict[str, Any]]:
     dependencies=[Depends(verify_csrf_form)],
 )
 def submit_form(
-    request: Request, set_id: Id, session: SessionDep, user: AnnotatorUser, form: FormDep
+    request: Request, set_id: Id, session: SessionDep, user: AnnotatorUser, form: PostedForm
 ) -> Response:
     data, kept = submission_from_form(form)
     try:
@@ -204,10 +196,8 @@ def _rerender(
     kept: dict[str, Any],
 ) -> HTMLResponse:
     """Show the same item again with the problems listed and the user's input kept."""
-    row = session.get(Assignment, assignment_id)
+    row = submission.load_own_assignment(session, assignment_id, user, live=True)
     prompt_set = prompt_set_service.load_prompt_set(session, set_id)
-    if row is None or row.annotator_id != user.id or row.status != "leased":
-        raise exc  # pragma: no cover - the service checked ownership and state first
     task = assignment.task_view(session, row, prompt_set)
     errors = exc.errors or [{"field": None, "message": exc.message}]
     ctx = item_context(session, user, prompt_set, task, errors=errors, form=kept)
@@ -217,7 +207,7 @@ def _rerender(
 
 @router.post("/annotate/{set_id}/skip", dependencies=[Depends(verify_csrf_form)])
 def skip_form(
-    request: Request, set_id: Id, session: SessionDep, user: AnnotatorUser, form: FormDep
+    request: Request, set_id: Id, session: SessionDep, user: AnnotatorUser, form: PostedForm
 ) -> RedirectResponse:
     raw_id = str(form.get("assignment_id") or "")
     submission.skip_assignment(

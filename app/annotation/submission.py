@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Row, bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -92,13 +92,33 @@ class SubmissionResult:
         }
 
 
-def _load_own_assignment(session: Session, assignment_id: int, annotator: User) -> Assignment:
-    assignment = session.scalars(select(Assignment).where(Assignment.id == assignment_id)).first()
-    if assignment is None:
+class _Owned(Protocol):
+    annotator_id: int
+
+
+OwnedRow = TypeVar("OwnedRow", bound=_Owned)
+
+
+def own_assignment(row: OwnedRow | None, assignment_id: int, annotator: User) -> OwnedRow:
+    """The one ownership rule, for an Assignment or a row read with its annotator_id:
+    a missing assignment is AssignmentNotFound (404), another annotator's is
+    NotYourAssignment (403)."""
+    if row is None:
         raise AssignmentNotFound(f"Assignment {assignment_id} does not exist.")
-    if assignment.annotator_id != annotator.id:
+    if row.annotator_id != annotator.id:
         raise NotYourAssignment(f"Assignment {assignment_id} belongs to another annotator.")
-    return assignment
+    return row
+
+
+def load_own_assignment(
+    session: Session, assignment_id: int, annotator: User, *, live: bool = False
+) -> Assignment:
+    """The annotator's own assignment (404/403 otherwise). With `live`, it must also still
+    be leased and unexpired: AssignmentClosed or LeaseExpired (409) otherwise."""
+    row = own_assignment(session.get(Assignment, assignment_id), assignment_id, annotator)
+    if live:
+        _check_open(row, utcnow())
+    return row
 
 
 def _lock_assignment(session: Session, assignment: Assignment) -> Assignment:
@@ -182,11 +202,8 @@ def _lock_prompt(session: Session, assignment_id: int, annotator: User) -> tuple
     """Lock the assignment's prompt. Returns its set's rules (require_ratings,
     require_rationale) with its prompt_id, and its candidate ids."""
     rows = session.connection().execute(_LOCK_PROMPT, {"assignment": assignment_id}).all()
-    if not rows:
-        raise AssignmentNotFound(f"Assignment {assignment_id} does not exist.")
-    if rows[0].annotator_id != annotator.id:
-        raise NotYourAssignment(f"Assignment {assignment_id} belongs to another annotator.")
-    return rows[0], [row.candidate_id for row in rows if row.candidate_id is not None]
+    first = own_assignment(rows[0] if rows else None, assignment_id, annotator)
+    return first, [row.candidate_id for row in rows if row.candidate_id is not None]
 
 
 def _lock_for_submit(session: Session, assignment_id: int, annotator: User, key: str) -> Row:
@@ -412,7 +429,7 @@ def skip_assignment(
             f"Say why you skip this item (1 to {MAX_SKIP_REASON_CHARS} characters).",
             errors=[{"field": "reason", "message": f"1 to {MAX_SKIP_REASON_CHARS} characters"}],
         )
-    assignment = _lock_assignment(session, _load_own_assignment(session, assignment_id, annotator))
+    assignment = _lock_assignment(session, load_own_assignment(session, assignment_id, annotator))
     if assignment.status == "skipped":
         session.rollback()
         return assignment

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import send_json_error
+from app.core.errors import PayloadTooLarge, error_body
 
 
 class BodySizeLimit:
@@ -23,42 +25,55 @@ class BodySizeLimit:
             await self._reject(send)
             return
         received = 0
-        too_large = False
         response_started = False
+        tripped = False  # the body went over the limit; the answer must be a 413
 
         async def limited_receive() -> Message:
-            nonlocal received, too_large
+            nonlocal received, tripped
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    too_large = True
-                    raise _TooLarge
+                    tripped = True
+                    raise self._too_large()
             return message
 
         async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if too_large:
-                # The body parser caught our exception and answers 400 "error parsing the
-                # body"; a chunked body over the limit is a 413, whoever read it.
-                if message["type"] == "http.response.start" and not response_started:
-                    response_started = True
-                    await self._reject(send)
-                return
+            nonlocal response_started, tripped
             if message["type"] == "http.response.start":
                 response_started = True
+                if tripped and message["status"] != 413:
+                    # Our exception surfaced as something else (FastAPI turns any error
+                    # while reading a JSON or multipart body into a 400): answer 413.
+                    await self._reject(send)
+                    return
+                tripped = False  # the app's own 413 (the error handlers) goes out as is
+            if tripped:
+                return  # the rest of the replaced response
             await send(message)
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
+        except PayloadTooLarge as exc:
             if not response_started:
-                await self._reject(send)
+                await self._reject(send, exc)
 
-    async def _reject(self, send: Send) -> None:
-        message = f"Request body is larger than the limit of {self.max_bytes} bytes."
-        await send_json_error(send, 413, message)
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"Request body is larger than the limit of {self.max_bytes} bytes.")
 
-
-class _TooLarge(Exception):
-    pass
+    async def _reject(self, send: Send, exc: PayloadTooLarge | None = None) -> None:
+        # This middleware sits outside the app's exception handlers, so it writes the
+        # error family's JSON shape itself.
+        exc = exc or self._too_large()
+        body = json.dumps(error_body(exc.message, exc.status)).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": exc.status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

@@ -11,50 +11,20 @@ from app.accounts.deps import ResearcherUser
 from app.core.db import SessionDep
 from app.core.inputs import Id
 from app.exports import service
+from app.exports.schemas import ExportQuery
 from app.exports.stats import prompt_set_stats
 from app.exports.writers import MEDIA_TYPES
 
 router = APIRouter(prefix="/api/v1", tags=["exports"])
 
-# Every option arrives as text and is validated by service.parse_options, so the API, the
-# research page and the CLI give the same messages.
-Text = Annotated[str | None, Query()]
-Many = Annotated[list[str] | None, Query()]
-
-
-def export_request_options(request: Request) -> dict[str, Any]:
-    """The query string as raw options; repeated parameters become lists."""
-    params = request.query_params
-    raw: dict[str, Any] = {k: params.get(k) for k in params if k not in service.LIST_OPTIONS}
-    for key in service.LIST_OPTIONS:
-        raw[key] = params.getlist(key)
-    return raw
-
 
 @router.get("/exports/{format}", response_class=StreamingResponse)
 def export_dataset(
     format: str,
+    query: Annotated[ExportQuery, Query()],
     request: Request,
     session: SessionDep,
     user: ResearcherUser,
-    prompt_set: Many = None,
-    file_type: Text = None,
-    columns: Text = None,
-    split: Text = None,
-    test_fraction: Text = None,
-    created_after: Text = None,
-    created_before: Text = None,
-    annotators: Many = None,
-    min_agreement: Text = None,
-    exclude_flags: Many = None,
-    exclude_gold: Text = None,
-    ties: Text = None,
-    dedupe: Text = None,
-    include_all_bad: Text = None,
-    include_no_majority: Text = None,
-    margin: Text = None,
-    tokenizer: Text = None,
-    bundle: Text = None,
 ) -> StreamingResponse:
     """Stream a preference dataset: pairs, conversational, rankings, unpaired or consensus.
 
@@ -63,10 +33,10 @@ def export_dataset(
     README.md dataset card.
     """
     settings = request.app.state.settings
-    raw = export_request_options(request) | {"format": format}
-    plan = service.parse_options(
+    plan = service.plan_export(
         session,
-        raw,
+        format,
+        query,
         secret_key=settings.resolved_secret_key(),
         default_model=settings.default_model,
         tokenizer_dir=settings.tokenizer_dir,

@@ -17,8 +17,7 @@ from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.templating import render
 from app.exports import service
-from app.exports.api import export_request_options
-from app.exports.schemas import FORMATS
+from app.exports.schemas import FORMATS, raw_options
 from app.exports.stats import prompt_set_stats
 from app.prompt_sets.models import PromptSet
 
@@ -77,7 +76,7 @@ def research_home_context(
 @router.get("/research", response_class=HTMLResponse)
 def research_home(request: Request, session: SessionDep, user: ResearcherUser) -> HTMLResponse:
     settings = request.app.state.settings
-    raw = export_request_options(request)
+    raw = raw_options(request.query_params)
     raw.setdefault("format", "pairs")
     raw["format"] = raw.get("format") or "pairs"
     ctx = research_home_context(

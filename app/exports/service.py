@@ -26,14 +26,13 @@ from app.core.errors import InvalidInput, NotFound
 from app.exports import card as card_module
 from app.exports.formats import RowBuilder, RowContext, arrow_schema, split_of
 from app.exports.pseudonym import pseudonym
-from app.exports.schemas import FORMATS, RENDERED_FORMATS, ExportOptions
+from app.exports.schemas import FORMATS, RENDERED_FORMATS, ExportOptions, ExportQuery
 from app.exports.source import PromptGroup, prompt_groups
 from app.exports.tokenizers import allowed_tokenizers, choose_tokenizer, renderer
-from app.exports.writers import EXTENSIONS, _Sink, encode, jsonl_line_chunks
+from app.exports.writers import EXTENSIONS, ChunkSink, encode, jsonl_line_chunks
 from app.generation.model_files import BUNDLED_MODEL_ALIAS
 from app.prompt_sets.models import PromptSet
 
-LIST_OPTIONS = ("prompt_set", "annotators", "exclude_flags")
 DEDUPED_FORMATS = ("pairs", "conversational", "consensus")
 
 
@@ -97,11 +96,10 @@ def _resolve_prompt_sets(session: Session, values: Iterable[Any]) -> list[Prompt
     return found
 
 
-def _resolve_annotators(session: Session, values: Iterable[str], secret_key: str) -> list[int]:
+def _resolve_annotators(session: Session, wanted: list[str], secret_key: str) -> list[int]:
     """Annotators by pseudonym, as they appear in exports. Never by username: a researcher
     must not be able to link a pseudonym to a person, nor learn which usernames exist (the
     message for an unknown value is the same whatever it is)."""
-    wanted = [str(v).strip() for v in values if str(v).strip()]
     if not wanted:
         return []
     user_ids = session.scalars(select(User.id)).all()
@@ -119,16 +117,9 @@ def _resolve_annotators(session: Session, values: Iterable[str], secret_key: str
     return sorted({by_pseudonym[v] for v in wanted})
 
 
-def _split_list(value: Any) -> list[str]:
-    """Repeated query parameters or comma-separated values, as a flat list."""
-    items = value if isinstance(value, list | tuple) else [value]
-    return [
-        part.strip()
-        for item in items
-        if item is not None
-        for part in str(item).split(",")
-        if part.strip()
-    ]
+def _invalid(exc: ValidationError) -> InvalidInput:
+    errors = _validation_errors(exc)
+    return InvalidInput(f"{errors[0]['field']}: {errors[0]['message']}", errors=errors)
 
 
 def parse_options(
@@ -139,47 +130,64 @@ def parse_options(
     default_model: str,
     tokenizer_dir: Path | None = None,
 ) -> ExportPlan:
-    """Validate raw options (query string, form or CLI) into an ExportPlan, or raise a 4xx
-    error that names the option and value."""
+    """Validate raw options (the research form, the CLI: `format` plus ExportQuery's
+    fields) into an ExportPlan, or raise a 4xx error that names the option and value."""
     fmt = str(raw.get("format") or "")
+    _check_format(fmt)
+    try:
+        query = ExportQuery.model_validate({k: v for k, v in raw.items() if k != "format"})
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    return plan_export(
+        session,
+        fmt,
+        query,
+        secret_key=secret_key,
+        default_model=default_model,
+        tokenizer_dir=tokenizer_dir,
+    )
+
+
+def _check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise UnknownFormat(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
-    sets_raw = _split_list(raw.get("prompt_set"))
-    if not sets_raw:
+
+
+def plan_export(
+    session: Session,
+    fmt: str,
+    query: ExportQuery,
+    *,
+    secret_key: str,
+    default_model: str,
+    tokenizer_dir: Path | None = None,
+) -> ExportPlan:
+    """Resolve a validated query's prompt sets and annotators into an ExportPlan."""
+    _check_format(fmt)
+    if not query.prompt_set:
         raise InvalidInput(
             "Choose at least one prompt set (prompt_set).",
             errors=[{"field": "prompt_set", "message": "is required"}],
         )
-    values = {k: v for k, v in raw.items() if v not in (None, "") and k not in LIST_OPTIONS}
-    values.pop("prompt_set", None)
-    try:
-        # Validate the simple options first, so bad dates or fractions fail before lookups.
-        ExportOptions.model_validate(values | {"prompt_set_ids": (0,)})
-    except ValidationError as exc:
-        errors = _validation_errors(exc)
-        raise InvalidInput(f"{errors[0]['field']}: {errors[0]['message']}", errors=errors) from None
-    prompt_sets = _resolve_prompt_sets(session, sets_raw)
-    annotator_ids = _resolve_annotators(session, _split_list(raw.get("annotators")), secret_key)
+    prompt_sets = _resolve_prompt_sets(session, query.prompt_set)
+    annotator_ids = _resolve_annotators(session, query.annotators, secret_key)
     set_models = [str((ps.generation or {}).get("model") or "") for ps in prompt_sets]
     tokenizers = allowed_tokenizers(
         set_models=set_models, default_model=default_model, tokenizer_dir=tokenizer_dir
     )
-    model = choose_tokenizer(
-        str(values.get("tokenizer") or ""), set_models[0] or default_model, tokenizers
-    )
+    model = choose_tokenizer(query.tokenizer or "", set_models[0] or default_model, tokenizers)
     try:
         options = ExportOptions.model_validate(
-            values
+            query.model_dump(exclude={"prompt_set", "annotators"})
             | {
+                "format": fmt,
                 "prompt_set_ids": tuple(ps.id for ps in prompt_sets),
                 "annotator_ids": tuple(annotator_ids),
-                "exclude_flags": tuple(_split_list(raw.get("exclude_flags"))),
                 "tokenizer": model,
             }
         )
     except ValidationError as exc:
-        errors = _validation_errors(exc)
-        raise InvalidInput(f"{errors[0]['field']}: {errors[0]['message']}", errors=errors) from None
+        raise _invalid(exc) from None
     if options.format in RENDERED_FORMATS:
         renderer(model, tokenizers[model])  # fail now (4xx), not halfway through the stream
     summaries = [
@@ -294,7 +302,7 @@ def _bundle_chunks(
     """A zip with train and test files and a README.md dataset card, streamed."""
     options = plan.options
     schema = arrow_schema(options)
-    sink = _Sink()
+    sink = ChunkSink()
     counts: dict[str, int] = {}
     sampler = card_module.LengthSampler(options, plan.tokenizer_setting)
     ext = EXTENSIONS[options.file_type]

@@ -90,7 +90,7 @@ def csv_chunks(rows: Iterable[Row], field_names: list[str]) -> Iterator[bytes]:
         yield buffer.getvalue().encode()
 
 
-class _Sink:
+class ChunkSink:
     """A write-only file object whose contents are drained after every write."""
 
     def __init__(self) -> None:
@@ -115,7 +115,7 @@ class _Sink:
 
 def parquet_chunks(rows: Iterable[Row], schema: pa.Schema) -> Iterator[bytes]:
     """One row group per PARQUET_ROW_GROUP rows, written out as soon as it is full."""
-    sink = _Sink()
+    sink = ChunkSink()
     writer = pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema)
     try:
         for batch in _batches(rows, PARQUET_ROW_GROUP):

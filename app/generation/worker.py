@@ -34,7 +34,7 @@ from app.generation.backends import (
     PromptResult,
     make_backend,
 )
-from app.generation.config import GenerationSettings
+from app.generation.config import JobSettings
 from app.generation.dedupe import regenerate_duplicates
 from app.generation.errors import BackendError, BackendUnavailable
 from app.generation.models import GenerationJob, GenerationTask
@@ -48,7 +48,7 @@ MAX_ATTEMPTS = 3
 @dataclass
 class Claim:
     job_id: int
-    settings: GenerationSettings
+    settings: JobSettings
     requests: list[PromptRequest]
     task_ids: dict[int, int]  # prompt id -> task id
 
@@ -156,7 +156,7 @@ class Worker:
                 return None
             job = session.get(GenerationJob, tasks[0].job_id)
             assert job is not None
-            gen = GenerationSettings.model_validate(job.settings)
+            gen = JobSettings.model_validate(job.settings)
             now = utcnow()
             usable = []
             for task in tasks:
@@ -208,13 +208,13 @@ class Worker:
         backend = self._backends.get(job.id)
         if backend is not None:
             return backend.batch_prompts
-        gen = GenerationSettings.model_validate(job.settings)
+        gen = JobSettings.model_validate(job.settings)
         if gen.backend == "openai":
             return self.settings.openai_concurrency * 2
         return max(1, gen.batch_sequences // gen.candidates_per_prompt)
 
     def _requests(
-        self, session: Session, gen: GenerationSettings, tasks: list[GenerationTask]
+        self, session: Session, gen: JobSettings, tasks: list[GenerationTask]
     ) -> list[PromptRequest]:
         if not tasks:
             return []
@@ -286,20 +286,6 @@ class Worker:
             else:
                 task.status, task.error, task.worker_id = "pending", error[:2000], None
             self._finish_if_complete(session, job)
-            session.commit()
-
-    def release(self, claim: Claim) -> None:
-        """Hand our unfinished tasks back (shutdown or cancel); this try does not count."""
-        with self.sessionmaker() as session:
-            session.execute(
-                update(GenerationTask)
-                .where(
-                    GenerationTask.id.in_(list(claim.task_ids.values())),
-                    GenerationTask.worker_id == self.worker_id,
-                    GenerationTask.status == "running",
-                )
-                .values(status="pending", worker_id=None, attempts=GenerationTask.attempts - 1)
-            )
             session.commit()
 
     def fail_job(self, job_id: int, message: str) -> None:
@@ -388,9 +374,7 @@ def backend_model(backend: Backend) -> str:
     return backend.model_name
 
 
-def _candidate(
-    prompt_id: int, out: GeneratedText, model: str, gen: GenerationSettings
-) -> Candidate:
+def _candidate(prompt_id: int, out: GeneratedText, model: str, gen: JobSettings) -> Candidate:
     sampling = gen.sampling_for(out.position)
     sampling["temperature"] = out.temperature
     return Candidate(

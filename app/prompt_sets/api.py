@@ -1,4 +1,7 @@
-"""JSON API for prompt sets, imports and prompts (admin only)."""
+"""JSON API for prompt sets, imports and prompts (admin only).
+
+PATCH /prompt-sets/{id} lives in app.generation.api: with "regenerate" it also queues a job.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,6 @@ from app.prompt_sets.schemas import (
     ImportOut,
     PromptSetCreate,
     PromptSetOut,
-    PromptSetPatch,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["prompt sets"])
@@ -53,16 +55,6 @@ def create_prompt_set(body: PromptSetCreate, session: SessionDep, user: AdminUse
 def get_prompt_set(prompt_set_id: Id, session: SessionDep, user: AdminUser) -> PromptSetOut:
     ps = prompt_set_service.load_prompt_set(session, prompt_set_id)
     return prompt_set_service.prompt_set_out(session, ps)
-
-
-@router.patch("/prompt-sets/{prompt_set_id}", response_model=PromptSetOut)
-def patch_prompt_set(
-    prompt_set_id: Id, body: PromptSetPatch, session: SessionDep, user: AdminUser
-) -> PromptSetOut:
-    result = prompt_set_service.update_prompt_set(
-        session, prompt_set_id=prompt_set_id, changes=body, user_id=user.id
-    )
-    return prompt_set_service.prompt_set_out(session, result.prompt_set, result.regeneration_job_id)
 
 
 @router.post("/prompt-sets/{prompt_set_id}/imports", response_model=ImportOut)

@@ -207,9 +207,7 @@ def import_prompts(
     `candidates` get them stored as imported candidates and are ready to annotate.
     Raises ImportRejected (422) listing every bad row; the database is then unchanged.
     """
-    prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
-    if prompt_set.status == "archived":
-        raise Conflict(f"Prompt set {prompt_set.name!r} is archived; resume it before importing.")
+    prompt_set_service.load_writable_prompt_set(session, prompt_set_id)
     start = file.tell()
     if fmt is None:
         fmt = detect_format(filename, file.read(64))

@@ -76,6 +76,8 @@ def test_api_creates_reads_and_patches_a_prompt_set(
         ({"candidates_per_prompt": 9}, "candidates_per_prompt"),
         ({"generation": {"temperature": [0.5, 0.7]}}, "generation.temperature"),
         ({"generation": {"top_p": 1.5}}, "generation.top_p"),
+        # The worker's limit is the API's: no set is accepted that no job could run.
+        ({"generation": {"max_new_tokens": 4097}}, "generation.max_new_tokens"),
         ({"name": ""}, "name"),
         ({"unknown": 1}, "unknown"),
     ],
@@ -171,7 +173,10 @@ def test_editing_generation_offers_regeneration_only_when_candidates_exist(
 ) -> None:
     without = make_prompt_set(session, prompts=1, candidates=None)
     assert "regenerate" not in admin_client.get(f"/admin/prompt-sets/{without.id}/edit").text
-    with_candidates = make_prompt_set(session, prompts=1, candidates=4)
+    # A seed set through the API: the form doesn't show it, and saving the form keeps it.
+    with_candidates = make_prompt_set(
+        session, prompts=1, candidates=4, generation={"model": "smollm2", "seed": 7}
+    )
     page = admin_client.get(f"/admin/prompt-sets/{with_candidates.id}/edit")
     assert 'name="regenerate"' in page.text
     form = {
@@ -190,6 +195,7 @@ def test_editing_generation_offers_regeneration_only_when_candidates_exist(
     assert saved.status_code == 200 and "Existing candidates were kept" in saved.text
     session.refresh(with_candidates)
     assert with_candidates.generation["temperature"] == 1.2
+    assert with_candidates.generation["seed"] == 7
 
 
 def test_delete_prompt_without_annotations_but_archive_one_with(
@@ -323,8 +329,6 @@ def test_dashboard_shows_generation_job_progress_and_the_stats_api_matches(
 def test_regenerate_after_settings_change_queues_a_job_for_unannotated_prompts(
     client: TestClient, session: Session, admin_headers: dict
 ) -> None:
-    # create_job belongs to the generation domain; this runs once both are merged.
-    pytest.importorskip("app.generation.jobs")
     from app.generation.models import GenerationJob, GenerationTask
 
     ps = make_prompt_set(session, prompts=0)

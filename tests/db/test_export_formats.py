@@ -293,3 +293,19 @@ def test_bundle_has_train_test_and_card(session, scenario):
     assert "Annotators: 3" in card and "Krippendorff" in card and "RewardTrainer" in card
     assert "Rank by **helpfulness**" in card and "model-a" in card
     assert not any(u.username in card for u in scenario.annotators)
+
+
+def test_card_keeps_hostile_set_text_inside_its_place(session, scenario):
+    ps = scenario.prompt_set
+    ps.name = "## Injected\n| x |"
+    ps.description = "<script>alert(1)</script>"
+    ps.guidelines = "Be fair.\n```\n# Fake section\n"
+    session.commit()
+    data = file_bytes(session, scenario, "rankings", bundle="true")
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        lines = zf.read("README.md").decode().splitlines()
+    headings = [line for line in lines if line.startswith("#")]
+    assert r"### Prompt set: \#\# Injected \| x \|" in headings
+    assert not any("Injected" in h and h.startswith("## ") for h in headings)
+    assert "Fake section" not in " ".join(headings) and "> # Fake section" in lines
+    assert "<script>" not in "\n".join(lines)

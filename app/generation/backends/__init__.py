@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from app.core.config import Settings
-from app.generation.config import GenerationSettings
+from app.generation.config import JobSettings
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class Backend(Protocol):
     def generate(self, requests: list[PromptRequest]) -> list[PromptResult]: ...
 
 
-def make_backend(gen: GenerationSettings, app_settings: Settings) -> Backend:
+def make_backend(gen: JobSettings, app_settings: Settings) -> Backend:
     if gen.backend == "openai":
         from app.generation.backends.openai import OpenAIBackend
 
