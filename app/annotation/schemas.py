@@ -12,7 +12,7 @@ from app.core.inputs import Id
 
 class SubmissionIn(BaseModel):
     assignment_id: Id
-    # Tie groups of candidate ids, best first. Checked by app.annotation.ranking, which
+    # Tie groups of candidate ids, best first. Checked by app.prompt_sets.ranking, which
     # names the exact problem (missing, repeated, foreign id, empty group).
     ranking: list[Any] = Field(max_length=64)
     all_bad: bool = False

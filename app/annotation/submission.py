@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import Row, bindparam, exists, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from app.accounts.models import User
 from app.annotation.assignment import FINISHED, SetLike, candidate_labels
@@ -24,10 +25,10 @@ from app.annotation.models import (
     Assignment,
     Comparison,
 )
-from app.annotation.ranking import derive_comparisons, validate_ranking
 from app.core.db import UTCDateTime, utcnow
 from app.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
+from app.prompt_sets.ranking import derive_comparisons, validate_ranking
 
 RATING_MIN, RATING_MAX = 1, 7
 MAX_SKIP_REASON_CHARS = 500
@@ -134,8 +135,8 @@ def _lock_assignment(session: Session, assignment: Assignment) -> Assignment:
 
 # The two locks of a submit, built once with bound parameters (no per-request statement
 # building or cache keys).
-_ASSIGNMENT = bindparam("assignment")
-_WHO = bindparam("who")
+_ASSIGNMENT: BindParameter[int] = bindparam("assignment")
+_WHO: BindParameter[int] = bindparam("who")
 
 # The prompt row of the assignment, locked (the lease path writes leases under the same
 # lock), with its set and its candidate ids. Taken before the assignment row, in the lease
@@ -179,12 +180,12 @@ _LOCK_ASSIGNMENT = (
 # The writes of a submit: plain Core statements (the ORM's unit of work and bulk paths
 # cost more CPU than the rows they write). A request's session holds none of these rows;
 # an Assignment that a caller's session does hold is expired (see _expire_held).
-_INSERT_ANNOTATION = insert(Annotation.__table__).returning(Annotation.id)
+_INSERT_ANNOTATION = insert(cast(Table, Annotation.__table__)).returning(Annotation.id)
 # RETURNING makes SQLAlchemy send the rows as one multi-row INSERT ("insertmanyvalues")
 # instead of the driver's executemany, which costs several times more CPU here.
-_INSERT_COMPARISON = insert(Comparison.__table__).returning(Comparison.id)
+_INSERT_COMPARISON = insert(cast(Table, Comparison.__table__)).returning(Comparison.id)
 _CLOSE_ASSIGNMENT = (
-    update(Assignment.__table__)
+    update(cast(Table, Assignment.__table__))
     .where(Assignment.id == _ASSIGNMENT)
     .values(status="submitted", finished_at=bindparam("now", type_=UTCDateTime()))
 )
@@ -286,7 +287,7 @@ def _check_ratings(
         else:
             ratings[key] = value
     if required:
-        for key in sorted(set(labels) - {str(k) for k in raw or {}}, key=labels.get):
+        for key in sorted(set(labels) - {str(k) for k in raw or {}}, key=lambda k: labels[k]):
             _problem(errors, f"ratings.{key}", f"{labels[key]} needs a rating from {span}")
     return ratings
 

@@ -80,10 +80,14 @@ def _export(args: argparse.Namespace) -> int:
     engine = make_engine(s.sqlalchemy_url)
     to_stdout = str(args.output) == "-"
     bar = tqdm(unit=" rows", disable=args.no_progress, file=sys.stderr, desc=plan.options.format)
+
+    def count(rows: int) -> None:
+        bar.update(rows)
+
     try:
         out = sys.stdout.buffer if to_stdout else open(args.output, "wb")  # noqa: SIM115
         try:
-            for chunk in service.export_chunks(make_sessionmaker(engine), plan, on_rows=bar.update):
+            for chunk in service.export_chunks(make_sessionmaker(engine), plan, on_rows=count):
                 out.write(chunk)
         finally:
             if not to_stdout:

@@ -58,7 +58,6 @@ def _serve(args: argparse.Namespace) -> int:
     )
     # Trust X-Forwarded-For only from the configured proxies: the rate limits count failed
     # logins per client address, which must be the browser's, not the proxy's.
-    proxy = {"proxy_headers": True, "forwarded_allow_ips": s.forwarded_allow_ips}
     if args.workers > 1:
         uvicorn.run(
             "app.main:create_app",
@@ -66,8 +65,16 @@ def _serve(args: argparse.Namespace) -> int:
             host=host,
             port=port,
             workers=args.workers,
-            **proxy,
+            proxy_headers=True,
+            forwarded_allow_ips=s.forwarded_allow_ips,
         )
     else:
-        uvicorn.run(create_app(s), host=host, port=port, log_level="info", **proxy)
+        uvicorn.run(
+            create_app(s),
+            host=host,
+            port=port,
+            log_level="info",
+            proxy_headers=True,
+            forwarded_allow_ips=s.forwarded_allow_ips,
+        )
     return 0

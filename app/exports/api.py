@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from app.accounts.deps import ResearcherUser
+from app.analytics.reports import prompt_set_stats
+from app.analytics.set_stats import PromptSetStats
 from app.core.db import SessionDep
 from app.core.inputs import Id
 from app.exports import service
 from app.exports.schemas import ExportQuery
-from app.exports.stats import prompt_set_stats
 from app.exports.writers import MEDIA_TYPES
 
 router = APIRouter(prefix="/api/v1", tags=["exports"])
@@ -58,7 +59,7 @@ def export_dataset(
 @router.get("/prompt-sets/{prompt_set_id}/stats")
 def prompt_set_statistics(
     prompt_set_id: Id, session: SessionDep, user: ResearcherUser
-) -> dict[str, Any]:
+) -> PromptSetStats:
     """Annotations, comparisons, Krippendorff's alpha (ordinal), pairwise agreement, tie and
     flag rates, and per-model win rates with Bradley–Terry strengths."""
     return prompt_set_stats(session, prompt_set_id=prompt_set_id)

@@ -10,21 +10,19 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.annotation.models import Annotation
+from app.analytics import loaders
+from app.analytics.reports import prompt_set_stats
 from app.core.package_files import TEMPLATES_DIR
 from app.exports.formats import UNPAIRED_LABEL_RULE, fields
 from app.exports.schemas import ExportOptions
-from app.exports.stats import prompt_set_stats
 from app.exports.writers import CSV_NOTE
-from app.prompt_sets.models import Candidate, Prompt
 
 log = logging.getLogger("ranklab.exports")
 
 if TYPE_CHECKING:
-    from app.exports.service import ExportPlan
+    from app.exports.plan import ExportPlan
 
 SAMPLE_SIZE = 2000
 PERCENTILES = (50, 90, 95, 99, 100)
@@ -100,28 +98,6 @@ class LengthSampler:
         }
 
 
-def _models(session: Session, prompt_set_ids: tuple[int, ...]) -> list[tuple[str, int]]:
-    rows = session.execute(
-        select(Candidate.model, func.count(Candidate.id))
-        .join(Prompt, Prompt.id == Candidate.prompt_id)
-        .where(Prompt.prompt_set_id.in_(prompt_set_ids))
-        .group_by(Candidate.model)
-        .order_by(Candidate.model)
-    ).all()
-    return [(m or "(unknown)", n) for m, n in rows]
-
-
-def _annotator_count(session: Session, prompt_set_ids: tuple[int, ...]) -> int:
-    return int(
-        session.scalar(
-            select(func.count(func.distinct(Annotation.annotator_id)))
-            .join(Prompt, Prompt.id == Annotation.prompt_id)
-            .where(Prompt.prompt_set_id.in_(prompt_set_ids))
-        )
-        or 0
-    )
-
-
 def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
@@ -185,9 +161,9 @@ def dataset_card(
     ]
     return _env.get_template("dataset_card.md.j2").render(
         o=o,
-        annotators=_annotator_count(session, o.prompt_set_ids),
+        annotators=loaders.count_annotators(session, o.prompt_set_ids),
         prompt_sets=prompt_sets,
-        models=_models(session, o.prompt_set_ids),
+        models=loaders.count_candidates_by_model(session, o.prompt_set_ids),
         field_names=[name for name, _ in fields(o)],
         counts=counts,
         lengths=lengths,

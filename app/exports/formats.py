@@ -15,12 +15,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from app.analytics.agreement import PairTally, pair_consensus
+from app.analytics.agreement import PairKey, PairTally, pair_agreements, pair_consensus
 from app.analytics.votes import votes_from_ranking
-from app.annotation.ranking import rank_of, tied_pairs
 from app.exports.schemas import ExportOptions
 from app.exports.source import AnnotationRec, ComparisonRec, PromptGroup
 from app.prompt_sets.content import as_messages
+from app.prompt_sets.ranking import rank_of, tied_pairs
 
 Row = dict[str, Any]
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
@@ -162,26 +162,7 @@ def json_line(value: Any) -> str:
 _JSON_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def pair_agreements(annotations: list[AnnotationRec]) -> dict[tuple[int, int], float]:
-    """(a, b) with a < b -> share of the annotations' votes for the pair's most common
-    outcome: the `agreement` of `pair_consensus` for one prompt, without building a Vote
-    per pair (this runs once per prompt of every pairs export)."""
-    counts: dict[tuple[int, int], list[int]] = {}
-    for annotation in annotations:
-        ranks = rank_of(annotation.ranking)
-        ids = sorted(ranks)
-        for i, a in enumerate(ids):
-            rank_a = ranks[a]
-            for b in ids[i + 1 :]:
-                diff = ranks[b] - rank_a
-                tally = counts.get((a, b))
-                if tally is None:
-                    counts[(a, b)] = tally = [0, 0, 0]
-                tally[(diff > 0) - (diff < 0) + 1] += 1
-    return {key: max(tally) / (tally[0] + tally[1] + tally[2]) for key, tally in counts.items()}
-
-
-def _consensus(group: PromptGroup, annotations: list[AnnotationRec]) -> dict:
+def _consensus(group: PromptGroup, annotations: list[AnnotationRec]) -> dict[PairKey, PairTally]:
     votes = [
         v
         for a in annotations
@@ -305,7 +286,7 @@ class RowBuilder:
         enc = self._encode
         fnum = self._float_json
         annotations = [a for a in group.annotations if opts.include_all_bad or not a.all_bad]
-        agreements = pair_agreements(annotations)
+        agreements = pair_agreements(a.ranking for a in annotations)
         chat = _chat(group)
         if conversational:
             prompt = enc(chat)

@@ -12,13 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.deps import ResearcherUser
+from app.analytics.reports import prompt_set_stats
 from app.annotation.models import FLAG_KINDS
 from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.templating import render
 from app.exports import service
 from app.exports.schemas import FORMATS, raw_options
-from app.exports.stats import prompt_set_stats
 from app.prompt_sets.models import PromptSet
 
 router = APIRouter(tags=["pages"])

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +23,12 @@ from app.core.db import read_only
 from app.core.errors import InvalidInput, NotFound
 from app.exports import card as card_module
 from app.exports.formats import RowBuilder, RowContext, arrow_schema, split_of
+from app.exports.plan import ExportPlan
 from app.exports.pseudonym import pseudonym
 from app.exports.schemas import FORMATS, RENDERED_FORMATS, ExportOptions, ExportQuery
 from app.exports.source import PromptGroup, prompt_groups
 from app.exports.tokenizers import allowed_tokenizers, choose_tokenizer, renderer
 from app.exports.writers import EXTENSIONS, ChunkSink, encode, jsonl_line_chunks
-from app.generation.model_files import BUNDLED_MODEL_ALIAS
 from app.prompt_sets.models import PromptSet
 
 DEDUPED_FORMATS = ("pairs", "conversational", "consensus")
@@ -46,30 +44,6 @@ class PromptSetNotFound(NotFound):
 
 class UnknownAnnotator(InvalidInput):
     code = "unknown_annotator"
-
-
-@dataclass
-class ExportPlan:
-    """Validated options plus what the stream needs and must not look up again."""
-
-    options: ExportOptions
-    prompt_sets: list[dict[str, Any]]
-    secret_key: str
-    # What to load for options.tokenizer (a name): never shown, may be a server path.
-    tokenizer_setting: str = BUNDLED_MODEL_ALIAS
-
-    @property
-    def filename(self) -> str:
-        names = "-".join(_slug(s["name"]) for s in self.prompt_sets)[:80]
-        o = self.options
-        if o.bundle:
-            return f"ranklab-{o.format}-{names}.zip"
-        suffix = "" if o.split == "all" else f"-{o.split}"
-        return f"ranklab-{o.format}-{names}{suffix}.{EXTENSIONS[o.file_type]}"
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "set"
 
 
 def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:

@@ -148,7 +148,7 @@ def _comparison_query(options: ExportOptions) -> Select:
     )
 
 
-def _stream(session: Session, stmt: Select) -> Result[Any]:
+def _stream(session: Session, stmt: Select[*tuple[Any, ...]]) -> Result[*tuple[Any, ...]]:
     # Core execution on the session's connection (same transaction): the ORM's result
     # wrapping cost more than the rows themselves.
     return session.connection().execute(stmt.execution_options(yield_per=YIELD_PER))

@@ -7,12 +7,14 @@ import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.exports.formats import Row
+
+T = TypeVar("T")
 
 # Rows per HTTP chunk (~1 MB for pairs): 2,000 was no faster and doubled the memory used.
 JSONL_BATCH = 1000
@@ -28,7 +30,7 @@ MEDIA_TYPES = {
 }
 
 
-def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+def _batches(rows: Iterable[T], size: int) -> Iterator[list[T]]:
     it = iter(rows)
     while batch := list(islice(it, size)):
         yield batch

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from app.annotation import prompt_removal
 from app.core.config import Settings
 from app.generation import jobs
 from app.generation.models import GenerationJob
@@ -66,7 +67,7 @@ def edit_prompt_set(
         and result.generation_changed
         and prompt_set_service.has_candidates(session, prompt_set_id)
     ):
-        prompt_ids = prompt_set_service.unannotated_prompt_ids(session, prompt_set_id)
+        prompt_ids = prompt_removal.unannotated_prompt_ids(session, prompt_set_id)
         if prompt_ids:
             job = jobs.queue_job(
                 session,

@@ -18,7 +18,6 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -32,8 +31,9 @@ from app.generation.backends import (
     GeneratedText,
     PromptRequest,
     PromptResult,
-    make_backend,
 )
+from app.generation.backends.factory import make_backend
+from app.generation.claim import Claim
 from app.generation.config import JobSettings
 from app.generation.dedupe import regenerate_duplicates
 from app.generation.errors import BackendError, BackendUnavailable
@@ -43,14 +43,6 @@ from app.prompt_sets.models import Candidate, Prompt
 
 log = logging.getLogger("ranklab.worker")
 MAX_ATTEMPTS = 3
-
-
-@dataclass
-class Claim:
-    job_id: int
-    settings: JobSettings
-    requests: list[PromptRequest]
-    task_ids: dict[int, int]  # prompt id -> task id
 
 
 def new_worker_id() -> str:

@@ -5,7 +5,6 @@ PATCH /prompt-sets/{id} lives in app.generation.api: with "regenerate" it also q
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
@@ -14,7 +13,7 @@ from pydantic import BaseModel
 from app.accounts.deps import AdminUser
 from app.core.db import SessionDep
 from app.core.inputs import Id
-from app.prompt_sets import annotator_stats, dashboard, imports
+from app.prompt_sets import imports
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.schemas import (
     GoldIn,
@@ -24,11 +23,6 @@ from app.prompt_sets.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["prompt sets"])
-
-
-class PromptOutcome(BaseModel):
-    id: int
-    outcome: str  # "deleted" or "archived"
 
 
 class GoldOut(BaseModel):
@@ -75,12 +69,6 @@ def import_file(
     )
 
 
-@router.delete("/prompts/{prompt_id}", response_model=PromptOutcome)
-def delete_prompt(prompt_id: Id, session: SessionDep, user: AdminUser) -> PromptOutcome:
-    outcome = prompt_set_service.delete_or_archive_prompt(session, prompt_id=prompt_id)
-    return PromptOutcome(id=prompt_id, outcome=outcome)
-
-
 @router.put("/prompts/{prompt_id}/gold", response_model=GoldOut)
 def set_gold(prompt_id: Id, body: GoldIn, session: SessionDep, user: AdminUser) -> GoldOut:
     prompt = prompt_set_service.set_gold(session, prompt_id=prompt_id, data=body)
@@ -91,23 +79,3 @@ def set_gold(prompt_id: Id, body: GoldIn, session: SessionDep, user: AdminUser) 
 def clear_gold(prompt_id: Id, session: SessionDep, user: AdminUser) -> GoldOut:
     prompt = prompt_set_service.clear_gold(session, prompt_id=prompt_id)
     return GoldOut(id=prompt.id, is_gold=prompt.is_gold, gold_ranking=prompt.gold_ranking)
-
-
-@router.get("/prompt-sets/{prompt_set_id}/dashboard")
-def prompt_set_dashboard(prompt_set_id: Id, session: SessionDep, user: AdminUser) -> dict:
-    """The dashboard's numbers as JSON: progress, generation jobs, agreement, models."""
-    context = dashboard.dashboard_context(session, prompt_set_id)
-    progress = context["progress"]
-    return {
-        "progress": {**asdict(progress), "annotation_share": progress.annotation_share},
-        "generation_jobs": context["jobs"],
-        "pairwise_agreement": context["agreement"],
-        "models": context["models"].get("table", []),
-    }
-
-
-@router.get("/prompt-sets/{prompt_set_id}/annotators")
-def prompt_set_annotators(prompt_set_id: Id, session: SessionDep, user: AdminUser) -> list[dict]:
-    """Per annotator: annotations, median seconds, skip and flag rates, agreement, gold."""
-    prompt_set_service.load_prompt_set(session, prompt_set_id)
-    return [asdict(row) for row in annotator_stats.annotator_stats(session, prompt_set_id)]

@@ -5,9 +5,9 @@ Saving the edit form lives in app.generation.pages: it may also queue a regenera
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import func, select
@@ -16,14 +16,13 @@ from sqlalchemy.orm import Session
 from app.accounts.deps import AdminUser
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
-from app.core.errors import AppError, InvalidInput
+from app.core.errors import InvalidInput
 from app.core.forms import FormFields
 from app.core.inputs import Id
 from app.core.templating import flash, render
-from app.prompt_sets import annotator_stats, dashboard, imports
 from app.prompt_sets import service as prompt_set_service
-from app.prompt_sets.models import Candidate, Prompt, PromptSet
-from app.prompt_sets.schemas import GoldIn, PromptSetCreate, field_errors
+from app.prompt_sets.models import Prompt
+from app.prompt_sets.schemas import PromptSetCreate, field_errors
 from app.prompt_sets.set_form import form_context, form_to_fields, form_values, rerender_form
 
 router = APIRouter(tags=["pages"])
@@ -101,42 +100,6 @@ def change_status(
     return _see_other(f"/admin/prompt-sets/{prompt_set_id}")
 
 
-# --- dashboard and import ----------------------------------------------------------------
-
-
-@router.get("/admin/prompt-sets/{prompt_set_id}", response_class=HTMLResponse)
-def prompt_set_dashboard(
-    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser
-) -> HTMLResponse:
-    context = dashboard.dashboard_context(session, prompt_set_id)
-    return render(request, "prompt_sets/dashboard.html", context)
-
-
-@router.post("/admin/prompt-sets/{prompt_set_id}/imports", dependencies=CSRF)
-def upload_import(
-    prompt_set_id: Id,
-    request: Request,
-    session: SessionDep,
-    user: AdminUser,
-    file: Annotated[UploadFile, File()],
-) -> Response:
-    try:
-        result = imports.import_prompts(
-            session, prompt_set_id=prompt_set_id, file=file.file, filename=file.filename
-        )
-    except AppError as exc:
-        session.rollback()
-        context = dashboard.dashboard_context(session, prompt_set_id)
-        context["import_error"] = {"message": exc.message, "errors": exc.errors}
-        return render(request, "prompt_sets/dashboard.html", context, status_code=exc.status)
-    flash(
-        request,
-        f"Imported {result.imported} prompts ({result.candidates} candidates); "
-        f"skipped {result.skipped_duplicates} duplicates.",
-    )
-    return _see_other(f"/admin/prompt-sets/{prompt_set_id}")
-
-
 # --- prompts ----------------------------------------------------------------------------
 
 
@@ -175,92 +138,3 @@ def list_prompts(
 ) -> HTMLResponse:
     context = prompts_context(session, prompt_set_id, max(1, page))
     return render(request, "prompt_sets/prompts.html", context)
-
-
-def prompt_context(session: Session, prompt_id: Id, errors: list | None = None) -> dict:
-    prompt = prompt_set_service.load_prompt(session, prompt_id)
-    candidates = session.scalars(
-        select(Candidate).where(Candidate.prompt_id == prompt_id).order_by(Candidate.position)
-    ).all()
-    return {
-        "prompt": prompt,
-        "prompt_set": session.get(PromptSet, prompt.prompt_set_id),
-        "candidates": [
-            {
-                "id": c.id,
-                "position": c.position,
-                "text": c.text,
-                "model": c.model,
-                "source": c.source,
-            }
-            for c in candidates
-        ],
-        "annotations": prompt_set_service.annotation_count(session, prompt_id),
-        "gold_text": "; ".join(", ".join(str(i) for i in g) for g in prompt.gold_ranking or []),
-        "errors": errors or [],
-    }
-
-
-@router.get("/admin/prompts/{prompt_id}", response_class=HTMLResponse)
-def show_prompt(
-    prompt_id: Id, request: Request, session: SessionDep, user: AdminUser
-) -> HTMLResponse:
-    return render(request, "prompt_sets/prompt.html", prompt_context(session, prompt_id))
-
-
-@router.post("/admin/prompts/{prompt_id}/delete", dependencies=CSRF)
-def delete_prompt(
-    prompt_id: Id, request: Request, session: SessionDep, user: AdminUser
-) -> Response:
-    prompt_set_id = prompt_set_service.load_prompt(session, prompt_id).prompt_set_id
-    outcome = prompt_set_service.delete_or_archive_prompt(session, prompt_id=prompt_id)
-    if outcome == "archived":
-        flash(request, f"Prompt {prompt_id} has annotations, so it was archived instead.")
-    else:
-        flash(request, f"Prompt {prompt_id} deleted.")
-    return _see_other(f"/admin/prompt-sets/{prompt_set_id}/prompts")
-
-
-def parse_gold_form(form: dict[str, Any]) -> GoldIn:
-    """ "3; 1, 4; 2" is a ranking of tie groups; a lone best candidate id is the other way."""
-    ranking_text = form.get("ranking", "").strip()
-    best = form.get("best_candidate_id", "").strip()
-    try:
-        if ranking_text:
-            groups = [g for g in ranking_text.split(";") if g.strip()]
-            return GoldIn(ranking=[[int(x) for x in g.split(",") if x.strip()] for g in groups])
-        return GoldIn(best_candidate_id=int(best) if best else None)
-    except ValueError as exc:
-        raise InvalidInput(
-            "Write the ranking as candidate ids, commas within a tie group and ';' between "
-            "groups, e.g. '3; 1, 4; 2'.",
-            errors=[{"field": "ranking", "message": "not a list of candidate ids"}],
-        ) from exc
-
-
-@router.post("/admin/prompts/{prompt_id}/gold", dependencies=CSRF)
-def set_gold(
-    prompt_id: Id, request: Request, session: SessionDep, user: AdminUser, form: FormFields
-) -> Response:
-    try:
-        if form.get("action") == "clear":
-            prompt_set_service.clear_gold(session, prompt_id=prompt_id)
-            flash(request, f"Prompt {prompt_id} is no longer a gold item.")
-        else:
-            prompt_set_service.set_gold(session, prompt_id=prompt_id, data=parse_gold_form(form))
-            flash(request, f"Prompt {prompt_id} is now a gold item.")
-    except InvalidInput as exc:
-        context = prompt_context(session, prompt_id, exc.errors or [{"message": exc.message}])
-        return render(request, "prompt_sets/prompt.html", context, status_code=422)
-    return _see_other(f"/admin/prompts/{prompt_id}")
-
-
-@router.get("/admin/prompt-sets/{prompt_set_id}/annotators", response_class=HTMLResponse)
-def annotators(
-    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser
-) -> HTMLResponse:
-    context = {
-        "prompt_set": prompt_set_service.load_prompt_set(session, prompt_set_id),
-        "rows": annotator_stats.annotator_stats(session, prompt_set_id),
-    }
-    return render(request, "prompt_sets/annotators.html", context)

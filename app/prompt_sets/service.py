@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, exists, func, null, select
+from sqlalchemy import exists, func, null, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.annotation.models import Annotation
-from app.annotation.ranking import validate_ranking
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
+from app.prompt_sets.ranking import validate_ranking
 from app.prompt_sets.schemas import (
     GenerationSettings,
     GoldIn,
@@ -93,9 +92,8 @@ def load_prompt_set_by_name(session: Session, name: str) -> PromptSet:
 
 
 def prompt_count(session: Session, prompt_set_id: int) -> int:
-    return session.scalar(
-        select(func.count()).select_from(Prompt).where(Prompt.prompt_set_id == prompt_set_id)
-    )
+    query = select(func.count()).select_from(Prompt).where(Prompt.prompt_set_id == prompt_set_id)
+    return session.scalar(query) or 0
 
 
 def prompt_set_out(
@@ -137,18 +135,6 @@ def has_candidates(session: Session, prompt_set_id: int) -> bool:
                     Candidate.prompt_id == Prompt.id, Prompt.prompt_set_id == prompt_set_id
                 )
             )
-        )
-    )
-
-
-def unannotated_prompt_ids(session: Session, prompt_set_id: int) -> list[int]:
-    """Active prompts nobody has annotated yet: safe to regenerate."""
-    annotated = select(Annotation.id).where(Annotation.prompt_id == Prompt.id).exists()
-    return list(
-        session.scalars(
-            select(Prompt.id)
-            .where(Prompt.prompt_set_id == prompt_set_id, Prompt.status == "active", ~annotated)
-            .order_by(Prompt.id)
         )
     )
 
@@ -230,26 +216,6 @@ def load_writable_prompt(session: Session, prompt_id: int) -> Prompt:
     prompt = load_prompt(session, prompt_id)
     check_writable(load_prompt_set(session, prompt.prompt_set_id))
     return prompt
-
-
-def annotation_count(session: Session, prompt_id: int) -> int:
-    return session.scalar(
-        select(func.count()).select_from(Annotation).where(Annotation.prompt_id == prompt_id)
-    )
-
-
-def delete_or_archive_prompt(session: Session, *, prompt_id: int) -> str:
-    """Delete a prompt nobody has annotated; archive one that has annotations, so the
-    rankings already collected stay exportable. Returns "deleted" or "archived"."""
-    prompt = load_writable_prompt(session, prompt_id)
-    if annotation_count(session, prompt_id):
-        prompt.status = "archived"
-        outcome = "archived"
-    else:
-        session.execute(delete(Prompt).where(Prompt.id == prompt_id))
-        outcome = "deleted"
-    session.commit()
-    return outcome
 
 
 def candidate_ids(session: Session, prompt_id: int) -> list[int]:

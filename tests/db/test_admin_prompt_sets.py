@@ -7,8 +7,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.prompt_sets import dashboard
-from app.prompt_sets.annotator_stats import annotator_stats, gold_scores
+from app.admin.prompt_set_pages import dashboard_context
+from app.analytics.annotators import gold_scores
+from app.analytics.reports import annotator_stats
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from tests.factories.accounts import DEFAULT_PASSWORD, make_token, make_user
 from tests.factories.annotation import make_annotation, make_skip
@@ -276,7 +277,7 @@ def test_dashboard_and_annotator_stats_from_stored_annotations(
     make_skip(session, p1, ann[2])
     session.commit()
 
-    ctx = dashboard.dashboard_context(session, ps.id)
+    ctx = dashboard_context(session, ps.id)
     p = ctx["progress"]
     assert (p.prompts, p.candidates, p.annotations, p.annotations_needed, p.items_complete) == (
         2,

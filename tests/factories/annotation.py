@@ -18,10 +18,10 @@ from app.accounts.models import User
 from app.annotation import assignment, submission
 from app.annotation.assignment import TaskView
 from app.annotation.models import Annotation, Assignment, Comparison
-from app.annotation.ranking import derive_comparisons
 from app.annotation.submission import SubmissionInput, SubmissionResult
 from app.core.db import utcnow
 from app.prompt_sets.models import Prompt
+from app.prompt_sets.ranking import derive_comparisons
 
 _keys = itertools.count(1)
 

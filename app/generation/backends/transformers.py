@@ -20,7 +20,7 @@ from app.core.config import Settings
 from app.generation.backends import GeneratedText, PromptRequest, PromptResult
 from app.generation.config import JobSettings
 
-_models: dict[tuple[str, str], tuple[Any, Any, Any, dict[str, Any]]] = {}
+_models: dict[tuple[str, str, str], tuple[Any, Any, Any, dict[str, Any]]] = {}
 _models_lock = threading.Lock()
 
 

@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from app.accounts import service, sessions
 from app.accounts.deps import AdminUser
 from app.accounts.models import ROLE_VALUES, User
+from app.admin import people
+from app.analytics.reports import annotator_stats
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError
@@ -21,7 +23,6 @@ from app.core.forms import FormFields
 from app.core.inputs import Id
 from app.core.rate_limits import RateLimits, client_address
 from app.core.templating import flash, render
-from app.prompt_sets.annotator_stats import annotator_stats
 
 router = APIRouter(tags=["pages"])
 CSRF = [Depends(verify_csrf_form)]
@@ -133,7 +134,7 @@ def set_active(
 ) -> Response:
     active = form.get("active") == "true"
     try:
-        released = service.set_active(
+        released = people.set_active(
             session, user_id=user_id, active=active, acting_user_id=admin.id
         )
     except AppError as exc:
