@@ -12,7 +12,7 @@ from app.accounts.deps import AdminUser
 from app.accounts.models import ApiToken, User
 from app.admin import people
 from app.core.db import SessionDep
-from app.core.inputs import Id
+from app.core.inputs import Bool, Id, Text
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -20,9 +20,9 @@ router = APIRouter(prefix="/api/v1", tags=["users"])
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    username: str = Field(min_length=1, max_length=64)
-    password: str | None = Field(default=None, max_length=1024)
-    role: str = "annotator"
+    username: Text = Field(min_length=1, max_length=64)
+    password: Text | None = Field(default=None, max_length=1024)
+    role: Text = "annotator"
 
 
 class UserOut(BaseModel):
@@ -38,15 +38,15 @@ class UserOut(BaseModel):
 
 
 class PasswordIn(BaseModel):
-    password: str = Field(max_length=1024)
+    password: Text = Field(max_length=1024)
 
 
 class ActiveIn(BaseModel):
-    is_active: bool
+    is_active: Bool
 
 
 class TokenCreate(BaseModel):
-    name: str = Field(default="", max_length=100)
+    name: Text = Field(default="", max_length=100)
 
 
 class TokenOut(BaseModel):

@@ -23,7 +23,7 @@ from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError, Conflict, InvalidInput, NotAllowed, NotFound
 from app.core.forms import PostedForm
-from app.core.inputs import Id
+from app.core.inputs import Id, form_int, form_number
 from app.core.templating import flash, render
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import PromptSet
@@ -125,9 +125,22 @@ def ranking_from_ranks(ranks: dict[int, str]) -> list[list[Any]]:
     """
     by_rank: dict[int, list[int]] = {}
     for cid, value in ranks.items():
-        if value.strip().isdigit():
-            by_rank.setdefault(int(value), []).append(cid)
+        rank = form_int(value)
+        if rank is not None:
+            by_rank.setdefault(rank, []).append(cid)
     return [sorted(by_rank[r]) for r in sorted(by_rank)]
+
+
+def _assignment_id(form: Any) -> int:
+    """The form's hidden assignment id; a value that is no id is the caller's mistake."""
+    raw = str(form.get("assignment_id") or "")
+    value = form_int(raw)
+    if value is None or value < 1:
+        raise InvalidInput(
+            "assignment_id: must be a whole number (the item's id); reload the page.",
+            errors=[{"field": "assignment_id", "message": "must be a whole number"}],
+        )
+    return value
 
 
 def submission_from_form(form: Any) -> tuple[SubmissionInput, dict[str, Any]]:
@@ -136,24 +149,24 @@ def submission_from_form(form: Any) -> tuple[SubmissionInput, dict[str, Any]]:
     ratings: dict[str, Any] = {}
     for key, value in form.multi_items():
         prefix, _, suffix = key.partition("_")
-        if not suffix.isdigit() or not isinstance(value, str):
-            continue
+        candidate_id = form_int(suffix)
+        if candidate_id is None or candidate_id < 1 or not isinstance(value, str):
+            continue  # not one of the form's per-candidate fields
         if prefix == "rank":
-            ranks[int(suffix)] = value
+            ranks[candidate_id] = value
         elif prefix == "flag":
-            flags.setdefault(suffix, []).append(value)
+            flags.setdefault(str(candidate_id), []).append(value)
         elif prefix == "rating" and value:
-            ratings[suffix] = int(value) if value.lstrip("-").isdigit() else value
-    seconds = str(form.get("seconds_spent") or "")
-    raw_id = str(form.get("assignment_id") or "")
+            rating = form_int(value)
+            ratings[str(candidate_id)] = value if rating is None else rating
     data = SubmissionInput(
-        assignment_id=int(raw_id) if raw_id.isdigit() else 0,
+        assignment_id=_assignment_id(form),
         ranking=ranking_from_ranks(ranks),
         all_bad=form.get("all_bad") is not None,
         flags=flags,
         ratings=ratings,
         rationale=str(form.get("rationale") or ""),
-        seconds_spent=float(seconds) if seconds.replace(".", "", 1).isdigit() else None,
+        seconds_spent=form_number(str(form.get("seconds_spent") or "")),
         idempotency_key=str(form.get("idempotency_key") or "") or None,
     )
     kept = {"ranks": ranks, "flags": flags, "ratings": ratings, "rationale": data.rationale}
@@ -209,11 +222,10 @@ def _rerender(
 def skip_form(
     request: Request, set_id: Id, session: SessionDep, user: AnnotatorUser, form: PostedForm
 ) -> RedirectResponse:
-    raw_id = str(form.get("assignment_id") or "")
     submission.skip_assignment(
         session,
         annotator=user,
-        assignment_id=int(raw_id) if raw_id.isdigit() else 0,
+        assignment_id=_assignment_id(form),
         reason=str(form.get("reason") or ""),
     )
     flash(request, "Skipped. Here is the next item.")

@@ -7,10 +7,11 @@ at the edge with a 422 naming the field, before any query runs.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import annotated_types as at
-from pydantic import AfterValidator
+from pydantic import AfterValidator, AllowInfNan, BeforeValidator, Strict
 
 MAX_DB_INT = 2**31 - 1
 MAX_JSON_DEPTH = 20
@@ -19,6 +20,42 @@ MAX_JSON_DEPTH = 20
 Id = Annotated[int, at.Ge(1), at.Le(MAX_DB_INT)]
 # A page number, offset or count that ends up in a query.
 Count = Annotated[int, at.Ge(0), at.Le(MAX_DB_INT)]
+
+
+def _not_a_bool(value: Any) -> Any:
+    # JSON true/false are ints to Python; `"temperature": false` must not become 0.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true/false")
+    return value
+
+
+# Strict where coercion hides mistakes: only true/false is a boolean (not 1, "yes", "off"),
+# and true/false is no number. Numbers still parse from form text ("0.8").
+Bool = Annotated[bool, Strict()]
+Number = Annotated[float, BeforeValidator(_not_a_bool), AllowInfNan(False)]
+WholeNumber = Annotated[int, BeforeValidator(_not_a_bool)]
+
+# Form text that is a whole number: ASCII digits only (str.isdigit() also passes '²',
+# which int() refuses), and short enough for a 32-bit column.
+_FORM_INT = re.compile(r"-?[0-9]{1,10}")
+
+
+def form_int(text: str | None) -> int | None:
+    """A form field's whole number, or None when blank or not one (the caller decides
+    whether that is an error); never raises, whatever the text."""
+    value = (text or "").strip()
+    if not _FORM_INT.fullmatch(value):
+        return None
+    number = int(value)
+    return number if -MAX_DB_INT <= number <= MAX_DB_INT else None
+
+
+def form_number(text: str | None) -> float | None:
+    """A form field's finite decimal number (ASCII), or None."""
+    value = (text or "").strip()
+    if not re.fullmatch(r"-?[0-9]{1,12}(\.[0-9]{0,12})?", value):
+        return None
+    return float(value)
 
 
 def storable_text_problem(text: str) -> str | None:

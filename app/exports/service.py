@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.accounts.models import User
 from app.core.db import read_only
 from app.core.errors import InvalidInput, NotFound
+from app.core.inputs import form_int
 from app.exports import card as card_module
 from app.exports.formats import RowBuilder, RowContext, arrow_schema, split_of
 from app.exports.plan import ExportPlan
@@ -60,8 +61,9 @@ def _resolve_prompt_sets(session: Session, values: Iterable[Any]) -> list[Prompt
     found = []
     for value in values:
         text = str(value).strip()
-        if text.isdigit():
-            ps = session.get(PromptSet, int(text))
+        number = form_int(text)
+        if number is not None:
+            ps = session.get(PromptSet, number)
         else:
             ps = session.scalar(select(PromptSet).where(PromptSet.name == text))
         if ps is None:

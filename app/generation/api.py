@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.accounts.deps import AdminUser, ResearcherUser
 from app.core.db import SessionDep
-from app.core.inputs import Id
+from app.core.inputs import Bool, Id
 from app.generation import jobs, service
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.schemas import PromptSetOut, PromptSetPatch
@@ -24,7 +24,7 @@ class JobCreate(BaseModel):
 
     prompt_ids: list[Id] | None = Field(default=None, max_length=100_000)
     """Only these prompts (default: every active prompt of the set)."""
-    regenerate: bool = False
+    regenerate: Bool = False
     """Replace existing candidates of prompts nobody has annotated yet."""
 
 
