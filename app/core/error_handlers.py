@@ -20,6 +20,7 @@ from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import AppError, error_body, wants_json
+from app.core.security_headers import REQUEST_ID_HEADER, security_headers
 from app.core.templating import render_error_page
 
 log = logging.getLogger("ranklab.errors")
@@ -124,9 +125,13 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         request_id = request_id_of(request)
         log.exception("unhandled error, request_id=%s path=%s", request_id, request.url.path)
+        # Starlette answers this one from its outermost middleware, outside SecurityHeaders,
+        # so the 500 carries the same headers itself.
+        settings = getattr(request.app.state, "settings", None)
+        headers = security_headers(hsts=bool(getattr(settings, "secure_cookies", False)))
         return render_error(
             request,
             500,
             f"Something went wrong on our side (request id {request_id}).",
-            headers={"X-Request-ID": request_id},
+            headers={**headers, REQUEST_ID_HEADER: request_id},
         )

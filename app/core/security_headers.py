@@ -37,6 +37,23 @@ REQUEST_ID_HEADER = "X-Request-ID"
 CACHEABLE_PREFIXES = ("/static/",)
 
 
+def security_headers(*, cacheable: bool = False, hsts: bool = False) -> dict[str, str]:
+    """The headers every response carries (the request id aside)."""
+    headers = {
+        "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Permissions-Policy": PERMISSIONS_POLICY,
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
+    if not cacheable:
+        headers["Cache-Control"] = "no-store"
+    if hsts:
+        headers["Strict-Transport-Security"] = HSTS
+    return headers
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex[:12]
 
@@ -61,16 +78,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers[REQUEST_ID_HEADER] = request_id
-                headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-                headers["X-Frame-Options"] = "DENY"
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "same-origin"
-                headers["Permissions-Policy"] = PERMISSIONS_POLICY
-                headers["Cross-Origin-Opener-Policy"] = "same-origin"
-                if not cacheable:
-                    headers["Cache-Control"] = "no-store"
-                if self.hsts:
-                    headers["Strict-Transport-Security"] = HSTS
+                headers.update(security_headers(cacheable=cacheable, hsts=self.hsts))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

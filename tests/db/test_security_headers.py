@@ -108,11 +108,16 @@ def test_the_error_page_survives_a_rolled_back_session_and_shows_a_request_id(
     login(hardened, user.username, DEFAULT_PASSWORD)
     response = hardened.get("/boom-after-rollback", headers={"Accept": "text/html"})
     assert response.status_code == 500
+    # The outermost handler answers outside the SecurityHeaders middleware: same headers.
+    _assert_headers(response)
     request_id = response.headers["x-request-id"]
     assert f"request id {request_id}" in response.text
     assert user.username in response.text  # the top bar still knows who is signed in
     assert "simulated bug" not in response.text  # no internals shown
     assert any(request_id in r.getMessage() for r in caplog.records)
+    as_json = hardened.get("/boom-after-rollback", headers={"Accept": "application/json"})
+    assert as_json.status_code == 500 and as_json.json()["ok"] is False
+    _assert_headers(as_json)
 
 
 def test_docs_load_swagger_ui_from_our_own_origin(hardened: TestClient) -> None:
