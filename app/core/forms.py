@@ -24,6 +24,7 @@ async def posted_form(request: Request) -> FormData:
     form = await request.form()
     for name, value in form.multi_items():
         if isinstance(value, str) and (problem := storable_text_problem(name + value)):
+            await form.close()  # any uploaded files with it
             raise InvalidInput(f"{name}: {problem}", errors=[{"field": name, "message": problem}])
     return form
 

@@ -18,7 +18,7 @@ from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import InvalidInput
 from app.core.forms import FormFields
-from app.core.inputs import Id
+from app.core.inputs import Count, Id
 from app.core.templating import flash, render
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Prompt
@@ -134,7 +134,7 @@ def prompts_context(session: Session, prompt_set_id: Id, page: int) -> dict:
 
 @router.get("/admin/prompt-sets/{prompt_set_id}/prompts", response_class=HTMLResponse)
 def list_prompts(
-    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser, page: int = 1
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser, page: Count = 1
 ) -> HTMLResponse:
     context = prompts_context(session, prompt_set_id, max(1, page))
     return render(request, "prompt_sets/prompts.html", context)
