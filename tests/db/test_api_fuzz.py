@@ -79,11 +79,14 @@ def _schemathesis(server: LiveServer, token: str, *args: str) -> subprocess.Comp
 def test_no_generated_request_gets_a_server_error(fuzz_target) -> None:
     server, token = fuzz_target
     result = _schemathesis(server, token, "--checks", "not_a_server_error")
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "unhandled error" not in server.log()
+    log = server.log()
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:] + log[-4000:]
+    assert "unhandled error" not in log, log[-4000:]
 
 
 def test_the_json_api_answers_as_its_openapi_document_says(fuzz_target) -> None:
     server, token = fuzz_target
     result = _schemathesis(server, token, "--checks", API_CHECKS, "--include-path-regex", "^/api/")
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    # On failure, show the server's traceback too: schemathesis shows only the response.
+    log = server.log()
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:] + log[-4000:]
