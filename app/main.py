@@ -12,11 +12,16 @@ from sqlalchemy import Engine
 from starlette.middleware.sessions import SessionMiddleware
 
 from app import __version__
+from app.core.api_docs import install_api_docs
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
 from app.core.error_handlers import install_error_handlers
+from app.core.errors import API_ERROR_RESPONSES
+from app.core.input_guard import InputGuard
 from app.core.limits import BodySizeLimit
 from app.core.package_files import STATIC_DIR
+from app.core.rate_limits import RateLimits
+from app.core.security_headers import SecurityHeaders
 
 log = logging.getLogger("ranklab")
 
@@ -85,8 +90,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         version=__version__,
         description="Collect human rankings of LLM answers; export reward-model datasets.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.settings = settings
+    app.state.rate_limits = RateLimits(
+        login_per_account=settings.login_rate_limit_per_account,
+        login_per_address=settings.login_rate_limit_per_address,
+        api_per_token=settings.api_rate_limit_per_token,
+        storage_uri=settings.rate_limit_storage,
+    )
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.on_shutdown = []
@@ -99,9 +113,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         same_site="lax",
         https_only=settings.secure_cookies,
     )
+    app.add_middleware(InputGuard)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     install_error_handlers(app)
+    if settings.docs_enabled:
+        install_api_docs(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     for router in _routers():
-        app.include_router(router)
+        api = router.prefix.startswith("/api/")
+        app.include_router(router, responses=API_ERROR_RESPONSES if api else None)
     return app

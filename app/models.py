@@ -1,6 +1,6 @@
 """Import every domain's tables so Base.metadata is complete (Alembic, tests)."""
 
-from app.accounts.models import ApiToken, User  # noqa: F401
+from app.accounts.models import ApiToken, BrowserSession, ShownOnceSecret, User  # noqa: F401
 from app.annotation.models import Annotation, Assignment, Comparison  # noqa: F401
 from app.core.db import Base  # noqa: F401
 from app.generation.models import GenerationJob, GenerationTask  # noqa: F401

@@ -7,19 +7,60 @@ since a browser attaches cookies to cross-site requests too.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 
-from app.accounts import service
+from app.accounts import service, sessions
 from app.accounts.models import Role, User
 from app.core.csrf import check_header
 from app.core.db import SessionDep
 from app.core.errors import NotAllowed, NotAuthenticated
+from app.core.rate_limits import RateLimits
 
-SESSION_USER_KEY = "user_id"
+# The cookie's key for the browser session id (see app/accounts/sessions.py).
+SESSION_ID_KEY = "sid"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is signed in, as plain values for templates: rendering (even of an error page
+    after a rollback) must never touch lazy ORM state."""
+
+    id: int
+    username: str
+    role: str
+
+
+def session_policy(request: Request) -> sessions.SessionPolicy:
+    settings = request.app.state.settings
+    return sessions.SessionPolicy(
+        idle=dt.timedelta(seconds=settings.session_idle_seconds),
+        absolute=dt.timedelta(seconds=settings.session_max_age_seconds),
+    )
+
+
+def _remember(request: Request, user: User, browser_session_id: int | None) -> None:
+    request.state.user = user
+    request.state.viewer = Viewer(user.id, user.username, user.role)
+    request.state.browser_session_id = browser_session_id
+
+
+def _session_user(request: Request, session: Session) -> tuple[User, int] | None:
+    token = request.session.get(SESSION_ID_KEY)
+    if not isinstance(token, str) or not token:
+        return None
+    found = sessions.resolve(session, token, policy=session_policy(request))
+    if found is None:
+        request.session.pop(SESSION_ID_KEY, None)
+        return None
+    row, user = found
+    return user, row.id
 
 
 def _bearer_token(request: Request) -> str | None:
@@ -32,33 +73,36 @@ def _bearer_token(request: Request) -> str | None:
 
 def get_current_user(request: Request, session: SessionDep) -> User:
     token = _bearer_token(request)
+    browser_session_id = None
     if token is not None:
-        user = service.user_for_token(session, token)
-        if user is None:
+        found = service.token_and_user(session, token)
+        if found is None:
             raise NotAuthenticated("The API token is unknown or revoked.")
+        token_id, user = found
+        limits: RateLimits = request.app.state.rate_limits
+        limits.check_api_token(token_id)
     else:
-        user_id = request.session.get(SESSION_USER_KEY)
-        user = session.get(User, user_id) if user_id is not None else None
-        if user is None:
+        found_session = _session_user(request, session)
+        if found_session is None:
             raise NotAuthenticated(
                 "Log in first, or send an API token as 'Authorization: Bearer ...'."
             )
+        user, browser_session_id = found_session
         if request.method not in SAFE_METHODS and request.url.path.startswith("/api/"):
             check_header(request)
     if not user.is_active:
-        request.session.pop(SESSION_USER_KEY, None)
+        request.session.pop(SESSION_ID_KEY, None)
         raise NotAllowed(f"The account {user.username!r} is deactivated; ask an admin.")
-    request.state.user = user
+    _remember(request, user, browser_session_id)
     return user
 
 
 def get_optional_user(request: Request, session: SessionDep) -> User | None:
-    user_id = request.session.get(SESSION_USER_KEY)
-    user = session.get(User, user_id) if user_id is not None else None
-    if user is not None and user.is_active:
-        request.state.user = user
-        return user
-    return None
+    found = _session_user(request, session)
+    if found is None or not found[0].is_active:
+        return None
+    _remember(request, *found)
+    return found[0]
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -57,3 +57,37 @@ class ApiToken(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
+
+
+class BrowserSession(Base):
+    """One login in one browser. The cookie holds a random id; only its SHA-256 is kept,
+    so deleting the row (logout, password reset, deactivation) ends the login at once."""
+
+    __tablename__ = "browser_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Sliding: moves forward with use, but never past absolute_expires_at.
+    expires_at: Mapped[dt.datetime]
+    absolute_expires_at: Mapped[dt.datetime]
+
+
+class ShownOnceSecret(Base):
+    """A secret (a new API token, an invite link) waiting to be shown once to the browser
+    session that created it. Kept here instead of in the signed, readable cookie; deleted
+    when shown, and ignored after a few minutes."""
+
+    __tablename__ = "shown_once_secret"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    browser_session_id: Mapped[int] = mapped_column(
+        ForeignKey("browser_session.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(200))
+    secret: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

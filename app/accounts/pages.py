@@ -9,12 +9,15 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.accounts import service
-from app.accounts.deps import SESSION_USER_KEY, OptionalUser
+from app.accounts.deps import SESSION_ID_KEY, OptionalUser, session_policy
 from app.accounts.errors import LoginFailed, UserInactive
 from app.accounts.models import Role, User
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
+from app.core.rate_limits import RateLimited, RateLimits, client_address
 from app.core.templating import flash, render
+
+LOGIN_SCOPE = "login"
 
 router = APIRouter(tags=["pages"])
 
@@ -63,20 +66,34 @@ def login_submit(
     password: Annotated[str, Form(max_length=1024)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
+    limits: RateLimits = request.app.state.rate_limits
+    account, address = username.strip(), client_address(request)
     try:
-        user = service.authenticate(session, username=username.strip(), password=password)
-    except (LoginFailed, UserInactive) as exc:
+        limits.check_guessing(LOGIN_SCOPE, account=account, address=address)
+        user, session_token = service.log_in(
+            session, username=account, password=password, policy=session_policy(request)
+        )
+    except (LoginFailed, UserInactive, RateLimited) as exc:
+        if isinstance(exc, LoginFailed):
+            limits.guess_failed(LOGIN_SCOPE, account=account, address=address)
         context = login_context(username, next, exc.message)
-        return render(request, "accounts/login.html", context, status_code=exc.status)
-    # A fresh session on login: drops any pre-login state (session fixation).
+        response = render(request, "accounts/login.html", context, status_code=exc.status)
+        response.headers.update(exc.headers or {})
+        return response
+    limits.guess_succeeded(LOGIN_SCOPE, account=account)
+    # A fresh cookie on login: drops any pre-login state (session fixation); the session
+    # id itself is new for every login (app/accounts/sessions.py).
     request.session.clear()
-    request.session[SESSION_USER_KEY] = user.id
+    request.session[SESSION_ID_KEY] = session_token
     flash(request, f"Welcome, {user.username}.")
     return RedirectResponse(safe_next(next) or home_for(user), status_code=303)
 
 
 @router.post("/logout", dependencies=[Depends(verify_csrf_form)])
-def logout(request: Request) -> Response:
+def logout(request: Request, session: SessionDep) -> Response:
+    session_token = request.session.get(SESSION_ID_KEY)
+    if isinstance(session_token, str):
+        service.log_out(session, session_token=session_token)
     request.session.clear()
     flash(request, "You are logged out.")
     return RedirectResponse("/login", status_code=303)

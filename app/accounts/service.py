@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.accounts import sessions
 from app.accounts.errors import LoginFailed, UserInactive, UsernameTaken, WeakPassword
 from app.accounts.models import ROLE_VALUES, ApiToken, User
 from app.core.db import utcnow
@@ -21,6 +23,23 @@ from app.core.security import (
     new_api_token,
     verify_password,
 )
+
+
+@dataclass(frozen=True)
+class ShowTo:
+    """Where a browser action's new secret goes: the acting browser session, to be shown
+    once from a server-side record (never through the readable session cookie)."""
+
+    browser_session_id: int
+    base_url: str
+
+    def invite_url(self, token: str) -> str:
+        return invite_url(self.base_url, token)
+
+
+def invite_url(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}/invite/{token}"
+
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 # Touching last_used_at on every API call would turn reads into writes; once a minute is enough.
@@ -101,7 +120,32 @@ def create_user(session: Session, *, username: str, password: str | None, role: 
     return user
 
 
+def log_in(
+    session: Session, *, username: str, password: str, policy: sessions.SessionPolicy
+) -> tuple[User, str]:
+    """Authenticate and open a new browser session (a fresh id at every login, against
+    session fixation); returns the user and the session id for the cookie. One commit."""
+    user = check_password(session, username=username, password=password)
+    user.last_login_at = utcnow()
+    _, session_token = sessions.start(session, user=user, policy=policy)
+    session.commit()
+    return user, session_token
+
+
+def log_out(session: Session, *, session_token: str) -> None:
+    sessions.end(session, session_token)
+    session.commit()
+
+
 def authenticate(session: Session, *, username: str, password: str) -> User:
+    """Check a username/password pair and record the login (no browser session)."""
+    user = check_password(session, username=username, password=password)
+    user.last_login_at = utcnow()
+    session.commit()
+    return user
+
+
+def check_password(session: Session, *, username: str, password: str) -> User:
     """Check a username/password pair; the same message for unknown user and wrong password."""
     user = get_user_by_username(session, username)
     if user is None or user.password_hash is None:
@@ -111,18 +155,26 @@ def authenticate(session: Session, *, username: str, password: str) -> User:
         raise LoginFailed("Wrong username or password.")
     if not user.is_active:
         raise UserInactive(f"The account {username!r} is deactivated; ask an admin.")
-    user.last_login_at = utcnow()
-    session.commit()
     return user
 
 
-def create_api_token(session: Session, *, user: User, name: str = "") -> tuple[ApiToken, str]:
-    """Return the stored row and the token itself, which is never stored or shown again."""
+def create_api_token(
+    session: Session, *, user: User, name: str = "", show_to: ShowTo | None = None
+) -> tuple[ApiToken, str]:
+    """Return the stored row and the token itself, which is never stored or shown again
+    (except, with `show_to`, until the creating browser session has seen it once)."""
     token = new_api_token()
     row = ApiToken(
         user_id=user.id, name=name[:100], token_hash=hash_api_token(token), token_prefix=token[:10]
     )
     session.add(row)
+    if show_to is not None:
+        sessions.add_shown_once(
+            session,
+            browser_session_id=show_to.browser_session_id,
+            label=f"New API token for {user.username!r} (shown once, copy it now)",
+            secret=token,
+        )
     session.commit()
     return row, token
 
@@ -135,7 +187,8 @@ _TOKEN_USER = (
 )
 
 
-def user_for_token(session: Session, token: str) -> User | None:
+def token_and_user(session: Session, token: str) -> tuple[int, User] | None:
+    """The live token's id (rate limits count per token) and its user, or None."""
     found = session.execute(_TOKEN_USER, {"token_hash": hash_api_token(token)}).first()
     if found is None:
         return None
@@ -144,7 +197,7 @@ def user_for_token(session: Session, token: str) -> User | None:
     if last_used_at is None or now - last_used_at > TOKEN_TOUCH_INTERVAL:
         session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
         session.commit()
-    return user
+    return token_id, user
 
 
 # --- admin use cases: passwords, deactivation, invites, tokens ---------------------------
@@ -160,10 +213,15 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.role, User.username)))
 
 
-def reset_password(session: Session, *, user_id: int, password: str) -> User:
+def reset_password(
+    session: Session, *, user_id: int, password: str, keep_session_id: int | None = None
+) -> User:
+    """Set a new password and end every browser session of that user (an old cookie must
+    not outlive the password it was won with), except `keep_session_id`."""
     validate_password(password)
     user = load_user(session, user_id)
     user.password_hash = hash_password(password)
+    sessions.end_all_for_user(session, user_id=user.id, keep_id=keep_session_id)
     session.commit()
     return user
 
@@ -178,6 +236,9 @@ def change_active(
         raise Conflict("You cannot deactivate your own account; ask another admin.")
     user = load_user(session, user_id)
     user.is_active = active
+    if not active:
+        # Deactivation ends every browser session of the user at once (not at expiry).
+        sessions.end_all_for_user(session, user_id=user.id)
     return user
 
 
@@ -188,17 +249,31 @@ def _new_invite(user: User) -> str:
     return token
 
 
-def invite_user(session: Session, *, username: str, role: str = "annotator") -> tuple[User, str]:
+def _show_invite(session: Session, user: User, token: str, show_to: ShowTo | None) -> None:
+    if show_to is not None:
+        sessions.add_shown_once(
+            session,
+            browser_session_id=show_to.browser_session_id,
+            label=f"Invite link for {user.username!r} (shown once)",
+            secret=show_to.invite_url(token),
+        )
+
+
+def invite_user(
+    session: Session, *, username: str, role: str = "annotator", show_to: ShowTo | None = None
+) -> tuple[User, str]:
     """Create a user without a password and return the one-time invite token."""
     user = add_user(session, username=username, password=None, role=role)
     token = _new_invite(user)
+    _show_invite(session, user, token, show_to)
     session.commit()
     return user, token
 
 
-def renew_invite(session: Session, *, user_id: int) -> str:
+def renew_invite(session: Session, *, user_id: int, show_to: ShowTo | None = None) -> str:
     user = load_user(session, user_id)
     token = _new_invite(user)
+    _show_invite(session, user, token, show_to)
     session.commit()
     return token
 

@@ -15,6 +15,7 @@ from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import InvalidInput
 from app.core.forms import FormFields
+from app.core.inputs import Id
 from app.core.templating import flash, render
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Candidate, PromptSet
@@ -54,14 +55,14 @@ def prompt_context(session: Session, prompt_id: int, errors: list | None = None)
 
 @router.get("/admin/prompts/{prompt_id}", response_class=HTMLResponse)
 def show_prompt(
-    prompt_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> HTMLResponse:
     return render(request, "prompt_sets/prompt.html", prompt_context(session, prompt_id))
 
 
 @router.post("/admin/prompts/{prompt_id}/delete", dependencies=CSRF)
 def delete_prompt(
-    prompt_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> Response:
     prompt_set_id = prompt_set_service.load_prompt(session, prompt_id).prompt_set_id
     outcome = prompt_removal.delete_or_archive_prompt(session, prompt_id=prompt_id)
@@ -91,7 +92,7 @@ def parse_gold_form(form: dict[str, Any]) -> GoldIn:
 
 @router.post("/admin/prompts/{prompt_id}/gold", dependencies=CSRF)
 def set_gold(
-    prompt_id: int, request: Request, session: SessionDep, user: AdminUser, form: FormFields
+    prompt_id: Id, request: Request, session: SessionDep, user: AdminUser, form: FormFields
 ) -> Response:
     try:
         if form.get("action") == "clear":

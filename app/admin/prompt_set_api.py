@@ -13,6 +13,7 @@ from app.admin.prompt_set_pages import dashboard_context
 from app.analytics.reports import annotator_stats
 from app.annotation import prompt_removal
 from app.core.db import SessionDep
+from app.core.inputs import Id
 from app.prompt_sets import service as prompt_set_service
 
 router = APIRouter(prefix="/api/v1", tags=["prompt sets"])
@@ -24,13 +25,13 @@ class PromptOutcome(BaseModel):
 
 
 @router.delete("/prompts/{prompt_id}", response_model=PromptOutcome)
-def delete_prompt(prompt_id: int, session: SessionDep, user: AdminUser) -> PromptOutcome:
+def delete_prompt(prompt_id: Id, session: SessionDep, user: AdminUser) -> PromptOutcome:
     outcome = prompt_removal.delete_or_archive_prompt(session, prompt_id=prompt_id)
     return PromptOutcome(id=prompt_id, outcome=outcome)
 
 
 @router.get("/prompt-sets/{prompt_set_id}/dashboard")
-def prompt_set_dashboard(prompt_set_id: int, session: SessionDep, user: AdminUser) -> dict:
+def prompt_set_dashboard(prompt_set_id: Id, session: SessionDep, user: AdminUser) -> dict:
     """The dashboard's numbers as JSON: progress, generation jobs, agreement, models."""
     context = dashboard_context(session, prompt_set_id)
     progress = context["progress"]
@@ -44,7 +45,7 @@ def prompt_set_dashboard(prompt_set_id: int, session: SessionDep, user: AdminUse
 
 
 @router.get("/prompt-sets/{prompt_set_id}/annotators")
-def prompt_set_annotators(prompt_set_id: int, session: SessionDep, user: AdminUser) -> list[dict]:
+def prompt_set_annotators(prompt_set_id: Id, session: SessionDep, user: AdminUser) -> list[dict]:
     """Per annotator: annotations, median seconds, skip and flag rates, agreement, gold."""
     prompt_set_service.load_prompt_set(session, prompt_set_id)
     return [asdict(row) for row in annotator_stats(session, prompt_set_id)]

@@ -14,6 +14,7 @@ from app.analytics.reports import annotator_stats, dashboard_numbers
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError
+from app.core.inputs import Id
 from app.core.templating import flash, render
 from app.prompt_sets import imports
 from app.prompt_sets import service as prompt_set_service
@@ -33,7 +34,7 @@ def dashboard_context(session: Session, prompt_set_id: int) -> dict[str, Any]:
 
 @router.get("/admin/prompt-sets/{prompt_set_id}", response_class=HTMLResponse)
 def prompt_set_dashboard(
-    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> HTMLResponse:
     context = dashboard_context(session, prompt_set_id)
     return render(request, "prompt_sets/dashboard.html", context)
@@ -41,7 +42,7 @@ def prompt_set_dashboard(
 
 @router.post("/admin/prompt-sets/{prompt_set_id}/imports", dependencies=CSRF)
 def upload_import(
-    prompt_set_id: int,
+    prompt_set_id: Id,
     request: Request,
     session: SessionDep,
     user: AdminUser,
@@ -66,7 +67,7 @@ def upload_import(
 
 @router.get("/admin/prompt-sets/{prompt_set_id}/annotators", response_class=HTMLResponse)
 def annotators(
-    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> HTMLResponse:
     context = {
         "prompt_set": prompt_set_service.load_prompt_set(session, prompt_set_id),

@@ -12,6 +12,7 @@ from app.accounts.deps import AdminUser
 from app.accounts.models import ApiToken, User
 from app.admin import people
 from app.core.db import SessionDep
+from app.core.inputs import Bool, Id, Text
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -19,9 +20,9 @@ router = APIRouter(prefix="/api/v1", tags=["users"])
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    username: str = Field(min_length=1, max_length=64)
-    password: str | None = Field(default=None, max_length=1024)
-    role: str = "annotator"
+    username: Text = Field(min_length=1, max_length=64)
+    password: Text | None = Field(default=None, max_length=1024)
+    role: Text = "annotator"
 
 
 class UserOut(BaseModel):
@@ -37,15 +38,15 @@ class UserOut(BaseModel):
 
 
 class PasswordIn(BaseModel):
-    password: str = Field(max_length=1024)
+    password: Text = Field(max_length=1024)
 
 
 class ActiveIn(BaseModel):
-    is_active: bool
+    is_active: Bool
 
 
 class TokenCreate(BaseModel):
-    name: str = Field(default="", max_length=100)
+    name: Text = Field(default="", max_length=100)
 
 
 class TokenOut(BaseModel):
@@ -79,7 +80,7 @@ def token_out(row: ApiToken) -> TokenOut:
 
 
 def invite_url(request: Request, token: str) -> str:
-    return str(request.base_url).rstrip("/") + f"/invite/{token}"
+    return service.invite_url(str(request.base_url), token)
 
 
 @router.get("/users", response_model=list[UserOut])
@@ -103,44 +104,40 @@ def create_user(
 
 
 @router.get("/users/{user_id}", response_model=UserOut)
-def get_user(user_id: int, session: SessionDep, admin: AdminUser) -> UserOut:
+def get_user(user_id: Id, session: SessionDep, admin: AdminUser) -> UserOut:
     return user_out(service.load_user(session, user_id))
 
 
 @router.post("/users/{user_id}/password", response_model=UserOut)
-def reset_password(
-    user_id: int, body: PasswordIn, session: SessionDep, admin: AdminUser
-) -> UserOut:
+def reset_password(user_id: Id, body: PasswordIn, session: SessionDep, admin: AdminUser) -> UserOut:
     return user_out(service.reset_password(session, user_id=user_id, password=body.password))
 
 
 @router.post("/users/{user_id}/active", response_model=UserOut)
-def set_active(user_id: int, body: ActiveIn, session: SessionDep, admin: AdminUser) -> UserOut:
+def set_active(user_id: Id, body: ActiveIn, session: SessionDep, admin: AdminUser) -> UserOut:
     people.set_active(session, user_id=user_id, active=body.is_active, acting_user_id=admin.id)
     return user_out(service.load_user(session, user_id))
 
 
 @router.post("/users/{user_id}/invite", response_model=UserOut)
-def renew_invite(user_id: int, request: Request, session: SessionDep, admin: AdminUser) -> UserOut:
+def renew_invite(user_id: Id, request: Request, session: SessionDep, admin: AdminUser) -> UserOut:
     token = service.renew_invite(session, user_id=user_id)
     return user_out(service.load_user(session, user_id), invite_url(request, token))
 
 
 @router.get("/users/{user_id}/tokens", response_model=list[TokenOut])
-def list_tokens(user_id: int, session: SessionDep, admin: AdminUser) -> list[TokenOut]:
+def list_tokens(user_id: Id, session: SessionDep, admin: AdminUser) -> list[TokenOut]:
     service.load_user(session, user_id)
     return [token_out(t) for t in service.list_tokens(session, user_id=user_id)]
 
 
 @router.post("/users/{user_id}/tokens", response_model=NewToken, status_code=201)
-def create_token(
-    user_id: int, body: TokenCreate, session: SessionDep, admin: AdminUser
-) -> NewToken:
+def create_token(user_id: Id, body: TokenCreate, session: SessionDep, admin: AdminUser) -> NewToken:
     user = service.load_user(session, user_id)
     row, token = service.create_api_token(session, user=user, name=body.name)
     return NewToken(**token_out(row).model_dump(), token=token)
 
 
 @router.delete("/users/{user_id}/tokens/{token_id}", response_model=TokenOut)
-def revoke_token(user_id: int, token_id: int, session: SessionDep, admin: AdminUser) -> TokenOut:
+def revoke_token(user_id: Id, token_id: Id, session: SessionDep, admin: AdminUser) -> TokenOut:
     return token_out(service.revoke_token(session, user_id=user_id, token_id=token_id))

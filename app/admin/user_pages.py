@@ -11,16 +11,17 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from app.accounts import service
+from app.accounts import service, sessions
 from app.accounts.deps import AdminUser
-from app.accounts.models import ROLE_VALUES
+from app.accounts.models import ROLE_VALUES, User
 from app.admin import people
-from app.admin.user_api import invite_url
 from app.analytics.reports import annotator_stats
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.forms import FormFields
+from app.core.inputs import Id
+from app.core.rate_limits import RateLimits, client_address
 from app.core.templating import flash, render
 
 router = APIRouter(tags=["pages"])
@@ -29,6 +30,11 @@ CSRF = [Depends(verify_csrf_form)]
 
 def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+def _show_to(request: Request) -> service.ShowTo:
+    """New secrets are shown once to this browser session, from a server-side record."""
+    return service.ShowTo(request.state.browser_session_id, str(request.base_url))
 
 
 def users_context(
@@ -68,11 +74,8 @@ def create_user(
             user = service.create_user(session, username=username, password=password, role=role)
             flash(request, f"Created {user.role} {user.username!r}.")
         else:
-            user, token = service.invite_user(session, username=username, role=role)
-            flash(
-                request,
-                f"Invite link for {user.username!r} (shown once): {invite_url(request, token)}",
-                "secret",
+            user, _ = service.invite_user(
+                session, username=username, role=role, show_to=_show_to(request)
             )
     except AppError as exc:
         session.rollback()
@@ -84,7 +87,12 @@ def create_user(
     return _see_other(f"/admin/users/{user.id}")
 
 
-def user_context(session: Session, user_id: int, errors: dict[str, str] | None = None) -> dict:
+def user_context(
+    session: Session,
+    user_id: Id,
+    errors: dict[str, str] | None = None,
+    secrets: list[sessions.ShownSecret] | None = None,
+) -> dict:
     user = service.load_user(session, user_id)
     stats = [row for row in annotator_stats(session) if row.user_id == user_id]
     return {
@@ -92,23 +100,27 @@ def user_context(session: Session, user_id: int, errors: dict[str, str] | None =
         "tokens": service.list_tokens(session, user_id=user_id),
         "rows": stats,
         "errors": errors or {},
+        "secrets": secrets or [],
     }
 
 
 @router.get("/admin/users/{user_id}", response_class=HTMLResponse)
-def user_page(
-    user_id: int, request: Request, session: SessionDep, admin: AdminUser
-) -> HTMLResponse:
-    return render(request, "accounts/admin_user.html", user_context(session, user_id))
+def user_page(user_id: Id, request: Request, session: SessionDep, admin: AdminUser) -> HTMLResponse:
+    shown = sessions.take_shown_once(session, browser_session_id=request.state.browser_session_id)
+    return render(request, "accounts/admin_user.html", user_context(session, user_id, None, shown))
 
 
 @router.post("/admin/users/{user_id}/password", dependencies=CSRF)
 def reset_password(
-    user_id: int, request: Request, session: SessionDep, admin: AdminUser, form: FormFields
+    user_id: Id, request: Request, session: SessionDep, admin: AdminUser, form: FormFields
 ) -> Response:
     password = form.get("password", "")
+    # An admin resetting their own password stays logged in here; every other session ends.
+    keep = request.state.browser_session_id if user_id == admin.id else None
     try:
-        user = service.reset_password(session, user_id=user_id, password=password)
+        user = service.reset_password(
+            session, user_id=user_id, password=password, keep_session_id=keep
+        )
     except AppError as exc:
         context = user_context(session, user_id, {"password": exc.message})
         return render(request, "accounts/admin_user.html", context, status_code=exc.status)
@@ -118,7 +130,7 @@ def reset_password(
 
 @router.post("/admin/users/{user_id}/active", dependencies=CSRF)
 def set_active(
-    user_id: int, request: Request, session: SessionDep, admin: AdminUser, form: FormFields
+    user_id: Id, request: Request, session: SessionDep, admin: AdminUser, form: FormFields
 ) -> Response:
     active = form.get("active") == "true"
     try:
@@ -136,26 +148,24 @@ def set_active(
 
 
 @router.post("/admin/users/{user_id}/invite", dependencies=CSRF)
-def renew_invite(user_id: int, request: Request, session: SessionDep, admin: AdminUser) -> Response:
-    token = service.renew_invite(session, user_id=user_id)
-    flash(request, f"New invite link (shown once): {invite_url(request, token)}", "secret")
+def renew_invite(user_id: Id, request: Request, session: SessionDep, admin: AdminUser) -> Response:
+    service.renew_invite(session, user_id=user_id, show_to=_show_to(request))
     return _see_other(f"/admin/users/{user_id}")
 
 
 @router.post("/admin/users/{user_id}/tokens", dependencies=CSRF)
 def create_token(
-    user_id: int, request: Request, session: SessionDep, admin: AdminUser, form: FormFields
+    user_id: Id, request: Request, session: SessionDep, admin: AdminUser, form: FormFields
 ) -> Response:
     name = form.get("name", "")[:100]
     user = service.load_user(session, user_id)
-    _, token = service.create_api_token(session, user=user, name=name)
-    flash(request, f"New API token (shown once, copy it now): {token}", "secret")
+    service.create_api_token(session, user=user, name=name, show_to=_show_to(request))
     return _see_other(f"/admin/users/{user_id}")
 
 
 @router.post("/admin/users/{user_id}/tokens/{token_id}/revoke", dependencies=CSRF)
 def revoke_token(
-    user_id: int, token_id: int, request: Request, session: SessionDep, admin: AdminUser
+    user_id: Id, token_id: Id, request: Request, session: SessionDep, admin: AdminUser
 ) -> Response:
     row = service.revoke_token(session, user_id=user_id, token_id=token_id)
     flash(request, f"Token {row.token_prefix}… revoked.")
@@ -165,15 +175,31 @@ def revoke_token(
 # --- the invite page (public: the token is the credential) ------------------------------
 
 
+INVITE_SCOPE = "invite"
+
+
+def _load_invite_limited(request: Request, session: Session, token: str) -> User:
+    """Unknown invite links count as failed guesses per client address (and per link), so
+    nobody can try links at speed; a locked caller gets 429 with Retry-After."""
+    limits: RateLimits = request.app.state.rate_limits
+    key = {"account": token[:16], "address": client_address(request)}
+    limits.check_guessing(INVITE_SCOPE, **key)
+    try:
+        return service.load_invited_user(session, token)
+    except service.InviteInvalid:
+        limits.guess_failed(INVITE_SCOPE, **key)
+        raise
+
+
 @router.get("/invite/{token}", response_class=HTMLResponse)
 def invite_page(token: str, request: Request, session: SessionDep) -> HTMLResponse:
-    user = service.load_invited_user(session, token)
+    user = _load_invite_limited(request, session, token)
     return render(request, "accounts/invite.html", {"username": user.username, "error": None})
 
 
 @router.post("/invite/{token}", dependencies=CSRF)
 def accept_invite(token: str, request: Request, session: SessionDep, form: FormFields) -> Response:
-    user = service.load_invited_user(session, token)
+    user = _load_invite_limited(request, session, token)
     error = None
     if form.get("password", "") != form.get("password_again", ""):
         error = "The two passwords differ."

@@ -9,12 +9,13 @@ from app.accounts.deps import AnnotatorUser
 from app.annotation import assignment, submission
 from app.annotation.schemas import SkipIn, SubmissionIn
 from app.core.db import SessionDep
+from app.core.inputs import Id
 
 router = APIRouter(prefix="/api/v1", tags=["annotation"])
 
 
 @router.get("/tasks/next", responses={204: {"description": "nothing left for you in this set"}})
-def next_task(prompt_set: int, session: SessionDep, user: AnnotatorUser) -> Response:
+def next_task(prompt_set: Id, session: SessionDep, user: AnnotatorUser) -> Response:
     """Lease the next item of the set to the caller (the same item while a lease is live)."""
     task = assignment.lease_next_task(session, prompt_set_id=prompt_set, annotator=user)
     if task is None:
@@ -46,7 +47,7 @@ def create_annotation(
 
 
 @router.post("/assignments/{assignment_id}/skip")
-def skip(assignment_id: int, body: SkipIn, session: SessionDep, user: AnnotatorUser) -> dict:
+def skip(assignment_id: Id, body: SkipIn, session: SessionDep, user: AnnotatorUser) -> dict:
     row = submission.skip_assignment(
         session, annotator=user, assignment_id=assignment_id, reason=body.reason
     )

@@ -24,6 +24,7 @@ from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError, Conflict, InvalidInput, NotAllowed, NotFound, error_body
 from app.core.forms import PostedForm
+from app.core.inputs import Id, form_int, form_number
 from app.core.templating import flash, render
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import PromptSet
@@ -91,7 +92,7 @@ def item_context(
     }
 
 
-def _next_item_context(session: Session, user: User, set_id: int) -> dict[str, Any]:
+def _next_item_context(session: Session, user: User, set_id: Id) -> dict[str, Any]:
     task = assignment.lease_next_task(session, prompt_set_id=set_id, annotator=user)
     prompt_set = prompt_set_service.load_prompt_set(session, set_id)
     return item_context(session, user, prompt_set, task)
@@ -104,7 +105,7 @@ def annotate_home(request: Request, session: SessionDep, user: AnnotatorUser) ->
 
 @router.get("/annotate/{set_id}", response_class=HTMLResponse)
 def rank_page(
-    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser
+    request: Request, set_id: Id, session: SessionDep, user: AnnotatorUser
 ) -> HTMLResponse:
     """The ranking screen; opening it leases the next item (or shows the same live one)."""
     return render(request, "annotation/rank.html", _next_item_context(session, user, set_id))
@@ -112,7 +113,7 @@ def rank_page(
 
 @router.get("/annotate/{set_id}/item", response_class=HTMLResponse)
 def rank_item_fragment(
-    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser
+    request: Request, set_id: Id, session: SessionDep, user: AnnotatorUser
 ) -> HTMLResponse:
     """Just the item part of the screen: the page's script swaps it in after a skip."""
     return render(request, "annotation/_item.html", _next_item_context(session, user, set_id))
@@ -148,9 +149,22 @@ def ranking_from_ranks(ranks: dict[int, str]) -> list[list[Any]]:
     """
     by_rank: dict[int, list[int]] = {}
     for cid, value in ranks.items():
-        if value.strip().isdigit():
-            by_rank.setdefault(int(value), []).append(cid)
+        rank = form_int(value)
+        if rank is not None:
+            by_rank.setdefault(rank, []).append(cid)
     return [sorted(by_rank[r]) for r in sorted(by_rank)]
+
+
+def _assignment_id(form: Any) -> int:
+    """The form's hidden assignment id; a value that is no id is the caller's mistake."""
+    raw = str(form.get("assignment_id") or "")
+    value = form_int(raw)
+    if value is None or value < 1:
+        raise InvalidInput(
+            "assignment_id: must be a whole number (the item's id); reload the page.",
+            errors=[{"field": "assignment_id", "message": "must be a whole number"}],
+        )
+    return value
 
 
 def submission_from_form(form: Any) -> tuple[SubmissionInput, dict[str, Any]]:
@@ -159,25 +173,25 @@ def submission_from_form(form: Any) -> tuple[SubmissionInput, dict[str, Any]]:
     ratings: dict[str, Any] = {}
     for key, value in form.multi_items():
         prefix, _, suffix = key.partition("_")
-        if not suffix.isdigit() or not isinstance(value, str):
-            continue
+        candidate_id = form_int(suffix)
+        if candidate_id is None or candidate_id < 1 or not isinstance(value, str):
+            continue  # not one of the form's per-candidate fields
         if prefix == "rank":
-            ranks[int(suffix)] = value
+            ranks[candidate_id] = value
         elif prefix == "flag":
-            flags.setdefault(suffix, []).append(value)
+            flags.setdefault(str(candidate_id), []).append(value)
         elif prefix == "rating" and value:
-            ratings[suffix] = int(value) if value.lstrip("-").isdigit() else value
-    seconds = str(form.get("seconds_spent") or "")
-    raw_id = str(form.get("assignment_id") or "")
+            rating = form_int(value)
+            ratings[str(candidate_id)] = value if rating is None else rating
     ranking = ranking_from_ranks(ranks)
     data = SubmissionInput(
-        assignment_id=int(raw_id) if raw_id.isdigit() else 0,
+        assignment_id=_assignment_id(form),
         ranking=ranking,
         all_bad=form.get("all_bad") is not None,
         flags=flags,
         ratings=ratings,
         rationale=str(form.get("rationale") or ""),
-        seconds_spent=float(seconds) if seconds.replace(".", "", 1).isdigit() else None,
+        seconds_spent=form_number(str(form.get("seconds_spent") or "")),
         idempotency_key=str(form.get("idempotency_key") or "") or None,
         order_changed=_order_changed(ranking, str(form.get("shown_order") or "")),
     )
@@ -217,7 +231,7 @@ def check_order_confirmed(prompt_set: PromptSet, data: SubmissionInput, kept: di
     dependencies=[Depends(verify_csrf_form)],
 )
 def submit_form(
-    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: PostedForm
+    request: Request, set_id: Id, session: SessionDep, user: AnnotatorUser, form: PostedForm
 ) -> Response:
     data, kept = submission_from_form(form)
     try:
@@ -248,8 +262,8 @@ def _rerender(
     request: Request,
     session: Session,
     user: User,
-    set_id: int,
-    assignment_id: int,
+    set_id: Id,
+    assignment_id: Id,
     exc: AppError,
     kept: dict[str, Any],
 ) -> HTMLResponse:
@@ -265,13 +279,12 @@ def _rerender(
 
 @router.post("/annotate/{set_id}/skip", dependencies=[Depends(verify_csrf_form)])
 def skip_form(
-    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: PostedForm
+    request: Request, set_id: Id, session: SessionDep, user: AnnotatorUser, form: PostedForm
 ) -> RedirectResponse:
-    raw_id = str(form.get("assignment_id") or "")
     submission.skip_assignment(
         session,
         annotator=user,
-        assignment_id=int(raw_id) if raw_id.isdigit() else 0,
+        assignment_id=_assignment_id(form),
         reason=str(form.get("reason") or ""),
     )
     flash(request, "Skipped. Here is the next item.")

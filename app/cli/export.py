@@ -71,7 +71,11 @@ def _export(args: argparse.Namespace) -> int:
     s = settings()
     with cli_session() as session:
         plan = service.parse_options(
-            session, _raw(args), secret_key=s.resolved_secret_key(), default_model=s.default_model
+            session,
+            _raw(args),
+            secret_key=s.resolved_secret_key(),
+            default_model=s.default_model,
+            tokenizer_dir=s.tokenizer_dir,
         )
     engine = make_engine(s.sqlalchemy_url)
     to_stdout = str(args.output) == "-"

@@ -63,7 +63,16 @@ def _serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     # uvicorn picks httptools and uvloop when installed (uvicorn[standard], issue 11).
-    options = {"host": host, "port": port, "access_log": args.access_log, "log_level": "info"}
+    # Trust X-Forwarded-For only from the configured proxies: the rate limits count failed
+    # logins per client address, which must be the browser's, not the proxy's.
+    options = {
+        "host": host,
+        "port": port,
+        "access_log": args.access_log,
+        "log_level": "info",
+        "proxy_headers": True,
+        "forwarded_allow_ips": s.forwarded_allow_ips,
+    }
     if args.workers > 1:
         uvicorn.run("app.main:create_app", factory=True, workers=args.workers, **options)
     else:

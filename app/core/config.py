@@ -33,7 +33,33 @@ class Settings(BaseSettings):
     """Port `ranklab serve` listens on."""
 
     session_max_age_seconds: int = Field(default=14 * 24 * 3600, ge=60)
-    """How long a browser login lasts."""
+    """The longest a browser login lasts, however active (the absolute cap)."""
+
+    session_idle_seconds: int = Field(default=12 * 3600, ge=60)
+    """A browser login unused this long ends (sliding expiry, capped by the above)."""
+
+    login_rate_limit_per_account: str = "5/minute;20/hour"
+    """Failed logins (and invite attempts) allowed per account before a temporary lock;
+    `limits` syntax, several windows separated by ';' (empty: no limit)."""
+
+    login_rate_limit_per_address: str = "20/minute;100/hour"
+    """Failed logins (and invite attempts) allowed per client address."""
+
+    api_rate_limit_per_token: str = "1200/minute"
+    """Requests one API token may make (empty: no limit)."""
+
+    forwarded_allow_ips: str = "127.0.0.1"
+    """Proxies whose X-Forwarded-For header names the real client (comma-separated IPs or
+    networks, `*` for any). Set it to your HTTPS proxy's address, or every browser shares
+    the proxy's address in the per-address login limit."""
+
+    rate_limit_storage: str = "memory://"
+    """Where rate-limit counters live: `memory://` (this process) or a `limits` storage
+    URL such as `redis://host:6379` to share them between app processes."""
+
+    docs_enabled: bool = True
+    """Serve the OpenAPI document and Swagger UI at /docs (assets from the installed
+    fastapi-offline package, never a CDN)."""
 
     secure_cookies: bool = False
     """Mark the session cookie Secure; turn on behind HTTPS."""
@@ -76,6 +102,16 @@ class Settings(BaseSettings):
     worker_stale_seconds: float = Field(default=60.0, gt=0)
     """A job whose heartbeat is older than this is taken over by another worker."""
 
+    @field_validator(
+        "login_rate_limit_per_account", "login_rate_limit_per_address", "api_rate_limit_per_token"
+    )
+    @classmethod
+    def _limit_syntax(cls, value: str) -> str:
+        from app.core.rate_limits import parse_limits
+
+        parse_limits(value)  # raises ValueError with the library's message
+        return value
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -88,6 +124,11 @@ class Settings(BaseSettings):
     @property
     def model_cache_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def tokenizer_dir(self) -> Path:
+        """Extra tokenizers exports may use, by folder (or .gguf file) name."""
+        return self.data_dir / "tokenizers"
 
     def ensure_data_dir(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

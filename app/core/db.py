@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,8 +12,11 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger("ranklab.db")
 
 # Alembic autogenerate and `alembic check` only stay stable when every constraint has a
 # deterministic name; this convention also gives readable names in IntegrityError messages.
@@ -146,9 +150,21 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         yield session
     finally:
         if session.in_transaction():
-            await run_in_threadpool(session.close)
+            await run_in_threadpool(close_quietly, session)
         else:
-            session.close()
+            close_quietly(session)
+
+
+def close_quietly(session: Session) -> None:
+    """Close (rolling back) even when the database connection died under us.
+
+    This runs after the response was sent; an exception here would only break the client's
+    keep-alive connection. SQLAlchemy has already invalidated a dead connection, so the pool
+    replaces it on the next checkout (with pool_pre_ping)."""
+    try:
+        session.close()
+    except DBAPIError as exc:
+        log.warning("closing a session failed (database connection lost): %s", exc.orig)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -13,10 +13,20 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
+from app.core.errors import InvalidInput
+from app.core.inputs import storable_text_problem
+
 
 async def posted_form(request: Request) -> FormData:
-    """The whole form, repeated fields and files included."""
-    return await request.form()
+    """The whole form, repeated fields and files included. Its text fields are held to the
+    same rule as the `Text` type (no NUL, no lone surrogate), multipart ones too, which
+    the InputGuard middleware does not read."""
+    form = await request.form()
+    for name, value in form.multi_items():
+        if isinstance(value, str) and (problem := storable_text_problem(name + value)):
+            await form.close()  # any uploaded files with it
+            raise InvalidInput(f"{name}: {problem}", errors=[{"field": name, "message": problem}])
+    return form
 
 
 async def form_fields(form: Annotated[FormData, Depends(posted_form)]) -> dict[str, str]:

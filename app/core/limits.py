@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import PayloadTooLarge, error_body
+from app.core.errors import PayloadTooLarge, send_json_error
 
 
 class BodySizeLimit:
@@ -65,15 +63,4 @@ class BodySizeLimit:
         # This middleware sits outside the app's exception handlers, so it writes the
         # error family's JSON shape itself.
         exc = exc or self._too_large()
-        body = json.dumps(error_body(exc.message, exc.status)).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": exc.status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json_error(send, exc.status, exc.message)

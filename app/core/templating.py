@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import logging
 from typing import Any
 
 from fastapi import Request
@@ -12,6 +14,7 @@ from app.core.csrf import csrf_token
 from app.core.markdown import render_markdown
 from app.core.package_files import TEMPLATES_DIR
 
+log = logging.getLogger("ranklab.errors")
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.autoescape = True
 templates.env.filters["markdown"] = render_markdown
@@ -37,7 +40,8 @@ templates.env.globals["pop_flashes"] = pop_flashes
 def render(
     request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> HTMLResponse:
-    ctx = {"current_user": getattr(request.state, "user", None)}
+    # `viewer` holds plain values (see app.accounts.deps.Viewer): never a lazy ORM object.
+    ctx = {"current_user": getattr(request.state, "viewer", None)}
     ctx.update(context or {})
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)
 
@@ -48,4 +52,14 @@ def render_error_page(
     name = f"errors/{status}.html"
     if not (TEMPLATES_DIR / name).exists():
         name = "errors/error.html"
-    return render(request, name, {"status": status, "message": message, "errors": errors}, status)
+    request_id = getattr(request.state, "request_id", None)
+    context = {"status": status, "message": message, "errors": errors, "request_id": request_id}
+    try:
+        return render(request, name, context, status)
+    except Exception:  # the error page must not fail in turn: fall back to plain HTML
+        log.exception("error page failed to render, request_id=%s", request_id)
+        body = (
+            f"<!doctype html><title>Error {status}</title><h1>Error {status}</h1>"
+            f"<p>{html.escape(message)}</p><p>Request id: {html.escape(str(request_id))}</p>"
+        )
+        return HTMLResponse(body, status_code=status)

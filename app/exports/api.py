@@ -11,6 +11,7 @@ from app.accounts.deps import ResearcherUser
 from app.analytics.reports import prompt_set_stats
 from app.analytics.set_stats import PromptSetStats
 from app.core.db import SessionDep
+from app.core.inputs import Id
 from app.exports import service
 from app.exports.schemas import ExportQuery
 from app.exports.writers import MEDIA_TYPES
@@ -39,6 +40,7 @@ def export_dataset(
         query,
         secret_key=settings.resolved_secret_key(),
         default_model=settings.default_model,
+        tokenizer_dir=settings.tokenizer_dir,
     )
     # End the request's transaction now: its session only closes after the body is sent,
     # and on SQLite an open transaction holds the write lock for the whole download.
@@ -56,7 +58,7 @@ def export_dataset(
 
 @router.get("/prompt-sets/{prompt_set_id}/stats")
 def prompt_set_statistics(
-    prompt_set_id: int, session: SessionDep, user: ResearcherUser
+    prompt_set_id: Id, session: SessionDep, user: ResearcherUser
 ) -> PromptSetStats:
     """Annotations, comparisons, Krippendorff's alpha (ordinal), pairwise agreement, tie and
     flag rates, and per-model win rates with Bradley–Terry strengths."""

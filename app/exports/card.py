@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 from collections.abc import Iterable, Iterator
@@ -16,6 +17,9 @@ from app.analytics.reports import prompt_set_stats
 from app.core.package_files import TEMPLATES_DIR
 from app.exports.formats import UNPAIRED_LABEL_RULE, fields
 from app.exports.schemas import ExportOptions
+from app.exports.writers import CSV_NOTE
+
+log = logging.getLogger("ranklab.exports")
 
 if TYPE_CHECKING:
     from app.exports.plan import ExportPlan
@@ -31,8 +35,15 @@ class LengthSampler:
     the rows are. A sample keeps memory bounded; the percentiles are estimates beyond it.
     """
 
-    def __init__(self, options: ExportOptions, size: int = SAMPLE_SIZE, seed: int = 0) -> None:
+    def __init__(
+        self,
+        options: ExportOptions,
+        tokenizer_setting: str,
+        size: int = SAMPLE_SIZE,
+        seed: int = 0,
+    ) -> None:
         self.options = options
+        self.tokenizer_setting = tokenizer_setting
         self.size = size
         self.seen = 0
         self.sample: list[tuple[str, str]] = []
@@ -70,9 +81,10 @@ class LengthSampler:
         try:
             from app.generation.model_files import load_tokenizer
 
-            tokenizer = load_tokenizer(self.options.tokenizer)
-        except Exception as exc:  # the card still ships, saying why the figure is missing
-            return {"error": str(exc)}
+            tokenizer = load_tokenizer(self.tokenizer_setting)
+        except Exception:  # the card still ships, saying why the figure is missing
+            log.exception("token lengths: tokenizer %r failed to load", self.options.tokenizer)
+            return {"error": f"the tokenizer {self.options.tokenizer!r} could not be loaded"}
         import numpy as np
 
         lengths = [
@@ -156,5 +168,6 @@ def dataset_card(
         counts=counts,
         lengths=lengths,
         label_rule=UNPAIRED_LABEL_RULE,
+        csv_note=CSV_NOTE,
         loader={"jsonl": "json", "csv": "csv", "parquet": "parquet"}[o.file_type],
     )

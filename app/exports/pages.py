@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,7 +26,12 @@ PREVIEW_ROWS = 5
 
 
 def research_home_context(
-    session: Session, raw: dict[str, Any], *, secret_key: str, default_model: str
+    session: Session,
+    raw: dict[str, Any],
+    *,
+    secret_key: str,
+    default_model: str,
+    tokenizer_dir: Path | None = None,
 ) -> dict[str, Any]:
     sets = session.scalars(select(PromptSet).order_by(PromptSet.name)).all()
     ctx: dict[str, Any] = {
@@ -43,7 +49,11 @@ def research_home_context(
         return ctx
     try:
         plan = service.parse_options(
-            session, raw, secret_key=secret_key, default_model=default_model
+            session,
+            raw,
+            secret_key=secret_key,
+            default_model=default_model,
+            tokenizer_dir=tokenizer_dir,
         )
         rows, total = service.preview(session, plan, PREVIEW_ROWS)
     except AppError as exc:
@@ -74,5 +84,6 @@ def research_home(request: Request, session: SessionDep, user: ResearcherUser) -
         raw,
         secret_key=settings.resolved_secret_key(),
         default_model=settings.default_model,
+        tokenizer_dir=settings.tokenizer_dir,
     )
     return render(request, "exports/research_home.html", ctx, status_code=ctx.get("status", 200))

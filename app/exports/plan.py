@@ -11,6 +11,7 @@ from typing import Any
 
 from app.exports.schemas import ExportOptions
 from app.exports.writers import EXTENSIONS
+from app.generation.model_files import BUNDLED_MODEL_ALIAS
 
 
 @dataclass
@@ -20,6 +21,8 @@ class ExportPlan:
     options: ExportOptions
     prompt_sets: list[dict[str, Any]]
     secret_key: str
+    # What to load for options.tokenizer (a name): never shown, may be a server path.
+    tokenizer_setting: str = BUNDLED_MODEL_ALIAS
 
     @property
     def filename(self) -> str:

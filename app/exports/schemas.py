@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from app.annotation.models import FLAG_KINDS
+from app.core.inputs import Number, Text
 
 ExportFormat = Literal["pairs", "conversational", "rankings", "unpaired", "consensus"]
 FileType = Literal["jsonl", "parquet", "csv"]
@@ -39,11 +40,11 @@ class ExportChoices(BaseModel):
     file_type: FileType = "jsonl"
     columns: Literal["all", "core"] = "all"
     split: Literal["train", "test", "all"] = "all"
-    test_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+    test_fraction: Number = Field(default=0.1, ge=0.0, lt=1.0)
     created_after: dt.datetime | None = None
     created_before: dt.datetime | None = None
-    min_agreement: float | None = Field(default=None, ge=0.0, le=1.0)
-    exclude_flags: tuple[str, ...] = ()
+    min_agreement: Number | None = Field(default=None, ge=0.0, le=1.0)
+    exclude_flags: tuple[Text, ...] = ()
     """Leave out candidates flagged with these kinds ("any" for every kind)."""
     exclude_gold: bool = False
     ties: Literal["drop", "both"] = "drop"
@@ -51,7 +52,7 @@ class ExportChoices(BaseModel):
     include_all_bad: bool = False
     include_no_majority: bool = False
     margin: bool = False
-    tokenizer: str = Field(default="", max_length=500)
+    tokenizer: Text = Field(default="", max_length=500)
     """Model whose chat template renders prompts (default: the set's generation model)."""
     bundle: bool = False
 
@@ -102,9 +103,9 @@ class ExportQuery(ExportChoices):
     model), the research page's form and the CLI's flags. Prompt sets and annotators are
     names (or ids, or pseudonyms), resolved into ExportOptions by the export service."""
 
-    prompt_set: list[str] = []
+    prompt_set: list[Text] = []
     """Prompt set ids or names (repeat the parameter, or separate with commas)."""
-    annotators: list[str] = []
+    annotators: list[Text] = []
     """Annotator pseudonyms (as in exports) or usernames; default: everyone."""
 
     @field_validator("prompt_set", "annotators", mode="before")

@@ -11,6 +11,7 @@ import hashlib
 import json
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,13 +21,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.accounts.models import User
 from app.core.db import read_only
 from app.core.errors import InvalidInput, NotFound
+from app.core.inputs import form_int
 from app.exports import card as card_module
-from app.exports.chat import prompt_renderer
 from app.exports.formats import RowBuilder, RowContext, arrow_schema, split_of
 from app.exports.plan import ExportPlan
 from app.exports.pseudonym import pseudonym
 from app.exports.schemas import FORMATS, RENDERED_FORMATS, ExportOptions, ExportQuery
 from app.exports.source import PromptGroup, prompt_groups
+from app.exports.tokenizers import allowed_tokenizers, choose_tokenizer, renderer
 from app.exports.writers import EXTENSIONS, ChunkSink, encode, jsonl_line_chunks
 from app.prompt_sets.models import PromptSet
 
@@ -59,8 +61,9 @@ def _resolve_prompt_sets(session: Session, values: Iterable[Any]) -> list[Prompt
     found = []
     for value in values:
         text = str(value).strip()
-        if text.isdigit():
-            ps = session.get(PromptSet, int(text))
+        number = form_int(text)
+        if number is not None:
+            ps = session.get(PromptSet, number)
         else:
             ps = session.scalar(select(PromptSet).where(PromptSet.name == text))
         if ps is None:
@@ -70,20 +73,24 @@ def _resolve_prompt_sets(session: Session, values: Iterable[Any]) -> list[Prompt
 
 
 def _resolve_annotators(session: Session, wanted: list[str], secret_key: str) -> list[int]:
-    """Annotators by pseudonym (as they appear in exports) or by username."""
+    """Annotators by pseudonym, as they appear in exports. Never by username: a researcher
+    must not be able to link a pseudonym to a person, nor learn which usernames exist (the
+    message for an unknown value is the same whatever it is)."""
     if not wanted:
         return []
-    users = session.execute(select(User.id, User.username)).all()
-    by_key = {u.username: u.id for u in users} | {pseudonym(secret_key, u.id): u.id for u in users}
-    missing = [v for v in wanted if v not in by_key]
+    user_ids = session.scalars(select(User.id)).all()
+    by_pseudonym = {pseudonym(secret_key, uid): uid for uid in user_ids}
+    missing = [v for v in wanted if v not in by_pseudonym]
     if missing:
         raise UnknownAnnotator(
-            f"Unknown annotator {missing[0]!r}: give a pseudonym from an export or a username.",
+            f"Unknown annotator {missing[0][:100]!r}: give a pseudonym as it appears in the "
+            "annotator column of an export.",
             errors=[
-                {"field": "annotators", "message": f"unknown annotator {v!r}"} for v in missing
+                {"field": "annotators", "message": f"unknown annotator {v[:100]!r}"}
+                for v in missing
             ],
         )
-    return sorted({by_key[v] for v in wanted})
+    return sorted({by_pseudonym[v] for v in wanted})
 
 
 def _invalid(exc: ValidationError) -> InvalidInput:
@@ -92,7 +99,12 @@ def _invalid(exc: ValidationError) -> InvalidInput:
 
 
 def parse_options(
-    session: Session, raw: Mapping[str, Any], *, secret_key: str, default_model: str
+    session: Session,
+    raw: Mapping[str, Any],
+    *,
+    secret_key: str,
+    default_model: str,
+    tokenizer_dir: Path | None = None,
 ) -> ExportPlan:
     """Validate raw options (the research form, the CLI: `format` plus ExportQuery's
     fields) into an ExportPlan, or raise a 4xx error that names the option and value."""
@@ -102,7 +114,14 @@ def parse_options(
         query = ExportQuery.model_validate({k: v for k, v in raw.items() if k != "format"})
     except ValidationError as exc:
         raise _invalid(exc) from None
-    return plan_export(session, fmt, query, secret_key=secret_key, default_model=default_model)
+    return plan_export(
+        session,
+        fmt,
+        query,
+        secret_key=secret_key,
+        default_model=default_model,
+        tokenizer_dir=tokenizer_dir,
+    )
 
 
 def _check_format(fmt: str) -> None:
@@ -111,7 +130,13 @@ def _check_format(fmt: str) -> None:
 
 
 def plan_export(
-    session: Session, fmt: str, query: ExportQuery, *, secret_key: str, default_model: str
+    session: Session,
+    fmt: str,
+    query: ExportQuery,
+    *,
+    secret_key: str,
+    default_model: str,
+    tokenizer_dir: Path | None = None,
 ) -> ExportPlan:
     """Resolve a validated query's prompt sets and annotators into an ExportPlan."""
     _check_format(fmt)
@@ -122,7 +147,11 @@ def plan_export(
         )
     prompt_sets = _resolve_prompt_sets(session, query.prompt_set)
     annotator_ids = _resolve_annotators(session, query.annotators, secret_key)
-    model = query.tokenizer or (prompt_sets[0].generation or {}).get("model") or default_model
+    set_models = [str((ps.generation or {}).get("model") or "") for ps in prompt_sets]
+    tokenizers = allowed_tokenizers(
+        set_models=set_models, default_model=default_model, tokenizer_dir=tokenizer_dir
+    )
+    model = choose_tokenizer(query.tokenizer or "", set_models[0] or default_model, tokenizers)
     try:
         options = ExportOptions.model_validate(
             query.model_dump(exclude={"prompt_set", "annotators"})
@@ -136,7 +165,7 @@ def plan_export(
     except ValidationError as exc:
         raise _invalid(exc) from None
     if options.format in RENDERED_FORMATS:
-        prompt_renderer(options.tokenizer)  # fail now (4xx), not halfway through the stream
+        renderer(model, tokenizers[model])  # fail now (4xx), not halfway through the stream
     summaries = [
         {
             "id": ps.id,
@@ -148,7 +177,7 @@ def plan_export(
         }
         for ps in prompt_sets
     ]
-    return ExportPlan(options, summaries, secret_key)
+    return ExportPlan(options, summaries, secret_key, tokenizers[model])
 
 
 def iter_rows(
@@ -172,7 +201,9 @@ def iter_rows(
 
 def _row_builder(plan: ExportPlan) -> RowBuilder:
     options = plan.options
-    render = prompt_renderer(options.tokenizer) if options.format in RENDERED_FORMATS else None
+    render = None
+    if options.format in RENDERED_FORMATS:
+        render = renderer(options.tokenizer, plan.tokenizer_setting)
     return RowBuilder(RowContext(options, render, lambda uid: pseudonym(plan.secret_key, uid)))
 
 
@@ -249,7 +280,7 @@ def _bundle_chunks(
     schema = arrow_schema(options)
     sink = ChunkSink()
     counts: dict[str, int] = {}
-    sampler = card_module.LengthSampler(options)
+    sampler = card_module.LengthSampler(options, plan.tokenizer_setting)
     ext = EXTENSIONS[options.file_type]
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for split in ("train", "test"):

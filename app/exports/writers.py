@@ -53,11 +53,28 @@ def jsonl_line_chunks(
         yield "\n".join(batch).encode()
 
 
+# OWASP's CSV-injection rule: a spreadsheet runs a cell that starts with one of these as a
+# formula (an annotator's `=HYPERLINK(...)` rationale would become a live link). A leading
+# apostrophe makes it text. Only text cells: numbers such as a margin of -1 stay numbers.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CSV_NOTE = (
+    "Text cells that begin with `=`, `+`, `-`, `@`, a tab or a carriage return get a "
+    "leading `'` so spreadsheets show them as text instead of running them as formulas; "
+    "strip it when you read the CSV as data (JSONL and Parquet are written unchanged)."
+)
+
+
+def safe_csv_text(text: str) -> str:
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def _csv_value(value: Any) -> Any:
     if isinstance(value, list | dict):
-        return json.dumps(value, ensure_ascii=False)
+        return safe_csv_text(json.dumps(value, ensure_ascii=False))
     if value is None:
         return ""
+    if isinstance(value, str):
+        return safe_csv_text(value)
     return value
 
 

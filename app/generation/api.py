@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.accounts.deps import AdminUser, ResearcherUser
 from app.core.db import SessionDep
+from app.core.inputs import Bool, Id
 from app.generation import jobs, service
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.schemas import PromptSetOut, PromptSetPatch
@@ -21,20 +22,20 @@ router = APIRouter(prefix="/api/v1", tags=["generation"])
 class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prompt_ids: list[int] | None = Field(default=None, max_length=100_000)
+    prompt_ids: list[Id] | None = Field(default=None, max_length=100_000)
     """Only these prompts (default: every active prompt of the set)."""
-    regenerate: bool = False
+    regenerate: Bool = False
     """Replace existing candidates of prompts nobody has annotated yet."""
 
 
-def job_payload(session: SessionDep, job_id: int) -> dict[str, Any]:
+def job_payload(session: SessionDep, job_id: Id) -> dict[str, Any]:
     job = jobs.load_job(session, job_id)
     return jobs.job_progress(job, jobs.recent_task_errors(session, job.id))
 
 
 @router.post("/prompt-sets/{prompt_set_id}/generation-jobs", status_code=201)
 def create_generation_job(
-    prompt_set_id: int,
+    prompt_set_id: Id,
     request: Request,
     session: SessionDep,
     user: AdminUser,
@@ -53,19 +54,19 @@ def create_generation_job(
 
 
 @router.get("/generation-jobs/{job_id}")
-def get_generation_job(job_id: int, session: SessionDep, user: ResearcherUser) -> dict[str, Any]:
+def get_generation_job(job_id: Id, session: SessionDep, user: ResearcherUser) -> dict[str, Any]:
     return job_payload(session, job_id)
 
 
 @router.post("/generation-jobs/{job_id}/cancel")
-def cancel_generation_job(job_id: int, session: SessionDep, user: AdminUser) -> dict[str, Any]:
+def cancel_generation_job(job_id: Id, session: SessionDep, user: AdminUser) -> dict[str, Any]:
     service.cancel_generation(session, job_id=job_id)
     return job_payload(session, job_id)
 
 
 @router.patch("/prompt-sets/{prompt_set_id}", response_model=PromptSetOut, tags=["prompt sets"])
 def patch_prompt_set(
-    prompt_set_id: int,
+    prompt_set_id: Id,
     body: PromptSetPatch,
     request: Request,
     session: SessionDep,

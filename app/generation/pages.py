@@ -19,6 +19,7 @@ from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError, InvalidInput
 from app.core.forms import FormFields
+from app.core.inputs import Id
 from app.core.templating import flash, render
 from app.generation import jobs, service
 from app.prompt_sets import service as prompt_set_service
@@ -29,7 +30,7 @@ from app.prompt_sets.set_form import form_to_fields, rerender_form
 router = APIRouter(tags=["pages"])
 
 
-def generation_context(session: Session, prompt_set_id: int) -> dict[str, Any]:
+def generation_context(session: Session, prompt_set_id: Id) -> dict[str, Any]:
     prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
     job = jobs.latest_job(session, prompt_set_id)
     total, ready = session.execute(
@@ -54,7 +55,7 @@ def generation_context(session: Session, prompt_set_id: int) -> dict[str, Any]:
 
 @router.get("/admin/prompt-sets/{prompt_set_id}/generation", response_class=HTMLResponse)
 def generation_page(
-    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> HTMLResponse:
     return render(request, "generation/admin.html", generation_context(session, prompt_set_id))
 
@@ -64,7 +65,7 @@ def generation_page(
     dependencies=[Depends(verify_csrf_form)],
 )
 def start_generation(
-    prompt_set_id: int,
+    prompt_set_id: Id,
     request: Request,
     session: SessionDep,
     user: AdminUser,
@@ -97,7 +98,7 @@ def start_generation(
     dependencies=[Depends(verify_csrf_form)],
 )
 def cancel_generation(
-    prompt_set_id: int, job_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_set_id: Id, job_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> RedirectResponse:
     try:
         service.cancel_generation(session, job_id=job_id, prompt_set_id=prompt_set_id)
@@ -111,7 +112,7 @@ def cancel_generation(
 
 @router.post("/admin/prompt-sets/{prompt_set_id}/edit", dependencies=[Depends(verify_csrf_form)])
 def update_prompt_set(
-    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser, form: FormFields
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser, form: FormFields
 ) -> Response:
     ps = prompt_set_service.load_prompt_set(session, prompt_set_id)
     if form.get("action") == "preview":

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from app.accounts.deps import AdminUser
 from app.core.db import SessionDep
+from app.core.inputs import Id
 from app.prompt_sets import imports
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.schemas import (
@@ -45,14 +46,14 @@ def create_prompt_set(body: PromptSetCreate, session: SessionDep, user: AdminUse
 
 
 @router.get("/prompt-sets/{prompt_set_id}", response_model=PromptSetOut)
-def get_prompt_set(prompt_set_id: int, session: SessionDep, user: AdminUser) -> PromptSetOut:
+def get_prompt_set(prompt_set_id: Id, session: SessionDep, user: AdminUser) -> PromptSetOut:
     ps = prompt_set_service.load_prompt_set(session, prompt_set_id)
     return prompt_set_service.prompt_set_out(session, ps)
 
 
 @router.post("/prompt-sets/{prompt_set_id}/imports", response_model=ImportOut)
 def import_file(
-    prompt_set_id: int,
+    prompt_set_id: Id,
     file: Annotated[UploadFile, File(description="JSONL or CSV")],
     session: SessionDep,
     user: AdminUser,
@@ -69,12 +70,12 @@ def import_file(
 
 
 @router.put("/prompts/{prompt_id}/gold", response_model=GoldOut)
-def set_gold(prompt_id: int, body: GoldIn, session: SessionDep, user: AdminUser) -> GoldOut:
+def set_gold(prompt_id: Id, body: GoldIn, session: SessionDep, user: AdminUser) -> GoldOut:
     prompt = prompt_set_service.set_gold(session, prompt_id=prompt_id, data=body)
     return GoldOut(id=prompt.id, is_gold=prompt.is_gold, gold_ranking=prompt.gold_ranking)
 
 
 @router.delete("/prompts/{prompt_id}/gold", response_model=GoldOut)
-def clear_gold(prompt_id: int, session: SessionDep, user: AdminUser) -> GoldOut:
+def clear_gold(prompt_id: Id, session: SessionDep, user: AdminUser) -> GoldOut:
     prompt = prompt_set_service.clear_gold(session, prompt_id=prompt_id)
     return GoldOut(id=prompt.id, is_gold=prompt.is_gold, gold_ranking=prompt.gold_ranking)

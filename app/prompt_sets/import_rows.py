@@ -10,11 +10,14 @@ import codecs
 import csv
 import io
 import json
+import math
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from app.core.errors import InvalidInput
+from app.core.inputs import MAX_JSON_DEPTH, json_problem
 from app.prompt_sets.content import CHAT_ROLES, content_hash
 from app.prompt_sets.models import MAX_CANDIDATES, MIN_CANDIDATES
 
@@ -81,12 +84,12 @@ def _jsonl_rows(binary: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | _RowE
         if not raw.strip():
             continue
         try:
-            value = json.loads(raw.decode("utf-8"))
+            value = _loads(raw.decode("utf-8"), None)
         except UnicodeDecodeError:
             yield number, _RowError(None, "the line is not valid UTF-8")
             continue
-        except json.JSONDecodeError as exc:
-            yield number, _RowError(None, f"bad JSON: {exc.msg} at column {exc.colno}")
+        except _RowError as exc:
+            yield number, exc
             continue
         if not isinstance(value, dict):
             yield number, _RowError(None, f"a row must be a JSON object, not {_kind(value)}")
@@ -95,6 +98,37 @@ def _jsonl_rows(binary: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | _RowE
 
 
 _CSV_JSON_FIELDS = ("messages", "metadata", "candidates")
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:20]} is too large")
+    return value
+
+
+def _loads(text: str, field_name: str | None) -> Any:
+    """JSON text to a value, or _RowError: every way the parser can fail is the row's
+    problem, never a 500 (PostgreSQL's jsonb refuses NaN and Infinity too)."""
+    try:
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+    except json.JSONDecodeError as exc:
+        raise _RowError(
+            field_name, f"bad JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise _RowError(
+            field_name, f"bad JSON: nested more than {MAX_JSON_DEPTH} levels deep"
+        ) from None
+    except ValueError as exc:  # NaN/Infinity, or an integer too long for int()
+        message = str(exc)
+        if "integer string conversion" in message:
+            message = f"a number has more than {sys.get_int_max_str_digits()} digits"
+        raise _RowError(field_name, f"bad JSON: {message}") from None
 
 
 def _csv_rows(binary: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | _RowError]]:
@@ -130,9 +164,10 @@ def _csv_record(
             continue
         if name in _CSV_JSON_FIELDS:
             try:
-                row[name] = json.loads(value)
-            except json.JSONDecodeError as exc:
-                return _RowError(name, f"the {name} cell is not valid JSON: {exc.msg}")
+                row[name] = _loads(value, name)
+            except _RowError as exc:
+                detail = exc.message.removeprefix("bad JSON: ")
+                return _RowError(name, f"the {name} cell is not valid JSON: {detail}")
         elif name in ("prompt", "id"):
             row[name] = value
         else:
@@ -262,6 +297,11 @@ def _check_metadata(value: Any) -> dict[str, Any]:
 
 def parse_row(line: int, row: dict[str, Any]) -> ParsedRow:
     """One row to a ParsedRow, or _RowError naming the first problem."""
+    # Text the database can't store (NUL, lone surrogates) or nesting past the limit,
+    # anywhere in the row: named by its path, e.g. candidates.1.text.
+    if found := json_problem(row):
+        where, problem = found
+        raise _RowError(where or None, problem)
     has_prompt, has_messages = row.get("prompt") is not None, row.get("messages") is not None
     if has_prompt and has_messages:
         raise _RowError("prompt", "give either prompt or messages, not both")
@@ -269,11 +309,13 @@ def parse_row(line: int, row: dict[str, Any]) -> ParsedRow:
         raise _RowError("prompt", "missing field: each row needs prompt (text) or messages")
     text = _check_text(row["prompt"], "prompt") if has_prompt else None
     messages = _check_messages(row["messages"]) if has_messages else None
-    meta = _check_metadata(row.get("metadata"))
-    # JSONL keys we don't know ride along as metadata, as extra CSV columns do.
+    # JSONL keys we don't know ride along as metadata, as extra CSV columns do (merged in
+    # _csv_record); the size limit applies to the merged whole.
     extra = {k: v for k, v in row.items() if k not in KNOWN_FIELDS}
+    meta = row.get("metadata")
     if extra:
-        meta = {**extra, **meta}
+        meta = {**extra, **meta} if isinstance(meta, dict) else meta if meta is not None else extra
+    meta = _check_metadata(meta)
     candidates = row.get("candidates")
     parsed = ParsedRow(
         line=line,

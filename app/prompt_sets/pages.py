@@ -18,6 +18,7 @@ from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import InvalidInput
 from app.core.forms import FormFields
+from app.core.inputs import Count, Id
 from app.core.templating import flash, render
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Prompt
@@ -83,7 +84,7 @@ def create_prompt_set(
 
 @router.get("/admin/prompt-sets/{prompt_set_id}/edit", response_class=HTMLResponse)
 def edit_prompt_set(
-    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> HTMLResponse:
     ps = prompt_set_service.load_prompt_set(session, prompt_set_id)
     return render(request, "prompt_sets/form.html", form_context(session, ps, form_values(ps)))
@@ -91,7 +92,7 @@ def edit_prompt_set(
 
 @router.post("/admin/prompt-sets/{prompt_set_id}/status", dependencies=CSRF)
 def change_status(
-    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser, form: FormFields
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser, form: FormFields
 ) -> Response:
     status = form.get("status", "")
     ps = prompt_set_service.set_status(session, prompt_set_id=prompt_set_id, status=status)
@@ -116,7 +117,7 @@ def _prompt_row(prompt: Prompt) -> dict[str, Any]:
     }
 
 
-def prompts_context(session: Session, prompt_set_id: int, page: int) -> dict:
+def prompts_context(session: Session, prompt_set_id: Id, page: int) -> dict:
     ps = prompt_set_service.load_prompt_set(session, prompt_set_id)
     total = prompt_set_service.prompt_count(session, prompt_set_id)
     rows = session.execute(
@@ -133,7 +134,7 @@ def prompts_context(session: Session, prompt_set_id: int, page: int) -> dict:
 
 @router.get("/admin/prompt-sets/{prompt_set_id}/prompts", response_class=HTMLResponse)
 def list_prompts(
-    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser, page: int = 1
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser, page: Count = 1
 ) -> HTMLResponse:
     context = prompts_context(session, prompt_set_id, max(1, page))
     return render(request, "prompt_sets/prompts.html", context)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.deps import ResearcherUser
 from app.core.db import SessionDep
+from app.core.inputs import MAX_DB_INT, Id
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Candidate, Prompt
 
@@ -22,7 +23,7 @@ MAX_PAGE = 500
 
 
 def prompt_page(
-    session: Session, *, prompt_set_id: int, after: int, limit: int, with_candidates: bool
+    session: Session, *, prompt_set_id: Id, after: int, limit: int, with_candidates: bool
 ) -> dict[str, Any]:
     prompt_set_service.load_prompt_set(session, prompt_set_id)
     where = Prompt.prompt_set_id == prompt_set_id
@@ -82,12 +83,15 @@ def _candidate(c: Candidate) -> dict[str, Any]:
 
 @router.get("/prompt-sets/{prompt_set_id}/prompts")
 def list_prompts(
-    prompt_set_id: int,
+    prompt_set_id: Id,
     session: SessionDep,
     user: ResearcherUser,
     include: Literal["candidates"] | None = Query(default=None, description="add candidates"),
     after: int = Query(
-        default=0, ge=0, description="cursor: the last prompt id of the previous page"
+        default=0,
+        ge=0,
+        le=MAX_DB_INT,
+        description="cursor: the last prompt id of the previous page",
     ),
     limit: int = Query(default=50, ge=1, le=MAX_PAGE),
 ) -> dict[str, Any]:

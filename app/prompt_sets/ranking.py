@@ -14,6 +14,8 @@ from typing import Any
 from app.core.errors import InvalidInput
 
 Ranking = list[list[int]]
+# More than a prompt's candidates can produce (MAX_CANDIDATES is 8) in any honest ranking.
+MAX_LISTED_ERRORS = 20
 
 
 class RankingInvalid(InvalidInput):
@@ -80,6 +82,13 @@ def validate_ranking(
             errors.append(
                 {"field": "ranking", "message": f"{_label(candidate_id, labels)} has no rank"}
             )
+    if len(errors) > MAX_LISTED_ERRORS:
+        # A tie group of 300,000 unknown ids must get a short answer, not one line per id.
+        more = len(errors) - MAX_LISTED_ERRORS
+        errors = [
+            *errors[:MAX_LISTED_ERRORS],
+            {"field": "ranking", "message": f"and {more} more problems"},
+        ]
     if errors:
         summary = "; ".join(e["message"] for e in errors)
         raise RankingInvalid(f"Rank every response exactly once: {summary}.", errors=errors)

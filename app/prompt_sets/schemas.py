@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from app.core.inputs import Bool, Id, Number, Text, WholeNumber
 from app.prompt_sets.models import MAX_CANDIDATES, MIN_CANDIDATES
 
 BACKENDS = ("transformers", "openai")
@@ -14,7 +15,7 @@ BACKENDS = ("transformers", "openai")
 MAX_NEW_TOKENS_LIMIT = 4096
 # The settings the admin form shows; a stored set always has these keys.
 FORM_FIELDS = ("backend", "model", "temperature", "top_p", "max_new_tokens")
-Temperature = float | list[float]
+Temperature = Number | list[Number]
 
 
 class GenerationSettings(BaseModel):
@@ -28,17 +29,17 @@ class GenerationSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     backend: Literal["transformers", "openai"] = "transformers"
-    model: str = Field(default="smollm2", min_length=1, max_length=500)
+    model: Text = Field(default="smollm2", min_length=1, max_length=500)
     # One temperature for every candidate, or one per candidate position.
     temperature: Temperature = 0.8
-    top_p: float = Field(default=0.95, gt=0, le=1)
-    max_new_tokens: int = Field(default=256, ge=1, le=MAX_NEW_TOKENS_LIMIT)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    top_p: Number = Field(default=0.95, gt=0, le=1)
+    max_new_tokens: WholeNumber = Field(default=256, ge=1, le=MAX_NEW_TOKENS_LIMIT)
+    seed: WholeNumber = Field(default=0, ge=0, le=2**31 - 1)
     """Base seed: candidate seeds derive from it, the prompt id and the position."""
-    max_duplicate_retries: int = Field(default=2, ge=0, le=10)
-    batch_sequences: int = Field(default=32, ge=1, le=512)
+    max_duplicate_retries: WholeNumber = Field(default=2, ge=0, le=10)
+    batch_sequences: WholeNumber = Field(default=32, ge=1, le=512)
     """Sequences (prompts x candidates) per forward pass of the transformers backend."""
-    base_url: str = Field(default="", max_length=2000)
+    base_url: Text = Field(default="", max_length=2000)
     """The openai backend's server; empty means RANKLAB_OPENAI_BASE_URL."""
 
     @field_validator("temperature")
@@ -60,16 +61,16 @@ class GenerationSettings(BaseModel):
 class PromptSetFields(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=5000)
-    guidelines: str = Field(default="", max_length=100_000)
-    system_prompt: str = Field(default="", max_length=20_000)
-    candidates_per_prompt: int = Field(default=4, ge=MIN_CANDIDATES, le=MAX_CANDIDATES)
-    annotators_per_prompt: int = Field(default=3, ge=1, le=100)
-    lease_seconds: int = Field(default=1800, ge=30, le=7 * 24 * 3600)
-    require_rationale: bool = False
-    require_ratings: bool = False
-    confirm_untouched_order: bool = True
+    name: Text = Field(min_length=1, max_length=200)
+    description: Text = Field(default="", max_length=5000)
+    guidelines: Text = Field(default="", max_length=100_000)
+    system_prompt: Text = Field(default="", max_length=20_000)
+    candidates_per_prompt: WholeNumber = Field(default=4, ge=MIN_CANDIDATES, le=MAX_CANDIDATES)
+    annotators_per_prompt: WholeNumber = Field(default=3, ge=1, le=100)
+    lease_seconds: WholeNumber = Field(default=1800, ge=30, le=7 * 24 * 3600)
+    require_rationale: Bool = False
+    require_ratings: Bool = False
+    confirm_untouched_order: Bool = True
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
 
 
@@ -86,19 +87,21 @@ class PromptSetPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=5000)
-    guidelines: str | None = Field(default=None, max_length=100_000)
-    system_prompt: str | None = Field(default=None, max_length=20_000)
-    candidates_per_prompt: int | None = Field(default=None, ge=MIN_CANDIDATES, le=MAX_CANDIDATES)
-    annotators_per_prompt: int | None = Field(default=None, ge=1, le=100)
-    lease_seconds: int | None = Field(default=None, ge=30, le=7 * 24 * 3600)
-    require_rationale: bool | None = None
-    require_ratings: bool | None = None
-    confirm_untouched_order: bool | None = None
+    name: Text | None = Field(default=None, min_length=1, max_length=200)
+    description: Text | None = Field(default=None, max_length=5000)
+    guidelines: Text | None = Field(default=None, max_length=100_000)
+    system_prompt: Text | None = Field(default=None, max_length=20_000)
+    candidates_per_prompt: WholeNumber | None = Field(
+        default=None, ge=MIN_CANDIDATES, le=MAX_CANDIDATES
+    )
+    annotators_per_prompt: WholeNumber | None = Field(default=None, ge=1, le=100)
+    lease_seconds: WholeNumber | None = Field(default=None, ge=30, le=7 * 24 * 3600)
+    require_rationale: Bool | None = None
+    require_ratings: Bool | None = None
+    confirm_untouched_order: Bool | None = None
     generation: GenerationSettings | None = None
     status: Literal["active", "paused", "archived"] | None = None
-    regenerate: bool = False
+    regenerate: Bool = False
 
 
 class PromptSetOut(BaseModel):
@@ -133,8 +136,12 @@ class GoldIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ranking: list[list[int]] | None = None
-    best_candidate_id: int | None = None
+    # Bounded like a submission's ranking: no more groups, nor ids, than a prompt can
+    # have candidates (validate_ranking then names each wrong id).
+    ranking: list[Annotated[list[Id], Field(max_length=MAX_CANDIDATES)]] | None = Field(
+        default=None, max_length=MAX_CANDIDATES
+    )
+    best_candidate_id: Id | None = None
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, Any]]:

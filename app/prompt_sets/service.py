@@ -162,7 +162,9 @@ def apply_prompt_set_changes(
     queues the regeneration job in the same commit).
     """
     prompt_set = load_prompt_set(session, prompt_set_id)
-    values = changes.model_dump(exclude_unset=True, exclude={"regenerate"})
+    # An explicit null means "not given": every column here is NOT NULL, so null can only
+    # mean "leave it", never "clear it" (it used to reach the database as a 500).
+    values = changes.model_dump(exclude_unset=True, exclude_none=True, exclude={"regenerate"})
     unarchiving = values.get("status") in ("active", "paused")
     if not unarchiving and set(values) - {"status"}:
         check_writable(prompt_set)

@@ -46,3 +46,22 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[LiveServer, dict[str, str]]]:
     server = start_server(env, tmp_path / "server.log")
     yield server, creds
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_csp_violations(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every browser journey also proves the pages work under the strict CSP: Chromium
+    reports each blocked script, style or frame on the console, and any report fails."""
+    if "page" not in request.fixturenames:
+        yield
+        return
+    page = request.getfixturevalue("page")
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    yield
+    assert violations == []

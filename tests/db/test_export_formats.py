@@ -234,7 +234,17 @@ def test_created_and_annotator_filters(session, scenario):
     a3 = scenario.annotators[2]
     by_pseudonym = rows(session, scenario, "pairs", annotators=[pseudonym(KEY, a3.id)])
     assert len(by_pseudonym) == 2
-    assert len(rows(session, scenario, "pairs", annotators=[a3.username])) == 2
+
+
+def test_annotator_filter_takes_pseudonyms_only_and_reveals_no_usernames(session, scenario):
+    a3 = scenario.annotators[2]
+    messages = []
+    for value in (a3.username, "no-such-user"):
+        with pytest.raises(service.UnknownAnnotator) as caught:
+            rows(session, scenario, "pairs", annotators=[value])
+        messages.append(caught.value.message.replace(repr(value), "<value>"))
+    assert messages[0] == messages[1]  # a real username and a made-up one look the same
+    assert "pseudonym" in messages[0]
 
 
 def test_dedupe_drops_identical_prompt_chosen_rejected(session, scenario):

@@ -80,7 +80,7 @@ def test_export_by_session_cookie_and_split(client, session, scenario):
             "Unknown annotator 'nobody'",
         ),
         ("/api/v1/exports/pairs?prompt_set={ps}&min_agreement=2", 422, "min_agreement"),
-        ("/api/v1/exports/pairs?prompt_set={ps}&tokenizer=/no/such/model", 422, "/no/such/model"),
+        ("/api/v1/exports/pairs?prompt_set={ps}&tokenizer=/no/such/model", 422, "choose one of"),
         ("/api/v1/prompt-sets/999999/stats", 404, "Prompt set 999999 does not exist."),
     ],
 )

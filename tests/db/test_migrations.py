@@ -21,6 +21,8 @@ EXPECTED_TABLES = {
     "assignment",
     "annotation",
     "comparison",
+    "browser_session",
+    "shown_once_secret",
 }
 
 

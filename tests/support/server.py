@@ -71,9 +71,12 @@ class LiveServer:
         self.log_file.close()
 
 
-def start_server(env: dict[str, str], log_path: Path, args: list[str] | None = None) -> LiveServer:
-    port = free_port()
-    log = open(log_path, "w")  # noqa: SIM115  (closed when the process ends)
+def start_server(
+    env: dict[str, str], log_path: Path, args: list[str] | None = None, port: int | None = None
+) -> LiveServer:
+    """`port` reuses a stopped server's address (a restart that clients keep talking to)."""
+    port = port or free_port()
+    log = open(log_path, "a")  # noqa: SIM115  (closed when the process ends)
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--port", str(port), *(args or [])],
         env=env,

@@ -23,10 +23,14 @@
     var total = job.total || 1;
     var bar = root.querySelector('[role="progressbar"]');
     if (bar) bar.setAttribute("aria-valuenow", job.done);
+    var donePct = job.total ? (100 * job.done) / total : 100;
     var done = root.querySelector('[data-field="bar-done"]');
-    if (done) done.style.width = (job.total ? (100 * job.done) / total : 100) + "%";
+    if (done) done.setAttribute("width", donePct);
     var failed = root.querySelector('[data-field="bar-failed"]');
-    if (failed) failed.style.width = (100 * job.failed) / total + "%";
+    if (failed) {
+      failed.setAttribute("x", donePct);
+      failed.setAttribute("width", (100 * job.failed) / total);
+    }
     var error = set(root, "error", job.error || "");
     if (error) error.hidden = !job.error;
     var list = root.querySelector('[data-field="errors"]');
