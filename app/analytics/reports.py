@@ -12,8 +12,7 @@ from typing import NotRequired, TypedDict
 from sqlalchemy.orm import Session
 
 from app.analytics import charts, loaders
-from app.analytics.agreement import annotator_agreement, pairwise_agreement_rate
-from app.analytics.annotators import AnnotatorStats, annotator_rows, gold_tallies, summed_agreement
+from app.analytics.annotators import AnnotatorStats, annotator_rows, gold_tallies
 from app.analytics.loaders import JobProgress, Progress
 from app.analytics.set_stats import PromptSetStats
 from app.analytics.set_stats import prompt_set_stats as summarize_prompt_set
@@ -47,39 +46,33 @@ def prompt_set_stats(session: Session, *, prompt_set_id: int) -> PromptSetStats:
     prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
     return summarize_prompt_set(
         {"id": prompt_set.id, "name": prompt_set.name},
-        loaders.load_annotation_rows(session, prompt_set_id),
-        loaders.load_votes(session, prompt_set_id),
-        loaders.count_comparisons(session, prompt_set_id),
-        model_standings(loaders.load_model_pairs(session, prompt_set_id)),
+        loaders.load_set_totals(session, prompt_set_id),
+        loaders.load_rank_coincidences(session, prompt_set_id),
+        model_standings(loaders.load_model_wins(session, prompt_set_id)),
     )
 
 
 def annotator_stats(session: Session, prompt_set_id: int | None = None) -> list[AnnotatorStats]:
     """One row per person who annotated or skipped (in one set, or everywhere).
 
-    Agreement is leave-one-out majority agreement per set (pairs never span sets), summed
-    over the sets."""
-    set_ids = [prompt_set_id] if prompt_set_id is not None else loaders.load_prompt_set_ids(session)
-    agreement = summed_agreement(
-        annotator_agreement(loaders.load_votes(session, set_id)) for set_id in set_ids
-    )
-    work = loaders.load_work(session, prompt_set_id)
-    skips = loaders.load_skip_counts(session, prompt_set_id)
-    people = loaders.load_people(session, {row.annotator_id for row in work} | set(skips))
+    Agreement is leave-one-out majority agreement per pair (kept per prompt by
+    app.annotation.tallies), summed over the person's prompts."""
+    tallies = loaders.load_annotator_tallies(session, prompt_set_id)
+    people = loaders.load_people(session, {t.annotator_id for t in tallies})
     gold = gold_tallies(loaders.load_gold_answers(session, prompt_set_id))
-    return annotator_rows(work, skips, agreement, gold, people)
+    return annotator_rows(tallies, gold, people)
 
 
 def model_report(session: Session, prompt_set_id: int) -> ModelReport:
     """Win rates and Bradley–Terry strengths, with charts, when candidates came from
     several models."""
-    pairs = loaders.load_model_pairs(session, prompt_set_id)
-    standings = model_standings(pairs)
+    wins = loaders.load_model_wins(session, prompt_set_id)
+    standings = model_standings(wins)
     if len(standings) < 2:
         return {"models": len(standings), "win_rates": None, "strengths": None, "comparisons": 0}
     return {
         "models": len(standings),
-        "comparisons": len(pairs),
+        "comparisons": sum(wins.values()),
         "table": standings,
         "win_rates": charts.win_rate_chart(
             {s["model"]: (s["wins"], s["losses"], s["win_rate"]) for s in standings}
@@ -95,8 +88,12 @@ def annotations_per_hour(
 ) -> charts.BarChart:
     now = utcnow()
     since = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=hours)
-    times = loaders.load_annotation_times(session, prompt_set_id, since)
-    return charts.bar_chart(charts.hourly_counts(times, now, hours))
+    counts = loaders.load_hourly_counts(session, prompt_set_id, since)
+    return charts.bar_chart(charts.hourly_series(counts, now, hours))
+
+
+def _pairwise_agreement(totals: loaders.SetTotals) -> float | None:
+    return totals.peer_same / totals.peer_pairs if totals.peer_pairs else None
 
 
 def dashboard_numbers(session: Session, prompt_set_id: int, k: int) -> DashboardNumbers:
@@ -106,5 +103,5 @@ def dashboard_numbers(session: Session, prompt_set_id: int, k: int) -> Dashboard
         "jobs": loaders.load_recent_jobs(session, prompt_set_id, RECENT_JOBS),
         "per_hour": annotations_per_hour(session, prompt_set_id),
         "models": model_report(session, prompt_set_id),
-        "agreement": pairwise_agreement_rate(loaders.load_votes(session, prompt_set_id)),
+        "agreement": _pairwise_agreement(loaders.load_set_totals(session, prompt_set_id)),
     }
