@@ -109,45 +109,58 @@ def _count(session: Session, query: Select[Any]) -> int:
     return session.scalar(query) or 0
 
 
-def _in_set(query: Select[*Ts], prompt_set_id: int | None, prompt_column: Any) -> Select[*Ts]:
-    """Limit a query to one prompt set (None: every set) through its prompt column."""
-    if prompt_set_id is None:
-        return query
-    return query.join(Prompt, Prompt.id == prompt_column).where(
-        Prompt.prompt_set_id == prompt_set_id
-    )
-
-
 # --- one prompt set's progress --------------------------------------------------------------
 
 
 def load_progress(session: Session, prompt_set_id: int, k: int) -> Progress:
-    """Counts of prompts, candidates and annotations, and items with k annotations."""
-    in_set = Prompt.prompt_set_id == prompt_set_id
-    active = (in_set, Prompt.status == "active")
-    count = select(func.count()).select_from(Prompt)
-    candidates = select(func.count()).select_from(Candidate).join(Prompt).where(*active)
-    annotations = select(func.count()).select_from(Annotation).join(Prompt).where(*active)
-    per_prompt = (
-        select(Annotation.prompt_id)
-        .join(Prompt)
-        .where(*active)
-        .group_by(Annotation.prompt_id)
-        .having(func.count() >= k)
-        .subquery()
-    )
-    prompts = _count(session, count.where(*active))
+    """Counts of prompts, candidates and annotations, and items with k annotations (of
+    active prompts): three SQL passes with FILTER clauses, annotations from the tallies."""
+    active = Prompt.status == "active"
+    prompts = session.execute(
+        select(
+            func.count().filter(active),
+            func.count().filter(Prompt.status == "archived"),
+            func.count().filter(active, Prompt.is_gold.is_(True)),
+            func.count().filter(active, Prompt.candidates_ready.is_(True)),
+        ).where(Prompt.prompt_set_id == prompt_set_id)
+    ).one()
+    candidates = session.execute(
+        select(func.count(), func.count().filter(Candidate.source == "generated"))
+        .join(Prompt, Prompt.id == Candidate.prompt_id)
+        .where(Prompt.prompt_set_id == prompt_set_id, active)
+    ).one()
+    t = AnnotatorPromptTally
+    annotations, complete = session.execute(
+        select(
+            func.coalesce(func.sum(t.prompt_annotations), 0),
+            func.count().filter(t.prompt_annotations >= k),
+        )
+        .join(Prompt, Prompt.id == t.prompt_id)
+        .where(t.prompt_set_id == prompt_set_id, t.prompt_lead == 1, active)
+    ).one()
     return Progress(
-        prompts=prompts,
-        archived_prompts=_count(session, count.where(in_set, Prompt.status == "archived")),
-        gold_prompts=_count(session, count.where(*active, Prompt.is_gold.is_(True))),
-        prompts_ready=_count(session, count.where(*active, Prompt.candidates_ready.is_(True))),
-        candidates=_count(session, candidates),
-        candidates_generated=_count(session, candidates.where(Candidate.source == "generated")),
-        annotations=_count(session, annotations),
-        annotations_needed=k * prompts,
-        items_complete=_count(session, select(func.count()).select_from(per_prompt)),
+        prompts=prompts[0],
+        archived_prompts=prompts[1],
+        gold_prompts=prompts[2],
+        prompts_ready=prompts[3],
+        candidates=candidates[0],
+        candidates_generated=candidates[1],
+        annotations=int(annotations),
+        annotations_needed=k * prompts[0],
+        items_complete=complete,
     )
+
+
+def load_peer_agreement(session: Session, prompt_set_id: int) -> tuple[int, int]:
+    """(same outcomes, pairs) over every two annotators of the same candidate pair (both
+    doubled): the pairwise agreement rate's parts."""
+    t = AnnotatorPromptTally
+    same, pairs = session.execute(
+        select(
+            func.coalesce(func.sum(t.peer_same), 0), func.coalesce(func.sum(t.peer_pairs), 0)
+        ).where(t.prompt_set_id == prompt_set_id)
+    ).one()
+    return int(same), int(pairs)
 
 
 def load_recent_jobs(session: Session, prompt_set_id: int, limit: int) -> list[JobProgress]:
@@ -193,20 +206,16 @@ def load_set_totals(session: Session, prompt_set_id: int) -> SetTotals:
             t.judged,
         )
     ]
-    row = session.execute(
-        select(
-            *sums, *flags, func.count(func.distinct(t.annotator_id)).filter(t.submitted == 1)
-        ).where(t.prompt_set_id == prompt_set_id)
-    ).one()
-    per_prompt = (
-        select(func.sum(t.submitted).label("n"))
-        .where(t.prompt_set_id == prompt_set_id)
-        .group_by(t.prompt_id)
-        .subquery()
-    )
-    annotated, two_plus = session.execute(
-        select(func.count().filter(per_prompt.c.n >= 1), func.count().filter(per_prompt.c.n >= 2))
-    ).one()
+    lead = t.prompt_lead == 1
+    prompts = [
+        func.count().filter(lead, t.prompt_annotations >= 1),
+        func.count().filter(lead, t.prompt_annotations >= 2),
+    ]
+    in_set = t.prompt_set_id == prompt_set_id
+    row = session.execute(select(*sums, *flags, *prompts).where(in_set)).one()
+    # Distinct annotators through an index-only GROUP BY (set, annotator), not DISTINCT.
+    people = select(t.annotator_id).where(in_set, t.submitted == 1).group_by(t.annotator_id)
+    annotators = session.scalar(select(func.count()).select_from(people.subquery()))
     values = [int(v) for v in row]
     n_sums = len(sums)
     annotations, comparisons, votes, ties, peer_pairs, peer_same, all_bad, judged = values[:n_sums]
@@ -220,9 +229,9 @@ def load_set_totals(session: Session, prompt_set_id: int) -> SetTotals:
         all_bad=all_bad,
         judged=judged,
         flags=dict(zip(FLAG_COLUMNS, values[n_sums : n_sums + len(flags)], strict=True)),
-        annotators=values[-1],
-        prompts_annotated=int(annotated or 0),
-        prompts_with_2plus=int(two_plus or 0),
+        annotators=annotators or 0,
+        prompts_annotated=values[-2],
+        prompts_with_2plus=values[-1],
     )
 
 

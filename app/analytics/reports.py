@@ -92,8 +92,8 @@ def annotations_per_hour(
     return charts.bar_chart(charts.hourly_series(counts, now, hours))
 
 
-def _pairwise_agreement(totals: loaders.SetTotals) -> float | None:
-    return totals.peer_same / totals.peer_pairs if totals.peer_pairs else None
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 def dashboard_numbers(session: Session, prompt_set_id: int, k: int) -> DashboardNumbers:
@@ -103,5 +103,5 @@ def dashboard_numbers(session: Session, prompt_set_id: int, k: int) -> Dashboard
         "jobs": loaders.load_recent_jobs(session, prompt_set_id, RECENT_JOBS),
         "per_hour": annotations_per_hour(session, prompt_set_id),
         "models": model_report(session, prompt_set_id),
-        "agreement": _pairwise_agreement(loaders.load_set_totals(session, prompt_set_id)),
+        "agreement": _rate(*loaders.load_peer_agreement(session, prompt_set_id)),
     }

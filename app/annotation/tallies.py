@@ -84,6 +84,10 @@ class AnnotatorPromptTally(Base):
     # Leave-one-out majority agreement: votes where the others had a majority, and matches.
     agree_total: Mapped[int] = mapped_column(default=0)
     agree: Mapped[int] = mapped_column(default=0)
+    # Per-prompt numbers ride on one row of the prompt (the lowest annotator id), so the
+    # reports count prompts without grouping by prompt.
+    prompt_lead: Mapped[int] = mapped_column(default=0)  # 1 on that row
+    prompt_annotations: Mapped[int] = mapped_column(default=0)  # the prompt's annotations
 
 
 class ModelPairTally(Base):
@@ -153,8 +157,11 @@ def annotator_rows(answers: Sequence[Answer]) -> dict[int, dict[str, Any]]:
             for b in ids[i + 1 :]:
                 pair_counts.setdefault((a, b), Counter())[outcome(by, a, b)] += 1
     rows: dict[int, dict[str, Any]] = {}
+    lead = min((a.annotator_id for a in answers), default=None)
     for answer in answers:
         row: dict[str, Any] = {
+            "prompt_lead": int(answer.annotator_id == lead),
+            "prompt_annotations": len(ranks),
             "submitted": 0,
             "skipped": int(answer.ranking is None),
             "seconds": 0.0,

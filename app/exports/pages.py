@@ -45,7 +45,7 @@ def research_home_context(
         plan = service.parse_options(
             session, raw, secret_key=secret_key, default_model=default_model
         )
-        rows, total = service.preview(session, plan, PREVIEW_ROWS)
+        rows, count = service.preview(session, plan, PREVIEW_ROWS)
     except AppError as exc:
         ctx.update(error=exc.message, errors=exc.errors, status=exc.status)
         return ctx
@@ -54,7 +54,8 @@ def research_home_context(
     }
     ctx["preview"] = {
         "rows": rows,
-        "total": total,
+        "total": count.rows,
+        "total_exact": count.exact,
         "columns": list(rows[0]) if rows else [],
         "download_url": f"/api/v1/exports/{plan.options.format}?{urlencode(query, doseq=True)}",
         "filename": plan.filename,

@@ -80,6 +80,8 @@ def upgrade() -> None:
         sa.Column("peer_same", sa.Integer(), nullable=False),
         sa.Column("agree_total", sa.Integer(), nullable=False),
         sa.Column("agree", sa.Integer(), nullable=False),
+        sa.Column("prompt_lead", sa.Integer(), nullable=False),
+        sa.Column("prompt_annotations", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["annotator_id"],
             ["user_account.id"],
