@@ -11,7 +11,7 @@ from typing import NotRequired, TypedDict
 
 from sqlalchemy.orm import Session
 
-from app.analytics import charts, loaders
+from app.analytics import charts, intervals, loaders
 from app.analytics.annotators import AnnotatorStats, annotator_rows, gold_tallies
 from app.analytics.loaders import JobProgress, Progress
 from app.analytics.set_stats import PromptSetStats
@@ -27,6 +27,9 @@ HOURS_CHARTED = 48
 class ModelReport(TypedDict):
     models: int
     comparisons: int
+    # When the 95% intervals were computed, and whether for the current win counts.
+    intervals_as_of: NotRequired[dt.datetime | None]
+    intervals_current: NotRequired[bool]
     table: NotRequired[list[ModelStanding]]
     win_rates: charts.WinRateChart | None
     strengths: charts.StrengthChart | None
@@ -44,12 +47,16 @@ def prompt_set_stats(session: Session, *, prompt_set_id: int) -> PromptSetStats:
     """Counts, agreement (Krippendorff's alpha over prompts with 2+ annotators, pairwise
     agreement), tie and flag rates, and per-model win rates and Bradley–Terry strengths."""
     prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
-    return summarize_prompt_set(
+    wins = loaders.load_model_wins(session, prompt_set_id)
+    fitted = intervals.strengths(prompt_set_id, wins)
+    stats = summarize_prompt_set(
         {"id": prompt_set.id, "name": prompt_set.name},
         loaders.load_set_totals(session, prompt_set_id),
         loaders.load_rank_coincidences(session, prompt_set_id),
-        model_standings(loaders.load_model_wins(session, prompt_set_id)),
+        model_standings(wins, fitted.strengths),
     )
+    stats["intervals_as_of"] = fitted.as_of if wins else None
+    return stats
 
 
 def annotator_stats(session: Session, prompt_set_id: int | None = None) -> list[AnnotatorStats]:
@@ -67,12 +74,15 @@ def model_report(session: Session, prompt_set_id: int) -> ModelReport:
     """Win rates and Bradley–Terry strengths, with charts, when candidates came from
     several models."""
     wins = loaders.load_model_wins(session, prompt_set_id)
-    standings = model_standings(wins)
+    fitted = intervals.strengths(prompt_set_id, wins)
+    standings = model_standings(wins, fitted.strengths)
     if len(standings) < 2:
         return {"models": len(standings), "win_rates": None, "strengths": None, "comparisons": 0}
     return {
         "models": len(standings),
         "comparisons": sum(wins.values()),
+        "intervals_as_of": fitted.as_of,
+        "intervals_current": fitted.current,
         "table": standings,
         "win_rates": charts.win_rate_chart(
             {s["model"]: (s["wins"], s["losses"], s["win_rate"]) for s in standings}

@@ -3,7 +3,9 @@ and the model-strength table. Pure: app.analytics.reports feeds it the loaded ta
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
+from typing import NotRequired
 
 # pydantic (the stats API's response model) needs typing_extensions' TypedDict before 3.12.
 from typing_extensions import TypedDict
@@ -32,6 +34,8 @@ class PromptSetStats(TypedDict):
     all_bad_rate: float | None
     flag_rates: dict[str, float | None]
     models: list[ModelStanding]
+    # When the models' 95% intervals were computed (app.analytics.intervals); None: no models.
+    intervals_as_of: NotRequired[dt.datetime | None]
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -83,6 +83,8 @@ def bradley_terry(
     for (winner, loser), n in counts.items():
         matrix[index[winner], index[loser]] += n
     estimate = _fit(matrix)
+    if bootstrap == 0:
+        return {m: Strength(float(estimate[i]), None, None) for m, i in index.items()}
     rng = np.random.default_rng(seed)
     total = int(matrix.sum())
     probabilities = (matrix / total).ravel()
@@ -111,12 +113,16 @@ class ModelStanding(TypedDict):
     ci_high: float | None
 
 
-def model_standings(wins: WinCounts | Iterable[ModelPair]) -> list[ModelStanding]:
+def model_standings(
+    wins: WinCounts | Iterable[ModelPair], strengths: Mapping[str, Strength] | None = None
+) -> list[ModelStanding]:
     """The model-strength table, strongest first (ties by model name): the one place it
-    is assembled, for the dashboard, the researcher stats and the dataset card."""
+    is assembled, for the dashboard, the researcher stats and the dataset card.
+    `strengths`: already fitted (app.analytics.intervals caches them); else fitted here."""
     counts = wins if isinstance(wins, Mapping) else win_counts(wins)
     rates = win_rates(counts)
-    strengths = bradley_terry(counts)
+    if strengths is None:
+        strengths = bradley_terry(counts)
     rows: list[ModelStanding] = [
         {
             "model": model,
