@@ -2,7 +2,8 @@
 
 Two ways in: through the service layer (lease, lease_and_submit) for annotation tests, and
 straight to the tables (make_annotation, make_skip, make_lease), exactly as the submission
-service leaves them (tallies included), for dashboard, statistics and export tests that need a given history.
+service leaves them (tallies included), for dashboard, statistics and export tests that
+need a given history.
 """
 
 from __future__ import annotations
