@@ -184,7 +184,10 @@ def submit_cpu(submits: int) -> None:
                     make_prompt(session, ps, text=f"{label} {i}", models=["ours", "base"])
                 people = [
                     accounts.add_user(
-                        session, username=f"{label[:4]}{i}", password=None, role="annotator"
+                        session,
+                        username=f"{label.replace(' ', '-')}-{i}",
+                        password=None,
+                        role="annotator",
                     )
                     for i in range(3)
                 ]

@@ -22,6 +22,7 @@ from app.analytics.strength import ModelPair
 from app.annotation.models import Annotation
 from app.annotation.tallies import (
     FLAG_COLUMNS,
+    AnnotationHourTally,
     AnnotatorPromptTally,
     ModelPairTally,
     RankCoincidence,
@@ -254,23 +255,12 @@ def load_model_wins(session: Session, prompt_set_id: int) -> dict[ModelPair, int
 def load_hourly_counts(
     session: Session, prompt_set_id: int, since: dt.datetime
 ) -> dict[dt.datetime, int]:
-    """{hour (UTC): annotations} since `since`, counted by SQL GROUP BY on the hour."""
-    if session.get_bind().dialect.name == "postgresql":
-        hour: Any = func.date_trunc("hour", func.timezone("UTC", Annotation.created_at))
-    else:  # SQLite stores "YYYY-MM-DD HH:MM:SS..." in UTC
-        hour = func.substr(Annotation.created_at, 1, 13)
+    """{hour (UTC): annotations} from `since` on, from the hourly tally."""
+    h = AnnotationHourTally
     rows = session.execute(
-        select(hour, func.count())
-        .join(Prompt, Prompt.id == Annotation.prompt_id)
-        .where(Prompt.prompt_set_id == prompt_set_id, Annotation.created_at >= since)
-        .group_by(hour)
+        select(h.hour, h.n).where(h.prompt_set_id == prompt_set_id, h.hour >= since)
     )
-    out: dict[dt.datetime, int] = {}
-    for bucket, n in rows:
-        if isinstance(bucket, str):
-            bucket = dt.datetime.strptime(bucket, "%Y-%m-%d %H")
-        out[bucket.replace(tzinfo=dt.UTC)] = n
-    return out
+    return {hour: n for hour, n in rows if n}
 
 
 def count_annotators(session: Session, prompt_set_ids: Iterable[int]) -> int:

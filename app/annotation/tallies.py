@@ -1,7 +1,7 @@
 """Sufficient statistics of the annotations, kept current in the transaction that changes
 them, so the reports never read a million votes (issue #16).
 
-Three tables:
+Four tables:
 
 - `annotator_prompt_tally`: one row per (prompt, annotator) who submitted or skipped it —
   done/skip, time, flags, vote and tie counts, agreement counters. An annotator's
@@ -11,8 +11,9 @@ Three tables:
 - `model_pair_tally`: per prompt set, comparisons won by one model over another.
 - `rank_coincidence`: per prompt set, Krippendorff's coincidence counts of candidate ranks
   (by how many annotators ranked the unit), from which alpha is exact.
+- `annotation_hour_tally`: per prompt set, annotations per hour (UTC).
 
-The last two are per-set counters changed by increments (INSERT ... ON CONFLICT DO UPDATE
+The last three are per-set counters changed by increments (INSERT ... ON CONFLICT DO UPDATE
 SET n = n + excluded.n), safe under concurrent submitters; their rows are written in key
 order so two transactions never wait on each other in a cycle.
 
@@ -28,6 +29,7 @@ paths write it; app.analytics.loaders is what reads it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,11 +39,13 @@ from sqlalchemy import (
     Connection,
     ForeignKey,
     Index,
+    Select,
     Table,
     bindparam,
     delete,
     insert,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -114,6 +118,22 @@ class RankCoincidence(Base):
     n: Mapped[int] = mapped_column(default=0)
 
 
+class AnnotationHourTally(Base):
+    """Annotations per prompt set and hour (UTC): the dashboard's hourly chart."""
+
+    __tablename__ = "annotation_hour_tally"
+
+    prompt_set_id: Mapped[int] = mapped_column(
+        ForeignKey("prompt_set.id", ondelete="CASCADE"), primary_key=True
+    )
+    hour: Mapped[dt.datetime] = mapped_column(primary_key=True)
+    n: Mapped[int] = mapped_column(default=0)
+
+
+def hour_of(when: dt.datetime) -> dt.datetime:
+    return when.replace(minute=0, second=0, microsecond=0)
+
+
 FLAG_COLUMNS = {kind: f"flag_{kind}" for kind in FLAG_KINDS}
 
 
@@ -129,6 +149,7 @@ class Answer:
     flags: Mapping[str, Sequence[str]] | None = None
     all_bad: bool = False
     seconds: float = 0.0
+    created_at: dt.datetime | None = None
 
 
 def plurality(counts: Mapping[int, int]) -> int | None:
@@ -249,11 +270,11 @@ def model_wins(ranking: Ranking, models: Mapping[int, str | None]) -> Counter[tu
 _TALLY = cast(Table, AnnotatorPromptTally.__table__)
 _MODEL_PAIRS = cast(Table, ModelPairTally.__table__)
 _COINCIDENCE = cast(Table, RankCoincidence.__table__)
+_HOURS = cast(Table, AnnotationHourTally.__table__)
 _PROMPT: BindParameter[int] = bindparam("prompt")
 
 _MODELS = select(Candidate.id, Candidate.model).where(Candidate.prompt_id == _PROMPT)
 _LOCK = select(Prompt.id).where(Prompt.id == _PROMPT).with_for_update()
-_CLEAR = delete(_TALLY).where(_TALLY.c.prompt_id == _PROMPT)
 
 
 def lock_prompt(session: Session, prompt_id: int) -> None:
@@ -263,32 +284,125 @@ def lock_prompt(session: Session, prompt_id: int) -> None:
     session.connection().execute(_LOCK, {"prompt": prompt_id})
 
 
-def _upsert_counts(conn: Connection, table: Table, keys: Sequence[str], rows: list[dict]) -> None:
-    """Add each row's n to the stored counter (created at 0 when missing)."""
-    if not rows:
-        return
-    rows.sort(key=lambda r: tuple(r[k] for k in keys))  # one lock order for everybody
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
-    conn.execute(
-        stmt.on_conflict_do_update(index_elements=keys, set_={"n": table.c.n + stmt.excluded.n}),
-        rows,
-    )
+_UPSERTS: dict[tuple[str, str], Any] = {}
+
+
+def _upsert(conn: Connection, table: Table, keys: Sequence[str], *, add: bool) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE, built once per dialect and table: `add`
+    adds the new n to the stored one, else every column is replaced. RETURNING makes
+    SQLAlchemy send the rows as one multi-row statement, not the driver's executemany."""
+    key = (conn.dialect.name, table.name)
+    stmt = _UPSERTS.get(key)
+    if stmt is None:
+        base = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+        if add:
+            changes = {"n": table.c.n + base.excluded.n}
+        else:
+            changes = {c.name: base.excluded[c.name] for c in table.columns if c.name not in keys}
+        stmt = base.on_conflict_do_update(index_elements=list(keys), set_=changes).returning(
+            table.c[keys[0]]
+        )
+        _UPSERTS[key] = stmt
+    return stmt
+
+
+def _add_counts(conn: Connection, table: Table, keys: Sequence[str], rows: list[dict]) -> None:
+    """Add each row's n to the stored counter (created when missing)."""
+    if rows:
+        rows.sort(key=lambda r: tuple(r[k] for k in keys))  # one lock order for everybody
+        conn.execute(_upsert(conn, table, keys, add=True), rows).all()
 
 
 def _write_prompt_rows(
     conn: Connection, prompt_id: int, set_id: int, answers: Sequence[Answer]
 ) -> None:
-    conn.execute(_CLEAR, {"prompt": prompt_id})
+    """Every row of the prompt, replaced (rows never disappear: finished assignments stay
+    finished, and only prompts without annotations are deleted)."""
     rows = annotator_rows(answers)
     if rows:
+        stmt = _upsert(conn, _TALLY, ["prompt_id", "annotator_id"], add=False)
         conn.execute(
-            insert(_TALLY),
+            stmt,
             [
                 {"prompt_id": prompt_id, "annotator_id": a, "prompt_set_id": set_id, **values}
-                for a, values in rows.items()
+                for a, values in sorted(rows.items())
             ],
-        )
+        ).all()
+
+
+def _postgres_statement() -> Any:
+    """Every write of a submit or skip in one PostgreSQL statement of fixed text (rows as
+    arrays through unnest): one round trip and no per-call SQL compilation. The new
+    annotation's model wins are counted by joining its comparisons to their candidates,
+    as `model_wins` does (two different, named models)."""
+    names = [c.name for c in _TALLY.columns if c.name not in ("prompt_id", "prompt_set_id")]
+    arrays = ", ".join(f"CAST(:{n} AS {'float8' if n == 'seconds' else 'int'}[])" for n in names)
+    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in names)
+    counter = "ON CONFLICT ({keys}) DO UPDATE SET n = {table}.n + EXCLUDED.n"
+    return text(
+        f"""
+WITH tally AS (
+  INSERT INTO annotator_prompt_tally (prompt_id, prompt_set_id, {", ".join(names)})
+  SELECT :prompt, :set, * FROM unnest({arrays}) ORDER BY 3
+  ON CONFLICT (prompt_id, annotator_id) DO UPDATE SET {updates}
+  RETURNING 1
+), wins AS (
+  INSERT INTO model_pair_tally (prompt_set_id, winner, loser, n)
+  SELECT :set, c1.model, c2.model, count(*)
+  FROM unnest(CAST(:chosen AS int[]), CAST(:rejected AS int[])) AS p(chosen, rejected)
+  JOIN candidate c1 ON c1.id = p.chosen JOIN candidate c2 ON c2.id = p.rejected
+  WHERE c1.model <> c2.model
+  GROUP BY c1.model, c2.model ORDER BY c1.model, c2.model
+  {counter.format(keys="prompt_set_id, winner, loser", table="model_pair_tally")}
+  RETURNING 1
+), coincidence AS (
+  INSERT INTO rank_coincidence (prompt_set_id, coders, rank_a, rank_b, n)
+  SELECT :set, * FROM unnest(CAST(:coders AS int[]), CAST(:rank_a AS int[]),
+                             CAST(:rank_b AS int[]), CAST(:n AS int[])) ORDER BY 1, 2, 3
+  {counter.format(keys="prompt_set_id, coders, rank_a, rank_b", table="rank_coincidence")}
+  RETURNING 1
+), hours AS (
+  INSERT INTO annotation_hour_tally (prompt_set_id, hour, n)
+  SELECT :set, CAST(:hour AS timestamptz), 1 WHERE CAST(:hour AS timestamptz) IS NOT NULL
+  {counter.format(keys="prompt_set_id, hour", table="annotation_hour_tally")}
+  RETURNING 1
+)
+SELECT 1"""
+    )
+
+
+_POSTGRES_WRITE: Any = None
+_TALLY_VALUES = [
+    c.name for c in _TALLY.columns if c.name not in ("prompt_id", "annotator_id", "prompt_set_id")
+]
+
+
+def _write_postgres(
+    conn: Connection, prompt_id: int, set_id: int, answers: Sequence[Answer], new: Answer | None
+) -> None:
+    global _POSTGRES_WRITE
+    if _POSTGRES_WRITE is None:
+        _POSTGRES_WRITE = _postgres_statement()
+    rows = sorted(annotator_rows(answers).items())
+    params: dict[str, Any] = {"prompt": prompt_id, "set": set_id}
+    params["annotator_id"] = [a for a, _ in rows]
+    for name in _TALLY_VALUES:
+        params[name] = [values[name] for _, values in rows]
+    pairs = derive_comparisons(new.ranking) if new is not None and new.ranking else []
+    params["chosen"] = [p.chosen_id for p in pairs]
+    params["rejected"] = [p.rejected_id for p in pairs]
+    delta: Counter[tuple[int, int, int]] = Counter()
+    if new is not None:
+        delta = coincidences(answers)
+        delta.subtract(coincidences(a for a in answers if a is not new))
+    changed = sorted((key, n) for key, n in delta.items() if n)
+    params["coders"] = [m for (m, _, _), _ in changed]
+    params["rank_a"] = [a for (_, a, _), _ in changed]
+    params["rank_b"] = [b for (_, _, b), _ in changed]
+    params["n"] = [n for _, n in changed]
+    created = new.created_at if new is not None else None
+    params["hour"] = hour_of(created) if created is not None else None
+    conn.execute(_POSTGRES_WRITE, params)
 
 
 def record_change(session: Session, prompt_id: int, *, new_annotator_id: int | None = None) -> None:
@@ -296,19 +410,22 @@ def record_change(session: Session, prompt_id: int, *, new_annotator_id: int | N
     `new_annotator_id`) or a skip. Call in the same transaction, with the prompt's row
     locked (`lock_prompt`, or the submit path's own lock)."""
     conn = session.connection()
-    found = _answers_of(conn, [prompt_id]).get(prompt_id)
+    found = _answers_of(conn, [prompt_id], one=True).get(prompt_id)
     if found is None:
         return
     set_id, answers = found
-    _write_prompt_rows(conn, prompt_id, set_id, answers)
     new = next(
         (a for a in answers if a.annotator_id == new_annotator_id and a.ranking is not None), None
     )
+    if conn.dialect.name == "postgresql":
+        _write_postgres(conn, prompt_id, set_id, answers, new)
+        return
+    _write_prompt_rows(conn, prompt_id, set_id, answers)
     if new is None or new.ranking is None:
         return
     models = {cid: model for cid, model in conn.execute(_MODELS, {"prompt": prompt_id})}
     wins = model_wins(new.ranking, models)
-    _upsert_counts(
+    _add_counts(
         conn,
         _MODEL_PAIRS,
         ["prompt_set_id", "winner", "loser"],
@@ -317,9 +434,16 @@ def record_change(session: Session, prompt_id: int, *, new_annotator_id: int | N
             for (w, lo), n in wins.items()
         ],
     )
+    if new.created_at is not None:
+        _add_counts(
+            conn,
+            _HOURS,
+            ["prompt_set_id", "hour"],
+            [{"prompt_set_id": set_id, "hour": hour_of(new.created_at), "n": 1}],
+        )
     delta = coincidences(answers)
     delta.subtract(coincidences(a for a in answers if a is not new))
-    _upsert_counts(
+    _add_counts(
         conn,
         _COINCIDENCE,
         ["prompt_set_id", "coders", "rank_a", "rank_b"],
@@ -335,7 +459,7 @@ def rebuild(conn: Connection, prompt_set_id: int | None = None, *, batch: int = 
     """Recompute every tally from the stored annotations and skips (all sets, or one),
     replacing what is there: the back-fill, and the reference the tests compare with."""
     tally_where = [] if prompt_set_id is None else [_TALLY.c.prompt_set_id == prompt_set_id]
-    for table in (_MODEL_PAIRS, _COINCIDENCE):
+    for table in (_MODEL_PAIRS, _COINCIDENCE, _HOURS):
         where = [] if prompt_set_id is None else [table.c.prompt_set_id == prompt_set_id]
         conn.execute(delete(table).where(*where))
     conn.execute(delete(_TALLY).where(*tally_where))
@@ -344,6 +468,7 @@ def rebuild(conn: Connection, prompt_set_id: int | None = None, *, batch: int = 
         prompts = prompts.where(Prompt.prompt_set_id == prompt_set_id)
     wins: Counter[tuple[int, str, str]] = Counter()
     pairs: Counter[tuple[int, int, int, int]] = Counter()
+    hours: Counter[tuple[int, dt.datetime]] = Counter()
     todo = [(p, s) for p, s in conn.execute(prompts)]
     for start in range(0, len(todo), batch):
         chunk = dict(todo[start : start + batch])
@@ -359,6 +484,8 @@ def rebuild(conn: Connection, prompt_set_id: int | None = None, *, batch: int = 
             for (m, v, w), n in coincidences(prompt_answers).items():
                 pairs[(set_id, m, v, w)] += n
             for answer in prompt_answers:
+                if answer.created_at is not None:
+                    hours[(set_id, hour_of(answer.created_at))] += 1
                 if answer.ranking is not None:
                     for (hi, lo), n in model_wins(answer.ranking, models).items():
                         wins[(set_id, hi, lo)] += n
@@ -372,6 +499,11 @@ def rebuild(conn: Connection, prompt_set_id: int | None = None, *, batch: int = 
                 for (s, w, lo), n in wins.items()
             ],
         )
+    if hours:
+        conn.execute(
+            insert(_HOURS),
+            [{"prompt_set_id": s, "hour": h, "n": n} for (s, h), n in hours.items()],
+        )
     if pairs:
         conn.execute(
             insert(_COINCIDENCE),
@@ -382,9 +514,8 @@ def rebuild(conn: Connection, prompt_set_id: int | None = None, *, batch: int = 
         )
 
 
-def _answers_of(conn: Connection, prompt_ids: list[int]) -> dict[int, tuple[int, list[Answer]]]:
-    """prompt_id -> (its set, its finished assignments with their annotations)."""
-    query = (
+def _answers_query(where: Any) -> Select[Any]:
+    return (
         select(
             Assignment.prompt_id,
             Prompt.prompt_set_id,
@@ -394,19 +525,37 @@ def _answers_of(conn: Connection, prompt_ids: list[int]) -> dict[int, tuple[int,
             Annotation.flags,
             Annotation.all_bad,
             Annotation.seconds_spent,
+            Annotation.created_at,
         )
         .join(Prompt, Prompt.id == Assignment.prompt_id)
         .outerjoin(Annotation, Annotation.assignment_id == Assignment.id)
-        .where(
-            Assignment.prompt_id.in_(prompt_ids), Assignment.status.in_(("submitted", "skipped"))
-        )
+        .where(where, Assignment.status.in_(("submitted", "skipped")))
         .order_by(Assignment.prompt_id, Assignment.annotator_id)
     )
+
+
+_ANSWERS_OF_ONE = _answers_query(Assignment.prompt_id == _PROMPT)
+
+
+def _answers_of(
+    conn: Connection, prompt_ids: list[int], *, one: bool = False
+) -> dict[int, tuple[int, list[Answer]]]:
+    """prompt_id -> (its set, its finished assignments with their annotations). `one`:
+    the statement built once, for the single prompt of a submit or skip."""
+    if one:
+        result = conn.execute(_ANSWERS_OF_ONE, {"prompt": prompt_ids[0]})
+    else:
+        result = conn.execute(_answers_query(Assignment.prompt_id.in_(prompt_ids)))
     out: dict[int, tuple[int, list[Answer]]] = {}
-    for row in conn.execute(query):
+    for row in result:
         if row.status == "submitted" and row.ranking is not None:
             answer = Answer(
-                row.annotator_id, row.ranking, row.flags, row.all_bad, row.seconds_spent
+                row.annotator_id,
+                row.ranking,
+                row.flags,
+                row.all_bad,
+                row.seconds_spent,
+                row.created_at,
             )
         elif row.status == "skipped":
             answer = Answer(row.annotator_id, None)

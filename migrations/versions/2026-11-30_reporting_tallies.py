@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import app.core.db  # noqa: F401
+import app.core.db
 from app.annotation.tallies import rebuild
 
 revision: str = "5e1b7a2c9d40"
@@ -40,6 +40,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint(
             "prompt_set_id", "winner", "loser", name=op.f("pk_model_pair_tally")
         ),
+    )
+    op.create_table(
+        "annotation_hour_tally",
+        sa.Column("prompt_set_id", sa.Integer(), nullable=False),
+        sa.Column("hour", app.core.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["prompt_set_id"],
+            ["prompt_set.id"],
+            name=op.f("fk_annotation_hour_tally_prompt_set_id_prompt_set"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("prompt_set_id", "hour", name=op.f("pk_annotation_hour_tally")),
     )
     op.create_table(
         "rank_coincidence",
@@ -120,4 +133,5 @@ def downgrade() -> None:
     op.drop_table("annotator_prompt_tally")
     op.drop_table("rank_coincidence")
     op.drop_table("model_pair_tally")
+    op.drop_table("annotation_hour_tally")
     # ### end Alembic commands ###

@@ -39,6 +39,7 @@ def snapshot(session: Session, set_id: int) -> dict[str, Any]:
     """Every tally row of a set, comparable (zero counters left out: an increment that
     nets to zero leaves a row a rebuild does not write)."""
     t, m, c = tallies.AnnotatorPromptTally, tallies.ModelPairTally, tallies.RankCoincidence
+    h = tallies.AnnotationHourTally
     rows = session.execute(select(t).where(t.prompt_set_id == set_id)).scalars()
     columns = [col.key for col in t.__table__.columns]
     return {
@@ -56,6 +57,11 @@ def snapshot(session: Session, set_id: int) -> dict[str, Any]:
                 select(c.coders, c.rank_a, c.rank_b, c.n).where(c.prompt_set_id == set_id)
             )
             if row[3]
+        ),
+        "hours": sorted(
+            (hour, n)
+            for hour, n in session.execute(select(h.hour, h.n).where(h.prompt_set_id == set_id))
+            if n
         ),
     }
 
@@ -312,7 +318,7 @@ def test_migration_backfill_equals_the_recomputation(
             )
             submission.submit_annotation(session, annotator=who, data=data)
         kept = snapshot(session, ps.id)
-        assert kept["tally"] and kept["coincidence"] and kept["models"]
+        assert kept["tally"] and kept["coincidence"] and kept["models"] and kept["hours"]
     engine.dispose()
     head = migrate.head_revision()
     assert head is not None
