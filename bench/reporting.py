@@ -145,8 +145,14 @@ def serve_and_measure(url: str, set_id: int, token: str, n: int, clients: int) -
                 for _ in range(clients)
             ]
             mb = 2**20
+            # One untimed request each first: module imports (numpy, choix), template
+            # compilation and the first, inline bootstrap of the strength intervals.
+            for _name, path, page in requests_table(set_id):
+                (sessions if page else api)[0].get(path).raise_for_status()
+            warm = proc.memory_info().rss
             print(
-                f"server RSS at rest: {rest / mb:.0f} MiB; load average {os.getloadavg()[0]:.1f}",
+                f"server RSS at rest: {rest / mb:.0f} MiB, after one request each "
+                f"{warm / mb:.0f} MiB; load average {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
             overall_peak = rest
@@ -162,7 +168,8 @@ def serve_and_measure(url: str, set_id: int, token: str, n: int, clients: int) -
                 )
             print(
                 f"server peak RSS {overall_peak / mb:.0f} MiB "
-                f"(+{(overall_peak - rest) / mb:.0f} MiB over rest)",
+                f"(+{(overall_peak - rest) / mb:.0f} MiB over rest, "
+                f"+{(overall_peak - warm) / mb:.0f} MiB over warm)",
                 flush=True,
             )
             for c in sessions + api:
@@ -230,7 +237,7 @@ def main() -> int:
     parser.add_argument("--submits", type=int, default=600)
     parser.add_argument("--reuse", action="store_true", help="reuse the existing database")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
-    parser.add_argument("--skip-submit", action="store_true")
+    parser.add_argument("--skip-submit", action="store_true", help="no submit CPU part")
     args = parser.parse_args()
     os.environ.setdefault(
         databases.POSTGRES_URL_ENV, "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
