@@ -1,8 +1,10 @@
 """Every row the statistics read, in one place.
 
 The rest of app.analytics is pure functions over what these return. The dashboard, the
-annotator tables, the researcher stats and the dataset card all read through here, so when
-the numbers become incremental aggregates (issue #16) this is the one module to change.
+annotator tables, the researcher stats and the dataset card all read through here. The
+counts come from the tallies the submit and skip paths keep current
+(app.annotation.tallies: one row per finished assignment, per-set counters), summed in
+SQL, so no request reads votes or comparisons one by one (issue #16).
 """
 
 from __future__ import annotations
