@@ -136,6 +136,19 @@ def _random_ranking(rng: random.Random, ids: list[int]) -> list[list[int]]:
     return groups
 
 
+def _random_answer(rng: random.Random, task: assignment.TaskView, key: str) -> SubmissionInput:
+    """A ranking with random ties, sometimes "all bad", sometimes a flag, random time."""
+    ids = [c.id for c in task.candidates]
+    return SubmissionInput(
+        assignment_id=task.assignment_id,
+        ranking=_random_ranking(rng, ids),
+        all_bad=rng.random() < 0.1,
+        flags={str(ids[0]): [rng.choice(FLAG_KINDS)]} if rng.random() < 0.2 else {},
+        seconds_spent=float(rng.randint(1, 300)),
+        idempotency_key=key,
+    )
+
+
 def _new_set(session: Session, prompts: int, k: int) -> PromptSet:
     ps = make_prompt_set(session, prompts=0, annotators_per_prompt=k, commit=False)
     for i in range(prompts):
@@ -180,15 +193,7 @@ def test_tallies_equal_recomputation_after_random_histories(session: Session) ->
                     continue
                 if op == "expire":  # the lease runs out: a late submit stores nothing
                     clock += dt.timedelta(seconds=ps.lease_seconds + 1)
-                ids = [c.id for c in task.candidates]
-                data = SubmissionInput(
-                    assignment_id=task.assignment_id,
-                    ranking=_random_ranking(rng, ids),
-                    all_bad=rng.random() < 0.1,
-                    flags={str(ids[0]): [rng.choice(FLAG_KINDS)]} if rng.random() < 0.2 else {},
-                    seconds_spent=float(rng.randint(1, 300)),
-                    idempotency_key=f"k{step}",
-                )
+                data = _random_answer(rng, task, f"k{step}")
                 submission.submit_annotation(session, annotator=who, data=data, now=clock)
                 last[who.id] = data
             elif op == "deactivate":
@@ -259,12 +264,7 @@ def test_16_concurrent_submitters_leave_exact_tallies(fresh_postgres_url: str) -
                         s, annotator=who, assignment_id=task.assignment_id, reason="busy"
                     )
                     continue
-                ids = [c.id for c in task.candidates]
-                data = SubmissionInput(
-                    assignment_id=task.assignment_id,
-                    ranking=_random_ranking(rng, ids),
-                    idempotency_key=f"{i}-{done}",
-                )
+                data = _random_answer(rng, task, f"{i}-{done}")
                 submission.submit_annotation(s, annotator=who, data=data)
                 done += 1
         return done
@@ -309,13 +309,7 @@ def test_migration_backfill_equals_the_recomputation(
                     session, annotator=who, assignment_id=task.assignment_id, reason="no"
                 )
                 continue
-            ids = [c.id for c in task.candidates]
-            data = SubmissionInput(
-                assignment_id=task.assignment_id,
-                ranking=_random_ranking(rng, ids),
-                flags={str(ids[1]): ["broken"]} if step % 5 == 0 else {},
-                idempotency_key=f"b{step}",
-            )
+            data = _random_answer(rng, task, f"b{step}")
             submission.submit_annotation(session, annotator=who, data=data)
         kept = snapshot(session, ps.id)
         assert kept["tally"] and kept["coincidence"] and kept["models"] and kept["hours"]
