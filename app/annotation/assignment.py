@@ -318,6 +318,19 @@ def lease_next_task(
 
     Asking again while holding a live lease returns that same item. Commits once.
     """
+    view = claim_next_task(session, prompt_set_id=prompt_set_id, annotator=annotator, now=now)
+    session.commit()
+    return view
+
+
+def claim_next_task(
+    session: Session,
+    *,
+    prompt_set_id: int,
+    annotator: User,
+    now: dt.datetime | None = None,
+) -> TaskView | None:
+    """`lease_next_task` inside the caller's transaction (the caller commits)."""
     now = now or utcnow()
     params = {"set_id": prompt_set_id, "who": annotator.id}
     prompt_set = session.connection().execute(_SET_AND_ANNOTATOR, params).first()
@@ -331,20 +344,14 @@ def lease_next_task(
     rows = session.connection().execute(_UNFINISHED, params).all()
     live = [r for r in rows if r.status == "leased" and r.lease_expires_at > now]
     if live:
-        current = _view(session, live[0], annotator.id, prompt_set)
-        session.commit()
-        return current
+        return _view(session, live[0], annotator.id, prompt_set)
     _mark_lapsed(session, rows, now)
     try:
         lease = _pick(session, prompt_set, annotator.id, now, prompt_set.finished or 0, rows)
     except IntegrityError as exc:  # pragma: no cover - guarded by the locks above
         session.rollback()
         raise Conflict("Someone else took this item at the same moment; ask again.") from exc
-    view: TaskView | None = (
-        None if lease is None else _view(session, lease, annotator.id, prompt_set)
-    )
-    session.commit()
-    return view
+    return None if lease is None else _view(session, lease, annotator.id, prompt_set)
 
 
 def _mark_lapsed(session: Session, rows: Sequence[Row[*tuple[Any, ...]]], now: dt.datetime) -> None:

@@ -19,6 +19,8 @@ class SubmissionIn(BaseModel):
     ratings: dict[str, Any] = Field(default_factory=dict)
     rationale: str | None = None
     seconds_spent: float | None = None
+    # Did the annotator place or move any response? Stored as sent; null: not said.
+    order_changed: bool | None = None
     idempotency_key: str | None = None
 
     def to_input(self) -> SubmissionInput:

@@ -18,7 +18,15 @@ from sqlalchemy.sql.elements import BindParameter
 
 from app.accounts.models import User
 from app.annotation import tallies
-from app.annotation.assignment import FINISHED, SetLike, candidate_labels
+from app.annotation.assignment import (
+    FINISHED,
+    PromptSetNotOpen,
+    SetLike,
+    TaskView,
+    candidate_labels,
+    claim_next_task,
+    lease_next_task,
+)
 from app.annotation.models import (
     FLAG_KINDS,
     MAX_RATIONALE_CHARS,
@@ -71,6 +79,8 @@ class SubmissionInput:
     ratings: dict[str, int] = field(default_factory=dict)
     rationale: str | None = None
     seconds_spent: float | None = None
+    # Did the annotator place or move anything? None: the client did not say.
+    order_changed: bool | None = None
     # Without a key, retries of the same assignment still collapse into one annotation.
     idempotency_key: str | None = None
 
@@ -82,6 +92,7 @@ class SubmissionResult:
     prompt_id: int
     comparisons: int
     created: bool  # False: an earlier submission with the same key was returned
+    prompt_set_id: int | None = None  # set by store_annotation, for submit_and_next
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -145,6 +156,7 @@ _WHO: BindParameter[int] = bindparam("who")
 # annotator's lease of the freed seat are serialised: whichever comes second sees the first.
 _LOCK_PROMPT = (
     select(
+        PromptSet.id.label("prompt_set_id"),
         PromptSet.require_ratings,
         PromptSet.require_rationale,
         Assignment.annotator_id,
@@ -332,6 +344,47 @@ def submit_annotation(
 
     The same idempotency key sent again returns the first result and stores nothing.
     """
+    result = store_annotation(session, annotator=annotator, data=data, now=now)
+    if result.created:
+        session.commit()
+    return result
+
+
+def submit_and_next(
+    session: Session, *, annotator: User, data: SubmissionInput, now: dt.datetime | None = None
+) -> tuple[SubmissionResult, TaskView | None]:
+    """Submit, then lease the annotator's next item of the same set: one commit (issue 11).
+
+    Every lease rule is the claim's own (`assignment.claim_next_task`). A retried submit
+    stores nothing and the claim hands back the live lease the first attempt took, so a
+    retry gets the same next item, never a second one. None: nothing is left for them.
+    The locks are taken in the lease path's order after the submit's: the prompt and
+    assignment rows of the submitted item, then the annotator's row, then (SKIP LOCKED)
+    the next prompt; nothing here waits for a row lock while holding the annotator's.
+    """
+    result = store_annotation(session, annotator=annotator, data=data, now=now)
+    set_id = result.prompt_set_id
+    assert set_id is not None
+    try:
+        task = claim_next_task(session, prompt_set_id=set_id, annotator=annotator)
+        session.commit()
+        if task is None:
+            # The claim passes over prompts whose row another annotator's submit has
+            # locked (SKIP LOCKED), and ours cannot wait for them while it holds locks of
+            # its own. Near the end of a set those may be the only ones left, so ask once
+            # more with nothing held: the request the two-step cycle made anyway.
+            task = lease_next_task(session, prompt_set_id=set_id, annotator=annotator)
+    except PromptSetNotOpen:
+        session.commit()
+        task = None  # the set was paused meanwhile: the ranking is still saved
+    return result, task
+
+
+def store_annotation(
+    session: Session, *, annotator: User, data: SubmissionInput, now: dt.datetime | None = None
+) -> SubmissionResult:
+    """The writes of `submit_annotation`, left uncommitted for the caller (a replay has
+    nothing to write and ends its read-only transaction)."""
     key = (data.idempotency_key or "").strip() or f"assignment-{data.assignment_id}"
     if len(key) > 100:
         raise AnnotationInvalid(
@@ -346,6 +399,7 @@ def submit_annotation(
         replay = _replay(session, annotator, key, assignment.id)
         if replay is not None:
             session.rollback()
+            replay.prompt_set_id = rules.prompt_set_id
             return replay
     _check_open(assignment, now)
     labels = candidate_labels(annotator.id, prompt_id, candidate_ids)
@@ -382,6 +436,7 @@ def submit_annotation(
                 "ratings": ratings,
                 "rationale": rationale,
                 "seconds_spent": float(seconds),
+                "order_changed": data.order_changed,
                 "idempotency_key": key,
                 "created_at": now,
             },
@@ -404,16 +459,18 @@ def submit_annotation(
         conn.execute(_CLOSE_ASSIGNMENT, {"assignment": assignment.id, "now": now})
         tallies.record_change(session, prompt_id, new_annotator_id=annotator.id)
         _expire_held(session, assignment.id)
-        session.commit()
     except IntegrityError as exc:
         # A concurrent retry with the same key won the race (our row lock makes this
         # rare on PostgreSQL); answer with what it stored.
         session.rollback()
         replay = _replay(session, annotator, key, data.assignment_id)
         if replay is not None:
+            replay.prompt_set_id = rules.prompt_set_id
             return replay
         raise AssignmentClosed(f"Assignment {data.assignment_id} was already submitted.") from exc
-    return SubmissionResult(annotation_id, assignment.id, prompt_id, len(pairs), True)
+    return SubmissionResult(
+        annotation_id, assignment.id, prompt_id, len(pairs), True, rules.prompt_set_id
+    )
 
 
 def skip_assignment(

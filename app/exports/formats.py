@@ -39,6 +39,8 @@ PAIR_META = [
     ("margin", pa.float64()),
     ("agreement", pa.float64()),
     ("tie", pa.bool_()),
+    # Whether the annotator changed the shown order (null: not recorded); see issue 11.
+    ("order_changed", pa.bool_()),
     ("created_at", pa.string()),
 ]
 CORE_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
@@ -69,6 +71,7 @@ META_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
         ("annotation_id", pa.int64()),
         ("annotator", pa.string()),
         ("seconds_spent", pa.float64()),
+        ("order_changed", pa.bool_()),
         ("created_at", pa.string()),
     ],
     "unpaired": [
@@ -81,6 +84,7 @@ META_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
         ("groups", pa.int64()),
         ("flags", pa.list_(pa.string())),
         ("all_bad", pa.bool_()),
+        ("order_changed", pa.bool_()),
         ("created_at", pa.string()),
     ],
     "consensus": [
@@ -265,6 +269,7 @@ class RowBuilder:
                 "margin": margin,
                 "agreement": agreement,
                 "tie": tie,
+                "order_changed": annotation.order_changed,
                 "created_at": created[annotation.id],
             }
 
@@ -321,7 +326,11 @@ class RowBuilder:
         who = {
             a.id: (
                 ',"annotator":' + enc(self.pseudonym(a.annotator_id)) + ',"margin":',
-                ',"created_at":' + enc(_iso(a.created_at)) + "}",
+                ',"order_changed":'
+                + enc(a.order_changed)
+                + ',"created_at":'
+                + enc(_iso(a.created_at))
+                + "}",
             )
             for a in annotations
         }
@@ -389,6 +398,7 @@ class RowBuilder:
                 "annotation_id": a.id,
                 "annotator": self.pseudonym(a.annotator_id),
                 "seconds_spent": float(a.seconds_spent),
+                "order_changed": a.order_changed,
                 "created_at": _iso(a.created_at),
             }
 
@@ -418,6 +428,7 @@ class RowBuilder:
                     "groups": groups,
                     "flags": kinds,
                     "all_bad": a.all_bad,
+                    "order_changed": a.order_changed,
                     "created_at": _iso(a.created_at),
                 }
 

@@ -34,6 +34,7 @@ class AnnotationRec(NamedTuple):
     rationale: str | None
     seconds_spent: float
     created_at: dt.datetime
+    order_changed: bool | None = None
 
 
 class CandidateRec(NamedTuple):
@@ -107,6 +108,7 @@ def _annotation_query(options: ExportOptions) -> Select:
             Annotation.rationale,
             Annotation.seconds_spent,
             Annotation.created_at,
+            Annotation.order_changed,
         )
         .join(Prompt, Prompt.id == Annotation.prompt_id)
         .join(PromptSet, PromptSet.id == Prompt.prompt_set_id)

@@ -69,6 +69,7 @@ class PromptSetFields(BaseModel):
     lease_seconds: int = Field(default=1800, ge=30, le=7 * 24 * 3600)
     require_rationale: bool = False
     require_ratings: bool = False
+    confirm_untouched_order: bool = True
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
 
 
@@ -94,6 +95,7 @@ class PromptSetPatch(BaseModel):
     lease_seconds: int | None = Field(default=None, ge=30, le=7 * 24 * 3600)
     require_rationale: bool | None = None
     require_ratings: bool | None = None
+    confirm_untouched_order: bool | None = None
     generation: GenerationSettings | None = None
     status: Literal["active", "paused", "archived"] | None = None
     regenerate: bool = False
@@ -110,6 +112,7 @@ class PromptSetOut(BaseModel):
     lease_seconds: int
     require_rationale: bool
     require_ratings: bool
+    confirm_untouched_order: bool
     generation: dict[str, Any]
     status: str
     created_at: dt.datetime

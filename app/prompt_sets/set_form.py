@@ -18,7 +18,7 @@ from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import PromptSet
 from app.prompt_sets.schemas import FORM_FIELDS, GenerationSettings, PromptSetCreate
 
-CHECKBOXES = ("require_rationale", "require_ratings")
+CHECKBOXES = ("require_rationale", "require_ratings", "confirm_untouched_order")
 
 
 def _parse_temperature(raw: str) -> Any:

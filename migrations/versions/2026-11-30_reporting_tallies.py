@@ -5,7 +5,7 @@ The back-fill is app.annotation.tallies.rebuild, the same from-scratch recomputa
 tests compare the incremental updates with, so the two can never disagree.
 
 Revision ID: 5e1b7a2c9d40
-Revises: 84d93bf83806
+Revises: 5b7e2c1d9a40
 Create Date: 2026-11-30 02:06:37.565412
 """
 
@@ -18,7 +18,7 @@ import app.core.db
 from app.annotation.tallies import rebuild
 
 revision: str = "5e1b7a2c9d40"
-down_revision: str | None = "84d93bf83806"
+down_revision: str | None = "5b7e2c1d9a40"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -26,6 +26,7 @@ NEW_SET = {
     "lease_seconds": 900,
     "require_rationale": True,
     "require_ratings": False,
+    "confirm_untouched_order": False,
     "generation": {
         "backend": "transformers",
         "model": "smollm2",
@@ -106,6 +107,8 @@ def test_browser_form_creates_a_set_and_failures_rerender_with_errors(
 ) -> None:
     page = admin_client.get("/admin/prompt-sets/new")
     token = csrf_from(page.text)
+    # A new set asks before the order as shown is submitted, unless the admin unticks it.
+    assert 'name="confirm_untouched_order" checked' in page.text
     form = {
         "csrf_token": token,
         "name": "Form set",
@@ -131,6 +134,7 @@ def test_browser_form_creates_a_set_and_failures_rerender_with_errors(
     assert good.status_code == 303
     ps = session.scalar(select(PromptSet).where(PromptSet.name == "Form set"))
     assert ps.require_ratings and not ps.require_rationale and ps.generation["temperature"] == 0.8
+    assert not ps.confirm_untouched_order  # the box was not ticked in this post
     dashboard_page = admin_client.get(good.headers["location"])
     assert "Created prompt set" in dashboard_page.text
 

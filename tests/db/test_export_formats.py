@@ -58,6 +58,7 @@ PAIR_META = {
     "margin": float,
     "agreement": (float, type(None)),
     "tie": bool,
+    "order_changed": (bool, type(None)),
     "created_at": str,
 }
 
@@ -73,6 +74,9 @@ def test_pairs_rows_have_trl_fields_then_metadata(session, scenario):
         for key, kind in PAIR_META.items():
             assert isinstance(row[key], kind), key
         assert row["tie"] is False and row["margin"] >= 1.0
+    single = [r for r in out if r["prompt_id"] == scenario.single.id]
+    # Recorded as sent: unknown (older rows), changed, and the shown order confirmed.
+    assert sorted({repr(r["order_changed"]) for r in single}) == ["False", "None", "True"]
     multi = [r for r in out if r["prompt_id"] == scenario.multi.id]
     assert "<|im_start|>system\nBe brief.<|im_end|>" in multi[0]["prompt"]
     assert "<|im_start|>assistant\nBlue.<|im_end|>" in multi[0]["prompt"]
@@ -141,6 +145,7 @@ def test_rankings_one_row_per_annotation_with_tie_groups_flags_ratings(session, 
         "annotation_id",
         "annotator",
         "seconds_spent",
+        "order_changed",
         "created_at",
     ]
 

@@ -89,6 +89,7 @@ def make_annotation(
     rationale: str | None = None,
     seconds: float = 42.0,
     created_at: dt.datetime | None = None,
+    order_changed: bool | None = None,
 ) -> Annotation:
     """A submitted assignment, its annotation and the comparisons the ranking implies."""
     when = created_at or utcnow()
@@ -103,6 +104,7 @@ def make_annotation(
         ratings={str(k): v for k, v in (ratings or {}).items()},
         rationale=rationale,
         seconds_spent=seconds,
+        order_changed=order_changed,
         idempotency_key=f"key-{next(_keys)}",
         created_at=when,
     )
