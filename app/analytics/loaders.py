@@ -242,7 +242,9 @@ def load_rank_coincidences(session: Session, prompt_set_id: int) -> dict[tuple[i
     """{(coders, rank a, rank b): n}: what Krippendorff's alpha needs of a set."""
     c = RankCoincidence
     rows = session.execute(
-        select(c.coders, c.rank_a, c.rank_b, c.n).where(c.prompt_set_id == prompt_set_id)
+        select(c.coders, c.rank_a, c.rank_b, func.sum(c.n))
+        .where(c.prompt_set_id == prompt_set_id)
+        .group_by(c.coders, c.rank_a, c.rank_b)
     )
     return {(m, a, b): n for m, a, b, n in rows if n}
 
@@ -250,7 +252,11 @@ def load_rank_coincidences(session: Session, prompt_set_id: int) -> dict[tuple[i
 def load_model_wins(session: Session, prompt_set_id: int) -> dict[ModelPair, int]:
     """{(winner model, loser model): comparisons} across different named models."""
     m = ModelPairTally
-    rows = session.execute(select(m.winner, m.loser, m.n).where(m.prompt_set_id == prompt_set_id))
+    rows = session.execute(
+        select(m.winner, m.loser, func.sum(m.n))
+        .where(m.prompt_set_id == prompt_set_id)
+        .group_by(m.winner, m.loser)
+    )
     return {(w, lo): n for w, lo, n in rows if n}
 
 
@@ -260,7 +266,9 @@ def load_hourly_counts(
     """{hour (UTC): annotations} from `since` on, from the hourly tally."""
     h = AnnotationHourTally
     rows = session.execute(
-        select(h.hour, h.n).where(h.prompt_set_id == prompt_set_id, h.hour >= since)
+        select(h.hour, func.sum(h.n))
+        .where(h.prompt_set_id == prompt_set_id, h.hour >= since)
+        .group_by(h.hour)
     )
     return {hour: n for hour, n in rows if n}
 

@@ -100,6 +100,8 @@ class ModelPairTally(Base):
     prompt_set_id: Mapped[int] = mapped_column(
         ForeignKey("prompt_set.id", ondelete="CASCADE"), primary_key=True
     )
+    # prompt_id % SHARDS: concurrent submits on different prompts rarely wait on one row.
+    shard: Mapped[int] = mapped_column(primary_key=True)
     winner: Mapped[str] = mapped_column(primary_key=True)
     loser: Mapped[str] = mapped_column(primary_key=True)
     n: Mapped[int] = mapped_column(default=0)
@@ -111,6 +113,8 @@ class RankCoincidence(Base):
     prompt_set_id: Mapped[int] = mapped_column(
         ForeignKey("prompt_set.id", ondelete="CASCADE"), primary_key=True
     )
+    # prompt_id % SHARDS: concurrent submits on different prompts rarely wait on one row.
+    shard: Mapped[int] = mapped_column(primary_key=True)
     # Annotators who ranked the unit (a prompt's candidate); weight 1 / (coders - 1).
     coders: Mapped[int] = mapped_column(primary_key=True)
     rank_a: Mapped[int] = mapped_column(primary_key=True)
@@ -126,12 +130,24 @@ class AnnotationHourTally(Base):
     prompt_set_id: Mapped[int] = mapped_column(
         ForeignKey("prompt_set.id", ondelete="CASCADE"), primary_key=True
     )
+    # prompt_id % SHARDS: concurrent submits on different prompts rarely wait on one row.
+    shard: Mapped[int] = mapped_column(primary_key=True)
     hour: Mapped[dt.datetime] = mapped_column(primary_key=True)
     n: Mapped[int] = mapped_column(default=0)
 
 
 def hour_of(when: dt.datetime) -> dt.datetime:
     return when.replace(minute=0, second=0, microsecond=0)
+
+
+# Each per-set counter is split over this many rows (by prompt id): every submit adds to
+# them inside its transaction, and one row per set would make all of a set's submitters
+# queue on its row lock until they commit. Readers sum the shards.
+SHARDS = 32
+
+
+def shard_of(prompt_id: int) -> int:
+    return prompt_id % SHARDS
 
 
 FLAG_COLUMNS = {kind: f"flag_{kind}" for kind in FLAG_KINDS}
@@ -347,24 +363,25 @@ WITH tally AS (
   ON CONFLICT (prompt_id, annotator_id) DO UPDATE SET {updates}
   RETURNING 1
 ), wins AS (
-  INSERT INTO model_pair_tally (prompt_set_id, winner, loser, n)
-  SELECT :set, c1.model, c2.model, count(*)
+  INSERT INTO model_pair_tally (prompt_set_id, shard, winner, loser, n)
+  SELECT :set, :shard, c1.model, c2.model, count(*)
   FROM unnest(CAST(:chosen AS int[]), CAST(:rejected AS int[])) AS p(chosen, rejected)
   JOIN candidate c1 ON c1.id = p.chosen JOIN candidate c2 ON c2.id = p.rejected
   WHERE c1.model <> c2.model
   GROUP BY c1.model, c2.model ORDER BY c1.model, c2.model
-  {counter.format(keys="prompt_set_id, winner, loser", table="model_pair_tally")}
+  {counter.format(keys="prompt_set_id, shard, winner, loser", table="model_pair_tally")}
   RETURNING 1
 ), coincidence AS (
-  INSERT INTO rank_coincidence (prompt_set_id, coders, rank_a, rank_b, n)
-  SELECT :set, * FROM unnest(CAST(:coders AS int[]), CAST(:rank_a AS int[]),
-                             CAST(:rank_b AS int[]), CAST(:n AS int[])) ORDER BY 1, 2, 3
-  {counter.format(keys="prompt_set_id, coders, rank_a, rank_b", table="rank_coincidence")}
+  INSERT INTO rank_coincidence (prompt_set_id, shard, coders, rank_a, rank_b, n)
+  SELECT :set, :shard, * FROM unnest(CAST(:coders AS int[]), CAST(:rank_a AS int[]),
+                             CAST(:rank_b AS int[]), CAST(:n AS int[])) ORDER BY 3, 4, 5
+  {counter.format(keys="prompt_set_id, shard, coders, rank_a, rank_b", table="rank_coincidence")}
   RETURNING 1
 ), hours AS (
-  INSERT INTO annotation_hour_tally (prompt_set_id, hour, n)
-  SELECT :set, CAST(:hour AS timestamptz), 1 WHERE CAST(:hour AS timestamptz) IS NOT NULL
-  {counter.format(keys="prompt_set_id, hour", table="annotation_hour_tally")}
+  INSERT INTO annotation_hour_tally (prompt_set_id, shard, hour, n)
+  SELECT :set, :shard, CAST(:hour AS timestamptz), 1
+  WHERE CAST(:hour AS timestamptz) IS NOT NULL
+  {counter.format(keys="prompt_set_id, shard, hour", table="annotation_hour_tally")}
   RETURNING 1
 )
 SELECT 1"""
@@ -384,7 +401,7 @@ def _write_postgres(
     if _POSTGRES_WRITE is None:
         _POSTGRES_WRITE = _postgres_statement()
     rows = sorted(annotator_rows(answers).items())
-    params: dict[str, Any] = {"prompt": prompt_id, "set": set_id}
+    params: dict[str, Any] = {"prompt": prompt_id, "set": set_id, "shard": shard_of(prompt_id)}
     params["annotator_id"] = [a for a, _ in rows]
     for name in _TALLY_VALUES:
         params[name] = [values[name] for _, values in rows]
@@ -423,14 +440,15 @@ def record_change(session: Session, prompt_id: int, *, new_annotator_id: int | N
     _write_prompt_rows(conn, prompt_id, set_id, answers)
     if new is None or new.ranking is None:
         return
+    shard = shard_of(prompt_id)
     models = {cid: model for cid, model in conn.execute(_MODELS, {"prompt": prompt_id})}
     wins = model_wins(new.ranking, models)
     _add_counts(
         conn,
         _MODEL_PAIRS,
-        ["prompt_set_id", "winner", "loser"],
+        ["prompt_set_id", "shard", "winner", "loser"],
         [
-            {"prompt_set_id": set_id, "winner": w, "loser": lo, "n": n}
+            {"prompt_set_id": set_id, "shard": shard, "winner": w, "loser": lo, "n": n}
             for (w, lo), n in wins.items()
         ],
     )
@@ -438,17 +456,17 @@ def record_change(session: Session, prompt_id: int, *, new_annotator_id: int | N
         _add_counts(
             conn,
             _HOURS,
-            ["prompt_set_id", "hour"],
-            [{"prompt_set_id": set_id, "hour": hour_of(new.created_at), "n": 1}],
+            ["prompt_set_id", "shard", "hour"],
+            [{"prompt_set_id": set_id, "shard": shard, "hour": hour_of(new.created_at), "n": 1}],
         )
     delta = coincidences(answers)
     delta.subtract(coincidences(a for a in answers if a is not new))
     _add_counts(
         conn,
         _COINCIDENCE,
-        ["prompt_set_id", "coders", "rank_a", "rank_b"],
+        ["prompt_set_id", "shard", "coders", "rank_a", "rank_b"],
         [
-            {"prompt_set_id": set_id, "coders": m, "rank_a": v, "rank_b": w, "n": n}
+            {"prompt_set_id": set_id, "shard": shard, "coders": m, "rank_a": v, "rank_b": w, "n": n}
             for (m, v, w), n in delta.items()
             if n
         ],
@@ -466,9 +484,9 @@ def rebuild(conn: Connection, prompt_set_id: int | None = None, *, batch: int = 
     prompts = select(Prompt.id, Prompt.prompt_set_id).order_by(Prompt.id)
     if prompt_set_id is not None:
         prompts = prompts.where(Prompt.prompt_set_id == prompt_set_id)
-    wins: Counter[tuple[int, str, str]] = Counter()
-    pairs: Counter[tuple[int, int, int, int]] = Counter()
-    hours: Counter[tuple[int, dt.datetime]] = Counter()
+    wins: Counter[tuple[int, int, str, str]] = Counter()
+    pairs: Counter[tuple[int, int, int, int, int]] = Counter()
+    hours: Counter[tuple[int, int, dt.datetime]] = Counter()
     todo = [(p, s) for p, s in conn.execute(prompts)]
     for start in range(0, len(todo), batch):
         chunk = dict(todo[start : start + batch])
@@ -482,34 +500,37 @@ def rebuild(conn: Connection, prompt_set_id: int | None = None, *, batch: int = 
                     {"prompt_id": prompt_id, "annotator_id": a, "prompt_set_id": set_id, **values}
                 )
             for (m, v, w), n in coincidences(prompt_answers).items():
-                pairs[(set_id, m, v, w)] += n
+                pairs[(set_id, shard_of(prompt_id), m, v, w)] += n
             for answer in prompt_answers:
                 if answer.created_at is not None:
-                    hours[(set_id, hour_of(answer.created_at))] += 1
+                    hours[(set_id, shard_of(prompt_id), hour_of(answer.created_at))] += 1
                 if answer.ranking is not None:
                     for (hi, lo), n in model_wins(answer.ranking, models).items():
-                        wins[(set_id, hi, lo)] += n
+                        wins[(set_id, shard_of(prompt_id), hi, lo)] += n
         if tally_rows:
             conn.execute(insert(_TALLY), tally_rows)
     if wins:
         conn.execute(
             insert(_MODEL_PAIRS),
             [
-                {"prompt_set_id": s, "winner": w, "loser": lo, "n": n}
-                for (s, w, lo), n in wins.items()
+                {"prompt_set_id": s, "shard": sh, "winner": w, "loser": lo, "n": n}
+                for (s, sh, w, lo), n in wins.items()
             ],
         )
     if hours:
         conn.execute(
             insert(_HOURS),
-            [{"prompt_set_id": s, "hour": h, "n": n} for (s, h), n in hours.items()],
+            [
+                {"prompt_set_id": s, "shard": sh, "hour": h, "n": n}
+                for (s, sh, h), n in hours.items()
+            ],
         )
     if pairs:
         conn.execute(
             insert(_COINCIDENCE),
             [
-                {"prompt_set_id": s, "coders": m, "rank_a": v, "rank_b": w, "n": n}
-                for (s, m, v, w), n in pairs.items()
+                {"prompt_set_id": s, "shard": sh, "coders": m, "rank_a": v, "rank_b": w, "n": n}
+                for (s, sh, m, v, w), n in pairs.items()
             ],
         )
 

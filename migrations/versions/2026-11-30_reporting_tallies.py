@@ -28,6 +28,7 @@ def upgrade() -> None:
     op.create_table(
         "model_pair_tally",
         sa.Column("prompt_set_id", sa.Integer(), nullable=False),
+        sa.Column("shard", sa.Integer(), nullable=False),
         sa.Column("winner", sa.String(), nullable=False),
         sa.Column("loser", sa.String(), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
@@ -38,12 +39,13 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint(
-            "prompt_set_id", "winner", "loser", name=op.f("pk_model_pair_tally")
+            "prompt_set_id", "shard", "winner", "loser", name=op.f("pk_model_pair_tally")
         ),
     )
     op.create_table(
         "annotation_hour_tally",
         sa.Column("prompt_set_id", sa.Integer(), nullable=False),
+        sa.Column("shard", sa.Integer(), nullable=False),
         sa.Column("hour", app.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("n", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -52,11 +54,14 @@ def upgrade() -> None:
             name=op.f("fk_annotation_hour_tally_prompt_set_id_prompt_set"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("prompt_set_id", "hour", name=op.f("pk_annotation_hour_tally")),
+        sa.PrimaryKeyConstraint(
+            "prompt_set_id", "shard", "hour", name=op.f("pk_annotation_hour_tally")
+        ),
     )
     op.create_table(
         "rank_coincidence",
         sa.Column("prompt_set_id", sa.Integer(), nullable=False),
+        sa.Column("shard", sa.Integer(), nullable=False),
         sa.Column("coders", sa.Integer(), nullable=False),
         sa.Column("rank_a", sa.Integer(), nullable=False),
         sa.Column("rank_b", sa.Integer(), nullable=False),
@@ -68,7 +73,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint(
-            "prompt_set_id", "coders", "rank_a", "rank_b", name=op.f("pk_rank_coincidence")
+            "prompt_set_id", "shard", "coders", "rank_a", "rank_b", name=op.f("pk_rank_coincidence")
         ),
     )
     op.create_table(
