@@ -15,7 +15,8 @@ Four tables:
 
 The last three are per-set counters changed by increments (INSERT ... ON CONFLICT DO UPDATE
 SET n = n + excluded.n), safe under concurrent submitters; their rows are written in key
-order so two transactions never wait on each other in a cycle.
+order so two transactions never wait on each other in a cycle, and split over SHARDS rows
+by prompt id so a set's submitters do not all queue on one row lock until they commit.
 
 Everything here is derived from annotations and assignments: `rebuild` recomputes it all
 from scratch (the migration's back-fill, and the tests' reference). Deleting a prompt
