@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.analytics.votes import Vote
+from app.annotation.tallies import plurality
 from app.prompt_sets.ranking import Ranking, rank_of
 
 PairKey = tuple[int, int, int]  # (prompt_id, a, b) with a < b
@@ -35,16 +36,6 @@ class AgreementScore:
     @property
     def rate(self) -> float | None:
         return self.agree / self.total if self.total else None
-
-
-def plurality(counts: Mapping[int, int]) -> int | None:
-    """The outcome with strictly the most votes, or None when the top is shared."""
-    ranked = Counter(counts).most_common()
-    if not ranked or ranked[0][1] == 0:
-        return None
-    if len(ranked) > 1 and ranked[1][1] == ranked[0][1]:
-        return None
-    return ranked[0][0]
 
 
 def _by_pair(votes: Iterable[Vote]) -> dict[PairKey, list[Vote]]:
@@ -158,3 +149,32 @@ def alpha_ordinal(rank_tables: Mapping[int, Mapping[int, Mapping[int, int]]]) ->
     except (ValueError, ZeroDivisionError):
         return None
     return None if math.isnan(alpha) else alpha
+
+
+def alpha_from_coincidences(counts: Mapping[tuple[int, int, int], int]) -> float | None:
+    """Krippendorff's alpha (ordinal) from coincidence counts {(coders, rank a, rank b): n}
+    (app.annotation.tallies keeps them per prompt set): the same number `alpha_ordinal`
+    gives over the rank tables, without building the reliability matrix. None when alpha
+    is undefined (too little data, or no variation at all)."""
+    coincidence: dict[tuple[int, int], float] = defaultdict(float)
+    for (coders, a, b), n in counts.items():
+        if n and coders > 1:
+            coincidence[(a, b)] += n / (coders - 1)
+    marginal: dict[int, float] = defaultdict(float)
+    for (a, _b), weight in coincidence.items():
+        marginal[a] += weight
+    values = sorted(v for v, weight in marginal.items() if weight > 0)
+    total = sum(marginal.values())
+    if len(values) < 2 or total <= 1:
+        return None
+
+    def distance(c: int, k: int) -> float:
+        low, high = min(c, k), max(c, k)
+        between = sum(marginal[g] for g in values if low <= g <= high)
+        return (between - (marginal[c] + marginal[k]) / 2) ** 2
+
+    observed = sum(weight * distance(a, b) for (a, b), weight in coincidence.items())
+    expected = sum(marginal[c] * marginal[k] * distance(c, k) for c in values for k in values)
+    if expected == 0:
+        return None
+    return 1 - (total - 1) * observed / expected

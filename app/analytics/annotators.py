@@ -1,18 +1,16 @@
 """Per-annotator numbers for admins: throughput, skips, flags, agreement, gold accuracy.
 
 Pure: the rows come from app.analytics.loaders, the agreement maths from
-app.analytics.agreement; this module puts the numbers side by side.
+app.annotation.tallies; this module puts the numbers side by side.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from app.analytics.agreement import AgreementScore
-from app.analytics.loaders import GoldAnswer, Person, WorkRow
+from app.analytics.loaders import AnnotatorTally, GoldAnswer, Person
 from app.prompt_sets.ranking import Ranking, derive_comparisons, rank_of
 
 
@@ -73,51 +71,35 @@ def gold_tallies(answers: Iterable[GoldAnswer]) -> dict[int, GoldTally]:
     return totals
 
 
-def summed_agreement(per_set: Iterable[Mapping[int, AgreementScore]]) -> dict[int, AgreementScore]:
-    """Agreement scores of several sets added up per annotator (pairs never span sets)."""
-    agree: Counter[int] = Counter()
-    total: Counter[int] = Counter()
-    for scores in per_set:
-        for annotator_id, score in scores.items():
-            agree[annotator_id] += score.agree
-            total[annotator_id] += score.total
-    return {a: AgreementScore(agree[a], total[a]) for a in total}
-
-
 def annotator_rows(
-    work: Iterable[WorkRow],
-    skips: Mapping[int, int],
-    agreement: Mapping[int, AgreementScore],
+    tallies: Iterable[AnnotatorTally],
     gold: Mapping[int, GoldTally],
     people: Mapping[int, Person],
 ) -> list[AnnotatorStats]:
     """One row per person who annotated or skipped, by username."""
-    seconds: dict[int, list[float]] = defaultdict(list)
-    flagged: Counter[int] = Counter()
-    for done_row in work:
-        seconds[done_row.annotator_id].append(done_row.seconds_spent)
-        flagged[done_row.annotator_id] += bool(done_row.flags and any(done_row.flags.values()))
-    ids = set(seconds) | set(skips)
     rows = []
-    for user_id in sorted(ids, key=lambda i: people[i].username if i in people else ""):
+    by_name = sorted(
+        tallies, key=lambda t: people[t.annotator_id].username if t.annotator_id in people else ""
+    )
+    for tally in by_name:
+        user_id, done = tally.annotator_id, tally.done
         person = people.get(user_id)
-        done = len(seconds[user_id])
         row = AnnotatorStats(
             user_id,
             person.username if person else f"#{user_id}",
             bool(person and person.is_active),
             annotations=done,
-            median_seconds=statistics.median(seconds[user_id]) if done else None,
-            skip_rate=skips.get(user_id, 0) / (done + skips.get(user_id, 0)),
-            flag_rate=flagged[user_id] / done if done else None,
+            median_seconds=tally.median_seconds if done else None,
+            skip_rate=tally.skipped / (done + tally.skipped) if done + tally.skipped else None,
+            flag_rate=tally.flagged / done if done else None,
         )
-        if user_id in agreement:
-            row.agreement = agreement[user_id].rate
-            row.agreement_votes = agreement[user_id].total
+        if tally.agree_total:
+            row.agreement = tally.agree / tally.agree_total
+            row.agreement_votes = tally.agree_total
         if user_id in gold:
-            tally = gold[user_id]
-            row.gold_items = tally.items
-            row.gold_accuracy = tally.matched / tally.pairs if tally.pairs else None
-            row.gold_top_match = tally.top / tally.items
+            g = gold[user_id]
+            row.gold_items = g.items
+            row.gold_accuracy = g.matched / g.pairs if g.pairs else None
+            row.gold_top_match = g.top / g.items
         rows.append(row)
     return rows

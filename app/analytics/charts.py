@@ -78,15 +78,20 @@ def hourly_counts(
     times: Iterable[dt.datetime], now: dt.datetime, hours: int = 48
 ) -> list[tuple[dt.datetime, int]]:
     """Counts per hour for the `hours` hours up to now, oldest first (empty hours are 0)."""
+    return hourly_series(
+        Counter(t.replace(minute=0, second=0, microsecond=0) for t in times), now, hours
+    )
+
+
+def hourly_series(
+    counts: Mapping[dt.datetime, int], now: dt.datetime, hours: int = 48
+) -> list[tuple[dt.datetime, int]]:
+    """{hour: count} -> the `hours` hours up to now, oldest first (empty hours are 0)."""
     end = now.replace(minute=0, second=0, microsecond=0)
     start = end - dt.timedelta(hours=hours - 1)
-    counts: Counter[dt.datetime] = Counter()
-    for t in times:
-        bucket = t.replace(minute=0, second=0, microsecond=0)
-        if start <= bucket <= end:
-            counts[bucket] += 1
     return [
-        (start + dt.timedelta(hours=i), counts[start + dt.timedelta(hours=i)]) for i in range(hours)
+        (start + dt.timedelta(hours=i), counts.get(start + dt.timedelta(hours=i), 0))
+        for i in range(hours)
     ]
 
 

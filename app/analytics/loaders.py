@@ -1,24 +1,34 @@
 """Every row the statistics read, in one place.
 
 The rest of app.analytics is pure functions over what these return. The dashboard, the
-annotator tables, the researcher stats and the dataset card all read through here, so when
-the numbers become incremental aggregates (issue #16) this is the one module to change.
+annotator tables, the researcher stats and the dataset card all read through here. The
+counts come from the tallies the submit and skip paths keep current
+(app.annotation.tallies: one row per finished assignment, per-set counters), summed in
+SQL, so no request reads votes or comparisons one by one (issue #16).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import statistics
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypedDict, TypeVarTuple
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Select, func, literal, select
+from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.analytics.strength import ModelPair
-from app.analytics.votes import Vote, votes_from_ranking
-from app.annotation.models import Annotation, Assignment, Comparison
+from app.annotation.models import Annotation
+from app.annotation.tallies import (
+    FLAG_COLUMNS,
+    AnnotationHourTally,
+    AnnotatorPromptTally,
+    ModelPairTally,
+    RankCoincidence,
+)
 from app.generation.models import GenerationJob
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from app.prompt_sets.ranking import Ranking
@@ -55,23 +65,34 @@ class JobProgress(TypedDict):
 
 
 @dataclass(frozen=True)
-class AnnotationRow:
-    """What the set statistics need of one stored annotation."""
+class SetTotals:
+    """A prompt set's annotation counters (sums over app.annotation.tallies)."""
 
-    prompt_id: int
-    annotator_id: int
-    ranking: Ranking
-    flags: dict[str, list[str]] | None
-    all_bad: bool
+    annotations: int
+    comparisons: int
+    votes: int  # candidate pairs judged, ties included
+    tie_votes: int
+    peer_pairs: int  # twice the pairs of annotators who judged the same candidate pair
+    peer_same: int  # ... of them who gave the same outcome (also doubled)
+    all_bad: int
+    judged: int  # candidate judgements: one annotator, one candidate
+    flags: dict[str, int]  # flag kind -> candidate judgements flagged with it
+    annotators: int
+    prompts_annotated: int
+    prompts_with_2plus: int
 
 
 @dataclass(frozen=True)
-class WorkRow:
-    """One annotation as the annotator table counts it."""
+class AnnotatorTally:
+    """One annotator's counters, summed over their prompts."""
 
     annotator_id: int
-    seconds_spent: float
-    flags: dict[str, list[str]] | None
+    done: int
+    skipped: int
+    flagged: int
+    agree: int
+    agree_total: int
+    median_seconds: float | None
 
 
 @dataclass(frozen=True)
@@ -91,45 +112,58 @@ def _count(session: Session, query: Select[Any]) -> int:
     return session.scalar(query) or 0
 
 
-def _in_set(query: Select[*Ts], prompt_set_id: int | None, prompt_column: Any) -> Select[*Ts]:
-    """Limit a query to one prompt set (None: every set) through its prompt column."""
-    if prompt_set_id is None:
-        return query
-    return query.join(Prompt, Prompt.id == prompt_column).where(
-        Prompt.prompt_set_id == prompt_set_id
-    )
-
-
 # --- one prompt set's progress --------------------------------------------------------------
 
 
 def load_progress(session: Session, prompt_set_id: int, k: int) -> Progress:
-    """Counts of prompts, candidates and annotations, and items with k annotations."""
-    in_set = Prompt.prompt_set_id == prompt_set_id
-    active = (in_set, Prompt.status == "active")
-    count = select(func.count()).select_from(Prompt)
-    candidates = select(func.count()).select_from(Candidate).join(Prompt).where(*active)
-    annotations = select(func.count()).select_from(Annotation).join(Prompt).where(*active)
-    per_prompt = (
-        select(Annotation.prompt_id)
-        .join(Prompt)
-        .where(*active)
-        .group_by(Annotation.prompt_id)
-        .having(func.count() >= k)
-        .subquery()
-    )
-    prompts = _count(session, count.where(*active))
+    """Counts of prompts, candidates and annotations, and items with k annotations (of
+    active prompts): three SQL passes with FILTER clauses, annotations from the tallies."""
+    active = Prompt.status == "active"
+    prompts = session.execute(
+        select(
+            func.count().filter(active),
+            func.count().filter(Prompt.status == "archived"),
+            func.count().filter(active, Prompt.is_gold.is_(True)),
+            func.count().filter(active, Prompt.candidates_ready.is_(True)),
+        ).where(Prompt.prompt_set_id == prompt_set_id)
+    ).one()
+    candidates = session.execute(
+        select(func.count(), func.count().filter(Candidate.source == "generated"))
+        .join(Prompt, Prompt.id == Candidate.prompt_id)
+        .where(Prompt.prompt_set_id == prompt_set_id, active)
+    ).one()
+    t = AnnotatorPromptTally
+    annotations, complete = session.execute(
+        select(
+            func.coalesce(func.sum(t.prompt_annotations), 0),
+            func.count().filter(t.prompt_annotations >= k),
+        )
+        .join(Prompt, Prompt.id == t.prompt_id)
+        .where(t.prompt_set_id == prompt_set_id, t.prompt_lead == 1, active)
+    ).one()
     return Progress(
-        prompts=prompts,
-        archived_prompts=_count(session, count.where(in_set, Prompt.status == "archived")),
-        gold_prompts=_count(session, count.where(*active, Prompt.is_gold.is_(True))),
-        prompts_ready=_count(session, count.where(*active, Prompt.candidates_ready.is_(True))),
-        candidates=_count(session, candidates),
-        candidates_generated=_count(session, candidates.where(Candidate.source == "generated")),
-        annotations=_count(session, annotations),
-        annotations_needed=k * prompts,
-        items_complete=_count(session, select(func.count()).select_from(per_prompt)),
+        prompts=prompts[0],
+        archived_prompts=prompts[1],
+        gold_prompts=prompts[2],
+        prompts_ready=prompts[3],
+        candidates=candidates[0],
+        candidates_generated=candidates[1],
+        annotations=int(annotations),
+        annotations_needed=k * prompts[0],
+        items_complete=complete,
     )
+
+
+def load_peer_agreement(session: Session, prompt_set_id: int) -> tuple[int, int]:
+    """(same outcomes, pairs) over every two annotators of the same candidate pair (both
+    doubled): the pairwise agreement rate's parts."""
+    t = AnnotatorPromptTally
+    same, pairs = session.execute(
+        select(
+            func.coalesce(func.sum(t.peer_same), 0), func.coalesce(func.sum(t.peer_pairs), 0)
+        ).where(t.prompt_set_id == prompt_set_id)
+    ).one()
+    return int(same), int(pairs)
 
 
 def load_recent_jobs(session: Session, prompt_set_id: int, limit: int) -> list[JobProgress]:
@@ -155,74 +189,88 @@ def load_recent_jobs(session: Session, prompt_set_id: int, limit: int) -> list[J
     ]
 
 
-def load_annotation_times(
-    session: Session, prompt_set_id: int, since: dt.datetime
-) -> list[dt.datetime]:
-    return list(
-        session.scalars(
-            select(Annotation.created_at)
-            .join(Prompt)
-            .where(Prompt.prompt_set_id == prompt_set_id, Annotation.created_at >= since)
-        )
-    )
-
-
 # --- votes, comparisons, models -----------------------------------------------------------
 
 
-def load_votes(
-    session: Session, prompt_set_id: int, *, annotator_ids: Iterable[int] | None = None
-) -> list[Vote]:
-    """Every vote implied by the stored annotations of a prompt set."""
-    query = (
-        select(Annotation.prompt_id, Annotation.annotator_id, Annotation.ranking)
-        .join(Prompt, Prompt.id == Annotation.prompt_id)
-        .where(Prompt.prompt_set_id == prompt_set_id)
-    )
-    if annotator_ids is not None:
-        query = query.where(Annotation.annotator_id.in_(list(annotator_ids)))
-    votes: list[Vote] = []
-    for prompt_id, annotator_id, ranking in session.execute(query):
-        votes.extend(votes_from_ranking(prompt_id, annotator_id, ranking))
-    return votes
-
-
-def load_model_pairs(session: Session, prompt_set_id: int) -> list[ModelPair]:
-    """(chosen model, rejected model) for every stored comparison across different models."""
-    chosen, rejected = aliased(Candidate), aliased(Candidate)
-    query = (
-        select(chosen.model, rejected.model)
-        .select_from(Comparison)
-        .join(chosen, chosen.id == Comparison.chosen_candidate_id)
-        .join(rejected, rejected.id == Comparison.rejected_candidate_id)
-        .join(Prompt, Prompt.id == Comparison.prompt_id)
-        .where(Prompt.prompt_set_id == prompt_set_id, chosen.model != rejected.model)
-    )
-    return [(c, r) for c, r in session.execute(query)]
-
-
-def load_annotation_rows(session: Session, prompt_set_id: int) -> list[AnnotationRow]:
-    rows = session.execute(
-        select(
-            Annotation.prompt_id,
-            Annotation.annotator_id,
-            Annotation.ranking,
-            Annotation.flags,
-            Annotation.all_bad,
+def load_set_totals(session: Session, prompt_set_id: int) -> SetTotals:
+    """One prompt set's annotation counters, summed over its tally rows in SQL."""
+    t = AnnotatorPromptTally
+    flags = [func.coalesce(func.sum(getattr(t, c)), 0) for c in FLAG_COLUMNS.values()]
+    sums = [
+        func.coalesce(func.sum(column), 0)
+        for column in (
+            t.submitted,
+            t.comparisons,
+            t.votes,
+            t.tie_votes,
+            t.peer_pairs,
+            t.peer_same,
+            t.all_bad,
+            t.judged,
         )
-        .join(Prompt, Prompt.id == Annotation.prompt_id)
-        .where(Prompt.prompt_set_id == prompt_set_id)
+    ]
+    lead = t.prompt_lead == 1
+    prompts = [
+        func.count().filter(lead, t.prompt_annotations >= 1),
+        func.count().filter(lead, t.prompt_annotations >= 2),
+    ]
+    in_set = t.prompt_set_id == prompt_set_id
+    row = session.execute(select(*sums, *flags, *prompts).where(in_set)).one()
+    # Distinct annotators through an index-only GROUP BY (set, annotator), not DISTINCT.
+    people = select(t.annotator_id).where(in_set, t.submitted == 1).group_by(t.annotator_id)
+    annotators = session.scalar(select(func.count()).select_from(people.subquery()))
+    values = [int(v) for v in row]
+    n_sums = len(sums)
+    annotations, comparisons, votes, ties, peer_pairs, peer_same, all_bad, judged = values[:n_sums]
+    return SetTotals(
+        annotations=annotations,
+        comparisons=comparisons,
+        votes=votes,
+        tie_votes=ties,
+        peer_pairs=peer_pairs,
+        peer_same=peer_same,
+        all_bad=all_bad,
+        judged=judged,
+        flags=dict(zip(FLAG_COLUMNS, values[n_sums : n_sums + len(flags)], strict=True)),
+        annotators=annotators or 0,
+        prompts_annotated=values[-2],
+        prompts_with_2plus=values[-1],
     )
-    return [AnnotationRow(*row) for row in rows]
 
 
-def count_comparisons(session: Session, prompt_set_id: int) -> int:
-    return _count(
-        session,
-        select(func.count(Comparison.id))
-        .join(Prompt, Prompt.id == Comparison.prompt_id)
-        .where(Prompt.prompt_set_id == prompt_set_id),
+def load_rank_coincidences(session: Session, prompt_set_id: int) -> dict[tuple[int, int, int], int]:
+    """{(coders, rank a, rank b): n}: what Krippendorff's alpha needs of a set."""
+    c = RankCoincidence
+    rows = session.execute(
+        select(c.coders, c.rank_a, c.rank_b, func.sum(c.n))
+        .where(c.prompt_set_id == prompt_set_id)
+        .group_by(c.coders, c.rank_a, c.rank_b)
     )
+    return {(m, a, b): n for m, a, b, n in rows if n}
+
+
+def load_model_wins(session: Session, prompt_set_id: int) -> dict[ModelPair, int]:
+    """{(winner model, loser model): comparisons} across different named models."""
+    m = ModelPairTally
+    rows = session.execute(
+        select(m.winner, m.loser, func.sum(m.n))
+        .where(m.prompt_set_id == prompt_set_id)
+        .group_by(m.winner, m.loser)
+    )
+    return {(w, lo): n for w, lo, n in rows if n}
+
+
+def load_hourly_counts(
+    session: Session, prompt_set_id: int, since: dt.datetime
+) -> dict[dt.datetime, int]:
+    """{hour (UTC): annotations} from `since` on, from the hourly tally."""
+    h = AnnotationHourTally
+    rows = session.execute(
+        select(h.hour, func.sum(h.n))
+        .where(h.prompt_set_id == prompt_set_id, h.hour >= since)
+        .group_by(h.hour)
+    )
+    return {hour: n for hour, n in rows if n}
 
 
 def count_annotators(session: Session, prompt_set_ids: Iterable[int]) -> int:
@@ -252,16 +300,50 @@ def count_candidates_by_model(
 # --- per annotator ------------------------------------------------------------------------
 
 
-def load_work(session: Session, prompt_set_id: int | None) -> list[WorkRow]:
-    query = select(Annotation.annotator_id, Annotation.seconds_spent, Annotation.flags)
-    rows = session.execute(_in_set(query, prompt_set_id, Annotation.prompt_id))
-    return [WorkRow(*row) for row in rows]
-
-
-def load_skip_counts(session: Session, prompt_set_id: int | None) -> dict[int, int]:
-    query = select(Assignment.annotator_id, func.count()).where(Assignment.status == "skipped")
-    grouped = _in_set(query, prompt_set_id, Assignment.prompt_id).group_by(Assignment.annotator_id)
-    return {annotator_id: n for annotator_id, n in session.execute(grouped)}
+def load_annotator_tallies(session: Session, prompt_set_id: int | None) -> list[AnnotatorTally]:
+    """Per person who annotated or skipped (in one set, or everywhere): their counters
+    summed in SQL, and the median of their seconds per annotation."""
+    t = AnnotatorPromptTally
+    where = [] if prompt_set_id is None else [t.prompt_set_id == prompt_set_id]
+    postgres = session.get_bind().dialect.name == "postgresql"
+    median: Any = (
+        func.percentile_cont(0.5).within_group(t.seconds).filter(t.submitted == 1)
+        if postgres
+        else literal(None)
+    )
+    rows = session.execute(
+        select(
+            t.annotator_id,
+            func.sum(t.submitted),
+            func.sum(t.skipped),
+            func.sum(t.flagged),
+            func.sum(t.agree),
+            func.sum(t.agree_total),
+            median,
+        )
+        .where(*where)
+        .group_by(t.annotator_id)
+    ).all()
+    medians: dict[int, float] = {}
+    if not postgres:  # no percentile function in SQLite: the seconds column is small
+        seconds: dict[int, list[float]] = defaultdict(list)
+        for annotator_id, s in session.execute(
+            select(t.annotator_id, t.seconds).where(*where, t.submitted == 1)
+        ):
+            seconds[annotator_id].append(s)
+        medians = {a: statistics.median(v) for a, v in seconds.items()}
+    return [
+        AnnotatorTally(
+            a,
+            int(done),
+            int(skipped),
+            int(flagged),
+            int(agree),
+            int(total),
+            (float(m) if m is not None else None) if postgres else medians.get(a),
+        )
+        for a, done, skipped, flagged, agree, total, m in rows
+    ]
 
 
 def load_gold_answers(session: Session, prompt_set_id: int | None) -> list[GoldAnswer]:

@@ -1,20 +1,19 @@
 """The researcher's figures about one prompt set: counts, agreement, tie and flag rates,
-and the model-strength table. Pure: app.analytics.reports feeds it the loaded rows."""
+and the model-strength table. Pure: app.analytics.reports feeds it the loaded tallies."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import NotRequired
 
 # pydantic (the stats API's response model) needs typing_extensions' TypedDict before 3.12.
 from typing_extensions import TypedDict
 
-from app.analytics.agreement import alpha_ordinal, pairwise_agreement_rate
-from app.analytics.loaders import AnnotationRow
+from app.analytics.agreement import alpha_from_coincidences
+from app.analytics.loaders import SetTotals
 from app.analytics.strength import ModelStanding
-from app.analytics.votes import Vote
 from app.annotation.models import FLAG_KINDS
-from app.prompt_sets.ranking import rank_of
 
 
 class PromptSetRef(TypedDict):
@@ -35,6 +34,8 @@ class PromptSetStats(TypedDict):
     all_bad_rate: float | None
     flag_rates: dict[str, float | None]
     models: list[ModelStanding]
+    # When the models' 95% intervals were computed (app.analytics.intervals); None: no models.
+    intervals_as_of: NotRequired[dt.datetime | None]
 
 
 def _rate(part: int, whole: int) -> float | None:
@@ -43,35 +44,25 @@ def _rate(part: int, whole: int) -> float | None:
 
 def prompt_set_stats(
     prompt_set: PromptSetRef,
-    rows: Sequence[AnnotationRow],
-    votes: Sequence[Vote],
-    comparisons: int,
+    totals: SetTotals,
+    coincidences: Mapping[tuple[int, int, int], int],
     standings: Sequence[ModelStanding],
 ) -> PromptSetStats:
     """Krippendorff's alpha counts prompts with 2+ annotators; flag rates are shares of
-    candidate judgements (one annotator, one candidate) flagged with each kind."""
-    rank_tables: dict[int, dict[int, dict[int, int]]] = defaultdict(dict)
-    flag_counts: Counter[str] = Counter()
-    judged = all_bad = 0
-    for row in rows:
-        ranks = rank_of(row.ranking)
-        rank_tables[row.prompt_id][row.annotator_id] = ranks
-        judged += len(ranks)
-        all_bad += bool(row.all_bad)
-        for kinds in (row.flags or {}).values():
-            flag_counts.update(set(kinds))
-    ties = sum(1 for v in votes if v.outcome == 0)
+    candidate judgements (one annotator, one candidate) flagged with each kind; the
+    pairwise agreement rate is over every two annotators who judged the same pair."""
     return {
         "prompt_set": prompt_set,
-        "annotations": len(rows),
-        "comparisons": comparisons,
-        "prompts_annotated": len(rank_tables),
-        "prompts_with_2plus_annotators": sum(1 for t in rank_tables.values() if len(t) >= 2),
-        "annotators": len({a for t in rank_tables.values() for a in t}),
-        "alpha_ordinal": alpha_ordinal(rank_tables),
-        "pairwise_agreement_rate": pairwise_agreement_rate(votes),
-        "tie_rate": _rate(ties, len(votes)),
-        "all_bad_rate": _rate(all_bad, len(rows)),
-        "flag_rates": {kind: _rate(flag_counts[kind], judged) for kind in FLAG_KINDS},
+        "annotations": totals.annotations,
+        "comparisons": totals.comparisons,
+        "prompts_annotated": totals.prompts_annotated,
+        "prompts_with_2plus_annotators": totals.prompts_with_2plus,
+        "annotators": totals.annotators,
+        "alpha_ordinal": alpha_from_coincidences(coincidences),
+        # Both counts are doubled in the tallies (each annotator of a pair counts it).
+        "pairwise_agreement_rate": _rate(totals.peer_same, totals.peer_pairs),
+        "tie_rate": _rate(totals.tie_votes, totals.votes),
+        "all_bad_rate": _rate(totals.all_bad, totals.annotations),
+        "flag_rates": {kind: _rate(totals.flags[kind], totals.judged) for kind in FLAG_KINDS},
         "models": list(standings),
     }

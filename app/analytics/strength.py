@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,16 +34,25 @@ class Strength:
     ci_high: float | None
 
 
-def win_rates(pairs: Iterable[ModelPair]) -> dict[str, WinRate]:
-    wins: Counter[str] = Counter()
-    losses: Counter[str] = Counter()
-    for winner, loser in pairs:
-        if winner == loser:
+WinCounts = Mapping[ModelPair, int]  # (winner, loser) -> comparisons
+
+
+def win_counts(pairs: Iterable[ModelPair]) -> Counter[ModelPair]:
+    """(winner, loser) -> comparisons, leaving out a model's comparisons with itself."""
+    return Counter((w, loser) for w, loser in pairs if w != loser)
+
+
+def win_rates(wins: WinCounts | Iterable[ModelPair]) -> dict[str, WinRate]:
+    counts = wins if isinstance(wins, Mapping) else win_counts(wins)
+    won: Counter[str] = Counter()
+    lost: Counter[str] = Counter()
+    for (winner, loser), n in counts.items():
+        if winner == loser or not n:
             continue
-        wins[winner] += 1
-        losses[loser] += 1
-    models = sorted(set(wins) | set(losses))
-    return {m: WinRate(wins[m], losses[m]) for m in models}
+        won[winner] += n
+        lost[loser] += n
+    models = sorted(set(won) | set(lost))
+    return {m: WinRate(won[m], lost[m]) for m in models}
 
 
 def _fit(matrix: np.ndarray) -> np.ndarray:
@@ -55,21 +64,27 @@ def _fit(matrix: np.ndarray) -> np.ndarray:
 
 
 def bradley_terry(
-    pairs: Iterable[ModelPair], *, bootstrap: int = 200, seed: int = 0
+    wins: WinCounts | Iterable[ModelPair], *, bootstrap: int = 200, seed: int = 0
 ) -> dict[str, Strength]:
     """Fit on the win matrix; resample its counts (multinomial) for 95% intervals, so the
     cost does not grow with the number of comparisons."""
-    pairs = [(w, loser) for w, loser in pairs if w != loser]
-    models = sorted({m for pair in pairs for m in pair})
+    counts = {
+        pair: n
+        for pair, n in (wins if isinstance(wins, Mapping) else win_counts(wins)).items()
+        if n and pair[0] != pair[1]
+    }
+    models = sorted({m for pair in counts for m in pair})
     if not models:
         return {}
     if len(models) == 1:
         return {models[0]: Strength(0.0, None, None)}
     index = {m: i for i, m in enumerate(models)}
     matrix = np.zeros((len(models), len(models)))
-    for winner, loser in pairs:
-        matrix[index[winner], index[loser]] += 1
+    for (winner, loser), n in counts.items():
+        matrix[index[winner], index[loser]] += n
     estimate = _fit(matrix)
+    if bootstrap == 0:
+        return {m: Strength(float(estimate[i]), None, None) for m, i in index.items()}
     rng = np.random.default_rng(seed)
     total = int(matrix.sum())
     probabilities = (matrix / total).ravel()
@@ -98,12 +113,16 @@ class ModelStanding(TypedDict):
     ci_high: float | None
 
 
-def model_standings(pairs: Iterable[ModelPair]) -> list[ModelStanding]:
+def model_standings(
+    wins: WinCounts | Iterable[ModelPair], strengths: Mapping[str, Strength] | None = None
+) -> list[ModelStanding]:
     """The model-strength table, strongest first (ties by model name): the one place it
-    is assembled, for the dashboard, the researcher stats and the dataset card."""
-    pairs = list(pairs)
-    rates = win_rates(pairs)
-    strengths = bradley_terry(pairs)
+    is assembled, for the dashboard, the researcher stats and the dataset card.
+    `strengths`: already fitted (app.analytics.intervals caches them); else fitted here."""
+    counts = wins if isinstance(wins, Mapping) else win_counts(wins)
+    rates = win_rates(counts)
+    if strengths is None:
+        strengths = bradley_terry(counts)
     rows: list[ModelStanding] = [
         {
             "model": model,

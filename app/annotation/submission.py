@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
 from app.accounts.models import User
+from app.annotation import tallies
 from app.annotation.assignment import (
     FINISHED,
     PromptSetNotOpen,
@@ -456,6 +457,7 @@ def store_annotation(
                 ],
             )
         conn.execute(_CLOSE_ASSIGNMENT, {"assignment": assignment.id, "now": now})
+        tallies.record_change(session, prompt_id, new_annotator_id=annotator.id)
         _expire_held(session, assignment.id)
     except IntegrityError as exc:
         # A concurrent retry with the same key won the race (our row lock makes this
@@ -487,12 +489,16 @@ def skip_assignment(
             f"Say why you skip this item (1 to {MAX_SKIP_REASON_CHARS} characters).",
             errors=[{"field": "reason", "message": f"1 to {MAX_SKIP_REASON_CHARS} characters"}],
         )
-    assignment = _lock_assignment(session, load_own_assignment(session, assignment_id, annotator))
+    own = load_own_assignment(session, assignment_id, annotator)
+    tallies.lock_prompt(session, own.prompt_id)  # before the assignment, as submit does
+    assignment = _lock_assignment(session, own)
     if assignment.status == "skipped":
         session.rollback()
         return assignment
     if assignment.status == "submitted":
         raise AssignmentClosed(f"Assignment {assignment.id} was already submitted.")
     assignment.status, assignment.finished_at, assignment.skip_reason = "skipped", now, reason
+    session.flush()
+    tallies.record_change(session, assignment.prompt_id)
     session.commit()
     return assignment

@@ -55,7 +55,7 @@ def research_home_context(
             default_model=default_model,
             tokenizer_dir=tokenizer_dir,
         )
-        rows, total = service.preview(session, plan, PREVIEW_ROWS)
+        rows, count = service.preview(session, plan, PREVIEW_ROWS)
     except AppError as exc:
         ctx.update(error=exc.message, errors=exc.errors, status=exc.status)
         return ctx
@@ -64,7 +64,8 @@ def research_home_context(
     }
     ctx["preview"] = {
         "rows": rows,
-        "total": total,
+        "total": count.rows,
+        "total_exact": count.exact,
         "columns": list(rows[0]) if rows else [],
         "download_url": f"/api/v1/exports/{plan.options.format}?{urlencode(query, doseq=True)}",
         "filename": plan.filename,

@@ -11,6 +11,7 @@ import hashlib
 import json
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from app.exports.formats import RowBuilder, RowContext, arrow_schema, split_of
 from app.exports.plan import ExportPlan
 from app.exports.pseudonym import pseudonym
 from app.exports.schemas import FORMATS, RENDERED_FORMATS, ExportOptions, ExportQuery
-from app.exports.source import PromptGroup, prompt_groups
+from app.exports.source import PromptGroup, count_pair_rows, prompt_groups
 from app.exports.tokenizers import allowed_tokenizers, choose_tokenizer, renderer
 from app.exports.writers import EXTENSIONS, ChunkSink, encode, jsonl_line_chunks
 from app.prompt_sets.models import PromptSet
@@ -303,12 +304,41 @@ def _bundle_chunks(
     yield sink.drain()
 
 
-def preview(session: Session, plan: ExportPlan, limit: int = 5) -> tuple[list[dict[str, Any]], int]:
-    """The first rows and the total row count, for the research page."""
+# Beyond this many rows the preview says "at least" instead of reading further: options
+# that filter rows in Python (agreement, flags, ties, splits, dedupe, consensus) are counted
+# by reading the export only this far.
+PREVIEW_COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class RowCount:
+    rows: int
+    exact: bool  # False: at least `rows` (the count stopped at PREVIEW_COUNT_CAP)
+
+
+def preview(
+    session: Session, plan: ExportPlan, limit: int = 5, *, cap: int = PREVIEW_COUNT_CAP
+) -> tuple[list[dict[str, Any]], RowCount]:
+    """The first rows and the row count, for the research page, without reading the whole
+    export: a SQL count where the options allow one (source.count_pair_rows), else the
+    rows counted up to `cap`."""
     first: list[dict[str, Any]] = []
-    total = 0
-    for row in iter_rows(session, plan):
-        if total < limit:
-            first.append(row)
-        total += 1
-    return first, total
+    counted = 0
+    sql_count = count_pair_rows(session, plan.options)
+    rows = iter_rows(session, plan)
+    try:
+        for row in rows:
+            if counted < limit:
+                first.append(row)
+            counted += 1
+            if sql_count is not None and counted >= limit:
+                break
+            if counted >= cap:
+                break
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+    if sql_count is not None:
+        return first, RowCount(sql_count, True)
+    return first, RowCount(counted, counted < cap)

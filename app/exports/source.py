@@ -13,10 +13,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Result, Select, Text, cast, select
+from sqlalchemy import Result, Select, Text, cast, func, select
 from sqlalchemy.orm import Session
 
 from app.annotation.models import Annotation, Comparison
+from app.annotation.tallies import AnnotatorPromptTally
 from app.exports.schemas import ExportOptions
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 
@@ -111,18 +112,67 @@ def _annotation_query(options: ExportOptions) -> Select:
         )
         .join(Prompt, Prompt.id == Annotation.prompt_id)
         .join(PromptSet, PromptSet.id == Prompt.prompt_set_id)
-        .where(Prompt.prompt_set_id.in_(options.prompt_set_ids))
+        .where(*_annotation_filters(options))
         .order_by(Annotation.prompt_id, Annotation.id)
     )
-    if options.exclude_gold:
-        stmt = stmt.where(Prompt.is_gold.is_(False))
-    if options.created_after is not None:
-        stmt = stmt.where(Annotation.created_at >= options.created_after)
-    if options.created_before is not None:
-        stmt = stmt.where(Annotation.created_at < options.created_before)
-    if options.annotator_ids:
-        stmt = stmt.where(Annotation.annotator_id.in_(options.annotator_ids))
     return stmt
+
+
+def _annotation_filters(options: ExportOptions) -> list[Any]:
+    """The options that pick annotations in SQL (on Annotation joined with Prompt)."""
+    where: list[Any] = [Prompt.prompt_set_id.in_(options.prompt_set_ids)]
+    if options.exclude_gold:
+        where.append(Prompt.is_gold.is_(False))
+    if options.created_after is not None:
+        where.append(Annotation.created_at >= options.created_after)
+    if options.created_before is not None:
+        where.append(Annotation.created_at < options.created_before)
+    if options.annotator_ids:
+        where.append(Annotation.annotator_id.in_(options.annotator_ids))
+    return where
+
+
+def count_pair_rows(session: Session, options: ExportOptions) -> int | None:
+    """The rows of a pairs or conversational export, counted in SQL (one row per stored
+    comparison of a kept annotation), when every option that drops rows is a SQL filter;
+    None when some row filter runs in Python (agreement, flags, ties, split, dedupe)."""
+    python_filters = (
+        options.split != "all",
+        options.min_agreement is not None,
+        bool(options.exclude_flags),
+        options.ties != "drop",
+        options.dedupe,
+    )
+    if options.format not in ("pairs", "conversational") or any(python_filters):
+        return None
+    if options.created_after is None and options.created_before is None:
+        return _count_from_tallies(session, options)
+    stmt = (
+        select(func.count())
+        .select_from(Comparison)
+        .join(Annotation, Annotation.id == Comparison.annotation_id)
+        .join(Prompt, Prompt.id == Annotation.prompt_id)
+        .where(*_annotation_filters(options))
+    )
+    if not options.include_all_bad:
+        stmt = stmt.where(Annotation.all_bad.is_(False))
+    return session.scalar(stmt) or 0
+
+
+def _count_from_tallies(session: Session, options: ExportOptions) -> int:
+    """The same count from the per-(prompt, annotator) tallies: a sum over 1 row per
+    annotation instead of a join over every comparison."""
+    t = AnnotatorPromptTally
+    stmt = select(func.coalesce(func.sum(t.comparisons), 0)).where(
+        t.prompt_set_id.in_(options.prompt_set_ids), t.submitted == 1
+    )
+    if not options.include_all_bad:
+        stmt = stmt.where(t.all_bad == 0)
+    if options.annotator_ids:
+        stmt = stmt.where(t.annotator_id.in_(options.annotator_ids))
+    if options.exclude_gold:
+        stmt = stmt.join(Prompt, Prompt.id == t.prompt_id).where(Prompt.is_gold.is_(False))
+    return int(session.scalar(stmt) or 0)
 
 
 def _candidate_query(options: ExportOptions) -> Select:

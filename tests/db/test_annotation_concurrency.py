@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.annotation import assignment, submission
 from app.annotation.models import Annotation, Assignment, Comparison
 from app.core.db import make_engine
+from tests.db.test_reporting_tallies import assert_tallies_exact
 from tests.factories.accounts import make_token, make_user
 from tests.factories.annotation import submission_for
 from tests.factories.prompt_sets import make_prompt_set
@@ -83,6 +84,9 @@ def test_32_annotators_hammering_a_k3_set_fill_every_prompt_exactly(
         assert comparisons == PROMPTS * K * 6  # 4 candidates, no ties: 6 pairs each
         leased = select(func.count()).where(Assignment.status == "leased")
         assert session.scalar(leased) == 0
+        # The reporting tallies kept by 32 concurrent submitters and skippers are exact.
+        assert_tallies_exact(session, ps.id)
+        session.rollback()
     engine.dispose()
 
 

@@ -143,3 +143,31 @@ def test_research_context_lists_sets_and_preview(session, scenario):
     assert scenario.prompt_set.name in [s["name"] for s in ctx["prompt_sets"]]
     assert ctx["preview"]["total"] == 8 and len(ctx["preview"]["rows"]) == 5
     assert ctx["stats"][0]["annotations"] == 6
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"include_all_bad": "true"},
+        {"exclude_gold": "true"},
+        {"created_after": "2000-01-01T00:00:00"},
+        {"format": "conversational", "exclude_gold": "true", "include_all_bad": "true"},
+        {"ties": "both"},  # a Python-side filter: counted by reading the rows (small data)
+        {"format": "consensus"},
+    ],
+)
+def test_preview_row_count_equals_the_rows_of_the_export(session, scenario, options):
+    """The research preview's count (SQL or tallies, never the whole export) is the number
+    of rows the export holds."""
+    from app.exports import service
+
+    raw = {"format": "pairs", "prompt_set": [str(scenario.prompt_set.id)], **options}
+    plan = service.parse_options(session, raw, secret_key="k" * 48, default_model="smollm2")
+    rows, count = service.preview(session, plan, 2)
+    expected = list(service.iter_rows(session, plan))
+    assert count.exact and count.rows == len(expected) > 0
+    assert rows == expected[:2]
+    capped = service.preview(session, plan, 2, cap=1)[1]
+    if service.count_pair_rows(session, plan.options) is None:
+        assert (capped.rows, capped.exact) == (1, False)  # "at least 1 row"

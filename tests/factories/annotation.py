@@ -2,7 +2,8 @@
 
 Two ways in: through the service layer (lease, lease_and_submit) for annotation tests, and
 straight to the tables (make_annotation, make_skip, make_lease), exactly as the submission
-service leaves them, for dashboard, statistics and export tests that need a given history.
+service leaves them (tallies included), for dashboard, statistics and export tests that
+need a given history.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.annotation import assignment, submission
+from app.annotation import assignment, submission, tallies
 from app.annotation.assignment import TaskView
 from app.annotation.models import Annotation, Assignment, Comparison
 from app.annotation.submission import SubmissionInput, SubmissionResult
@@ -121,6 +122,7 @@ def make_annotation(
         for c in derive_comparisons(ranking)
     )
     session.flush()
+    tallies.record_change(session, prompt.id, new_annotator_id=annotator.id)
     return annotation
 
 
@@ -128,6 +130,7 @@ def make_skip(session: Session, prompt: Prompt, annotator: User) -> Assignment:
     row = _assignment(session, prompt, annotator, "skipped", utcnow())
     row.skip_reason = "not sure"
     session.flush()
+    tallies.record_change(session, prompt.id)
     return row
 
 
