@@ -70,6 +70,21 @@ class PromptSetFields(BaseModel):
     require_rationale: bool = False
     require_ratings: bool = False
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    # Named generators (app.prompt_sets.generators); None: one generator from `generation`.
+    generators: list[dict[str, Any]] | None = None
+
+    _generators = field_validator("generators", mode="before")(
+        lambda value: _checked_generators(value)
+    )
+
+
+def _checked_generators(value: Any) -> list[dict[str, Any]] | None:
+    """Validate generators (names, settings, pipeline wiring); store them as plain dicts."""
+    if value is None:
+        return None
+    from app.prompt_sets.generators import parse_generators  # it imports this module
+
+    return [spec.to_stored() for spec in parse_generators(value)]
 
 
 class PromptSetCreate(PromptSetFields):
@@ -95,8 +110,13 @@ class PromptSetPatch(BaseModel):
     require_rationale: bool | None = None
     require_ratings: bool | None = None
     generation: GenerationSettings | None = None
+    generators: list[dict[str, Any]] | None = None
     status: Literal["active", "paused", "archived"] | None = None
     regenerate: bool = False
+
+    _generators = field_validator("generators", mode="before")(
+        lambda value: _checked_generators(value)
+    )
 
 
 class PromptSetOut(BaseModel):
@@ -111,6 +131,7 @@ class PromptSetOut(BaseModel):
     require_rationale: bool
     require_ratings: bool
     generation: dict[str, Any]
+    generators: list[dict[str, Any]] = []
     status: str
     created_at: dt.datetime
     updated_at: dt.datetime
