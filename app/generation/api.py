@@ -27,6 +27,12 @@ class JobCreate(BaseModel):
     """Replace existing candidates of prompts nobody has annotated yet."""
 
 
+class GeneratorsPreview(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    generators: list[dict[str, Any]] = Field(max_length=16)
+
+
 def job_payload(session: SessionDep, job_id: int) -> dict[str, Any]:
     job = jobs.load_job(session, job_id)
     return jobs.job_progress(job, jobs.recent_task_errors(session, job.id))
@@ -79,3 +85,14 @@ def patch_prompt_set(
         app_settings=request.app.state.settings,
     )
     return prompt_set_service.prompt_set_out(session, result.prompt_set, result.regeneration_job_id)
+
+
+@router.post("/prompt-sets/{prompt_set_id}/generators/preview", tags=["prompt sets"])
+def preview_generators(
+    prompt_set_id: int, body: GeneratorsPreview, session: SessionDep, user: AdminUser
+) -> dict[str, Any]:
+    """What PATCHing these generators with "regenerate" would delete and generate, per
+    generator, on the prompts nobody has annotated yet. Changes nothing."""
+    return service.preview_generator_change(
+        session, prompt_set_id=prompt_set_id, generators=body.generators
+    )

@@ -205,11 +205,10 @@ def plan_generator_change(
     """Which candidates go and which get made when the set's generators become `specs`
     (`changed`: names whose settings changed or that were removed). Reads only: the same
     answer serves the preview and the edit."""
-    chosen = (
-        prompt_ids if prompt_ids is not None else _chosen_prompt_ids(session, prompt_set.id, None)
-    )
+    every = _chosen_prompt_ids(session, prompt_set.id, None)
+    chosen = prompt_ids if prompt_ids is not None else every
     annotated = set(
-        session.scalars(select(Annotation.prompt_id).where(Annotation.prompt_id.in_(chosen)))
+        session.scalars(select(Annotation.prompt_id).where(Annotation.prompt_id.in_(every)))
     )
     open_ids = [pid for pid in chosen if pid not in annotated]
     design = _set_design(session, prompt_set, specs)

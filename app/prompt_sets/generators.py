@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from app.core.errors import InvalidInput
 from app.prompt_sets.schemas import GenerationSettings
 
 DEFAULT_GENERATOR = "default"
@@ -190,3 +191,16 @@ def competing(specs: list[GeneratorSpec]) -> list[GeneratorSpec]:
 
 def is_valid_name(name: str) -> bool:
     return re.match(NAME_PATTERN, name) is not None
+
+
+def checked_generators(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Generators from a request, as stored; InvalidInput (422) names the generator."""
+    try:
+        return [spec.to_stored() for spec in parse_generators(raw)]
+    except ValueError as exc:
+        errors = [{"field": "generators", "message": str(exc)}]
+        raise InvalidGenerators(str(exc), errors=errors) from None
+
+
+class InvalidGenerators(InvalidInput):
+    code = "invalid_generators"

@@ -70,21 +70,9 @@ class PromptSetFields(BaseModel):
     require_rationale: bool = False
     require_ratings: bool = False
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
-    # Named generators (app.prompt_sets.generators); None: one generator from `generation`.
-    generators: list[dict[str, Any]] | None = None
-
-    _generators = field_validator("generators", mode="before")(
-        lambda value: _checked_generators(value)
-    )
-
-
-def _checked_generators(value: Any) -> list[dict[str, Any]] | None:
-    """Validate generators (names, settings, pipeline wiring); store them as plain dicts."""
-    if value is None:
-        return None
-    from app.prompt_sets.generators import parse_generators  # it imports this module
-
-    return [spec.to_stored() for spec in parse_generators(value)]
+    # Named generators, checked by app.prompt_sets.generators (names, settings, pipeline
+    # wiring); None: one generator, "default", made of `generation`.
+    generators: list[dict[str, Any]] | None = Field(default=None, max_length=16)
 
 
 class PromptSetCreate(PromptSetFields):
@@ -110,13 +98,9 @@ class PromptSetPatch(BaseModel):
     require_rationale: bool | None = None
     require_ratings: bool | None = None
     generation: GenerationSettings | None = None
-    generators: list[dict[str, Any]] | None = None
+    generators: list[dict[str, Any]] | None = Field(default=None, max_length=16)
     status: Literal["active", "paused", "archived"] | None = None
     regenerate: bool = False
-
-    _generators = field_validator("generators", mode="before")(
-        lambda value: _checked_generators(value)
-    )
 
 
 class PromptSetOut(BaseModel):

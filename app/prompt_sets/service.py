@@ -10,7 +10,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, InvalidInput, NotFound
-from app.prompt_sets.generators import DEFAULT_GENERATOR, default_generators
+from app.prompt_sets.generators import (
+    DEFAULT_GENERATOR,
+    checked_generators,
+    default_generators,
+)
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from app.prompt_sets.ranking import validate_ranking
 from app.prompt_sets.schemas import (
@@ -118,7 +122,11 @@ def create_prompt_set(
         raise _name_taken(data.name)
     values = data.model_dump()
     values["generation"] = data.generation.to_stored()
-    values["generators"] = data.generators or default_generators(values["generation"])
+    values["generators"] = (
+        checked_generators(data.generators)
+        if data.generators is not None
+        else default_generators(values["generation"])
+    )
     prompt_set = PromptSet(**values, created_by_id=created_by_id)
     session.add(prompt_set)
     try:
@@ -170,6 +178,8 @@ def apply_prompt_set_changes(
         check_writable(prompt_set)
     if changes.generation is not None:
         values["generation"] = changes.generation.to_stored()
+    if changes.generators is not None:
+        values["generators"] = checked_generators(changes.generators)
     generation = GenerationSettings(**values.get("generation", prompt_set.generation))
     _check_temperatures(
         generation, values.get("candidates_per_prompt", prompt_set.candidates_per_prompt)
