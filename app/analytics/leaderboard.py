@@ -112,10 +112,9 @@ def style_controlled(
     b = np.where(first_won, duels.loser, duels.winner)
     style_a = np.where(first_won[:, None], duels.winner_style, duels.loser_style)
     style_b = np.where(first_won[:, None], duels.loser_style, duels.winner_style)
-    style = (style_a - style_b) / (style_a + style_b + 1.0)  # normalised difference
-    scale = style.std(axis=0)
-    scale[scale == 0] = 1.0
-    style = (style / scale).astype(np.float64)
+    # Normalised differences lie in -1..1 already, so the features share one scale
+    # without standardising (which would blow up a nearly constant column).
+    style = ((style_a - style_b) / (style_a + style_b + 1.0)).astype(np.float64)
     del style_a, style_b
     y = first_won.astype(np.float64)
     beta = np.zeros(g + style.shape[1])
@@ -144,7 +143,7 @@ def style_controlled(
         value = float(contrast @ beta[:g])
         se = float(np.sqrt(max(contrast @ covariance[:g, :g] @ contrast, 0.0)))
         out[name] = (value, value - 1.96 * se, value + 1.96 * se)
-    coefficients = {f: float(beta[g + k] / scale[k]) for k, f in enumerate(STYLE_FEATURES)}
+    coefficients = {f: float(beta[g + k]) for k, f in enumerate(STYLE_FEATURES)}
     return out, coefficients
 
 
