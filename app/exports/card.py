@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.analytics import loaders
@@ -16,6 +17,8 @@ from app.analytics.reports import prompt_set_stats
 from app.core.package_files import TEMPLATES_DIR
 from app.exports.formats import UNPAIRED_LABEL_RULE, fields
 from app.exports.schemas import ExportOptions
+from app.prompt_sets.generators import describe, generators_of
+from app.prompt_sets.models import PromptSet
 
 if TYPE_CHECKING:
     from app.exports.plan import ExportPlan
@@ -149,6 +152,7 @@ def dataset_card(
     ]
     return _env.get_template("dataset_card.md.j2").render(
         o=o,
+        generator_sets=_generator_sets(session, o.prompt_set_ids),
         annotators=loaders.count_annotators(session, o.prompt_set_ids),
         prompt_sets=prompt_sets,
         models=loaders.count_candidates_by_model(session, o.prompt_set_ids),
@@ -158,3 +162,15 @@ def dataset_card(
         label_rule=UNPAIRED_LABEL_RULE,
         loader={"jsonl": "json", "csv": "csv", "parquet": "parquet"}[o.file_type],
     )
+
+
+def _generator_sets(session: Session, prompt_set_ids: Iterable[int]) -> list[dict[str, Any]]:
+    """Each exported set's generators, one described line each, for the card."""
+    sets = session.scalars(select(PromptSet).where(PromptSet.id.in_(prompt_set_ids)))
+    return [
+        {
+            "name": ps.name,
+            "generators": [describe(g) for g in generators_of(ps.generators, ps.generation)],
+        }
+        for ps in sorted(sets, key=lambda ps: ps.id)
+    ]

@@ -204,3 +204,24 @@ def checked_generators(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 class InvalidGenerators(InvalidInput):
     code = "invalid_generators"
+
+
+def describe(spec: GeneratorSpec) -> str:
+    """One line for the dataset card and pages: name, then the model and its sampling, or
+    the pipeline's recipe and agents."""
+    role = "" if spec.competes else " (agent only)"
+    if spec.pipeline is not None:
+        p = spec.pipeline
+        wiring = (
+            f"drafter {p.drafter}, critic {p.critic}"
+            if p.recipe == "draft_critique_revise"
+            else f"members {', '.join(p.members)}, merger {p.merger}"
+        )
+        return f"{spec.name}{role}: pipeline {p.recipe} ({wiring})"
+    assert spec.settings is not None
+    s = spec.settings
+    system = f", system prompt {spec.system_prompt!r}" if spec.system_prompt else ""
+    return (
+        f"{spec.name}{role}: {s.backend} {s.model}, temperature {s.temperature}, "
+        f"top_p {s.top_p}, max_new_tokens {s.max_new_tokens}{system}"
+    )

@@ -3,19 +3,25 @@ previewing and applying a later change, and annotators never seeing generators."
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from collections import Counter
 
+import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.exports import service as service_exports
 from app.generation.models import GenerationJob, GenerationTask
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from tests.factories.accounts import DEFAULT_PASSWORD, make_token, make_user
 from tests.factories.annotation import lease_and_submit
 from tests.factories.prompt_sets import make_prompt_set
 from tests.support.http import login
+from tests.support.sessions import SharedSession
 
 LOCAL = {"backend": "transformers", "max_new_tokens": 16}
 TEAM = {"recipe": "draft_critique_revise", "drafter": "cool", "critic": "warm"}
@@ -172,3 +178,50 @@ def test_annotators_never_see_generators_or_transcripts(client: TestClient, sess
     assert page.status_code == 200
     for secret in ("secret-team", "secret-agent", "hidden critique"):
         assert secret not in page.text
+
+
+def _export(session: Session, ps: PromptSet, fmt: str, **raw: object) -> bytes:
+    plan = service_exports.parse_options(
+        session,
+        {"format": fmt, "prompt_set": [ps.id], **raw},
+        secret_key="k" * 48,
+        default_model="smollm2",
+    )
+    return b"".join(service_exports.export_chunks(lambda: SharedSession(session), plan))
+
+
+def test_exports_name_the_generators_and_the_card_lists_them(session: Session):
+    ps = make_prompt_set(session, prompts=1, candidates=2, annotators_per_prompt=1)
+    ps.generators = [
+        {"name": "cool", "competes": True, "settings": {**LOCAL, "temperature": 0.2}},
+        {
+            "name": "team",
+            "competes": True,
+            "pipeline": {"recipe": "draft_critique_revise", "drafter": "cool", "critic": "cool"},
+        },
+    ]
+    first, second = session.scalars(select(Candidate).order_by(Candidate.position)).all()
+    first.generator, second.generator = "cool", "team"
+    second.model = "draft_critique_revise(cool)"
+    session.commit()
+    lease_and_submit(session, ps.id, make_user(session))
+    for fast in ("jsonl", "parquet"):
+        body = _export(session, ps, "pairs", file_type=fast)
+        if fast == "jsonl":
+            [row] = [json.loads(line) for line in body.splitlines()]
+        else:
+            [row] = pq.read_table(io.BytesIO(body)).to_pylist()
+        assert {row["chosen_generator"], row["rejected_generator"]} == {"cool", "team"}
+        made_by = {
+            row["chosen_generator"]: row["chosen_model"],
+            row["rejected_generator"]: row["rejected_model"],
+        }
+        assert made_by["team"] == "draft_critique_revise(cool)"
+    bundle = zipfile.ZipFile(io.BytesIO(_export(session, ps, "pairs", bundle=True)))
+    card = bundle.read("README.md").decode()
+    assert "## Generators" in card
+    assert "cool: transformers smollm2, temperature 0.2" in card
+    assert (
+        "team: pipeline draft\\_critique\\_revise (drafter cool, critic cool)" in card
+        or "team: pipeline draft_critique_revise (drafter cool, critic cool)" in card
+    )
