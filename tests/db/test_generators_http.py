@@ -20,7 +20,7 @@ from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from tests.factories.accounts import DEFAULT_PASSWORD, make_token, make_user
 from tests.factories.annotation import lease_and_submit
 from tests.factories.prompt_sets import make_prompt_set
-from tests.support.http import login
+from tests.support.http import csrf_from, login
 from tests.support.sessions import SharedSession
 
 LOCAL = {"backend": "transformers", "max_new_tokens": 16}
@@ -222,3 +222,42 @@ def test_exports_name_the_generators_and_the_card_lists_them(session: Session):
     assert "## Generators" in card
     assert "cool: transformers smollm2, temperature 0.2" in card
     assert "team: pipeline draft" in card and "(drafter cool, critic cool)" in card
+
+
+def test_the_admin_form_takes_generators_as_json(client: TestClient, session: Session):
+    admin = make_user(session, role="admin")
+    login(client, admin.username, DEFAULT_PASSWORD)
+    page = client.get("/admin/prompt-sets/new")
+    assert 'name="generators_json"' in page.text
+    form = {
+        "csrf_token": csrf_from(page.text),
+        "name": "Arena form",
+        "candidates_per_prompt": "2",
+        "annotators_per_prompt": "1",
+        "lease_seconds": "1800",
+        "backend": "transformers",
+        "model": "smollm2",
+        "temperature": "0.8",
+        "top_p": "0.95",
+        "max_new_tokens": "16",
+    }
+    broken = client.post("/admin/prompt-sets/new", data={**form, "generators_json": "[{"})
+    assert broken.status_code == 422 and "generators: not valid JSON" in broken.text
+    unknown = json.dumps([{"name": "t", "pipeline": {**TEAM}}])
+    bad = client.post("/admin/prompt-sets/new", data={**form, "generators_json": unknown})
+    assert bad.status_code == 422 and "unknown agent" in bad.text
+    assert "&#34;recipe&#34;" in bad.text or "&quot;recipe&quot;" in bad.text  # input kept
+    two = json.dumps(
+        [
+            {"name": "cool", "settings": {"temperature": 0.2}},
+            {"name": "warm", "settings": {"temperature": 1.2}},
+        ]
+    )
+    good = client.post(
+        "/admin/prompt-sets/new", data={**form, "generators_json": two}, follow_redirects=False
+    )
+    assert good.status_code == 303, good.text
+    ps = session.scalar(select(PromptSet).where(PromptSet.name == "Arena form"))
+    assert [g["name"] for g in ps.generators] == ["cool", "warm"]
+    edit = client.get(f"/admin/prompt-sets/{ps.id}/edit")
+    assert "warm" in edit.text
