@@ -10,24 +10,23 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, select
 
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker
-from app.generation import service as generation_service
 from app.generation.models import GenerationJob, GenerationTask
 from app.generation.worker import Worker
 from app.prompt_sets.models import Candidate
-from tests.factories.generation import make_generation_set
-from tests.support import databases
-from tests.support.openai_server import ChatServer
+from tests.db import test_openai_backend as openai_tests
 from tests.support.server import ROOT, ranklab_env, run_cli
 
+# The openai backend tests' fixtures: a local chat server and fresh databases on both backends.
+chat_server = openai_tests.chat_server
+work_url = openai_tests.work_url
+work_engine = openai_tests.work_engine
 OPENAI = {"backend": "openai", "max_new_tokens": 16}
 TWO_TEMPERATURES = [
     {"name": "cool", "settings": {**OPENAI, "temperature": 0.2}},
@@ -45,27 +44,6 @@ DRAFT_CRITIQUE_REVISE = [
 PIPELINE_ONLY = [DRAFT_CRITIQUE_REVISE[0] | {"competes": False}, *DRAFT_CRITIQUE_REVISE[1:]]
 
 
-@pytest.fixture
-def chat_server() -> Iterator[ChatServer]:
-    server = ChatServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def work_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return databases.migrated(databases.sqlite_url(tmp_path / "work.db"))
-    return request.getfixturevalue("fresh_postgres_url")
-
-
-@pytest.fixture
-def work_engine(work_url: str) -> Iterator[Engine]:
-    engine = make_engine(work_url)
-    yield engine
-    engine.dispose()
-
-
 def _settings(tmp_path: Path, url: str, base_url: str, **kw: Any) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
@@ -80,17 +58,7 @@ def _settings(tmp_path: Path, url: str, base_url: str, **kw: Any) -> Settings:
 
 
 def _queue(engine: Engine, app_settings: Settings, generators: list[dict], **fields: Any) -> int:
-    with make_sessionmaker(engine)() as session:
-        ps = make_generation_set(session, generators=generators, generation=OPENAI, **fields)
-        job = generation_service.start_generation(
-            session, prompt_set_id=ps.id, created_by_id=None, app_settings=app_settings
-        )
-        return job.id
-
-
-def _drain(worker: Worker) -> None:
-    while worker.run_once():
-        pass
+    return openai_tests._queue_openai_job(engine, app_settings, generators=generators, **fields)
 
 
 def _candidates(engine: Engine) -> list[Candidate]:
@@ -103,7 +71,7 @@ def _candidates(engine: Engine) -> list[Candidate]:
 def test_two_generators_share_every_prompt_evenly(chat_server, work_url, work_engine, tmp_path):
     app_settings = _settings(tmp_path, work_url, chat_server.base_url)
     job_id = _queue(work_engine, app_settings, TWO_TEMPERATURES, prompts=5, candidates=4)
-    _drain(Worker(work_engine, app_settings))
+    openai_tests._run_until_idle(Worker(work_engine, app_settings))
 
     rows = _candidates(work_engine)
     assert len(rows) == 20
@@ -126,7 +94,7 @@ def test_two_generators_share_every_prompt_evenly(chat_server, work_url, work_en
 def test_draft_critique_revise_keeps_the_transcript(chat_server, work_url, work_engine, tmp_path):
     app_settings = _settings(tmp_path, work_url, chat_server.base_url)
     _queue(work_engine, app_settings, DRAFT_CRITIQUE_REVISE, prompts=3, candidates=2)
-    _drain(Worker(work_engine, app_settings))
+    openai_tests._run_until_idle(Worker(work_engine, app_settings))
 
     rows = _candidates(work_engine)
     assert len(rows) == 6
@@ -157,7 +125,7 @@ def test_ensemble_merge_merges_every_members_answer(chat_server, work_url, work_
     ]
     app_settings = _settings(tmp_path, work_url, chat_server.base_url)
     _queue(work_engine, app_settings, generators, prompts=2, candidates=2)
-    _drain(Worker(work_engine, app_settings))
+    openai_tests._run_until_idle(Worker(work_engine, app_settings))
 
     rows = _candidates(work_engine)
     assert len(rows) == 4 and {c.generator for c in rows} == {"merge"}
@@ -176,7 +144,7 @@ def test_a_failing_pipeline_step_fails_the_prompt_with_the_reason(
     app_settings = _settings(tmp_path, work_url, chat_server.base_url)
     chat_server.default = ("status", 400, "bad request from the critic")
     job_id = _queue(work_engine, app_settings, PIPELINE_ONLY, prompts=1, candidates=2)
-    _drain(Worker(work_engine, app_settings, max_attempts=2))
+    openai_tests._run_until_idle(Worker(work_engine, app_settings, max_attempts=2))
     assert _candidates(work_engine) == []  # nothing half-made
     with make_sessionmaker(work_engine)() as session:
         job = session.get(GenerationJob, job_id)
@@ -229,7 +197,7 @@ def test_a_worker_killed_mid_pipeline_resumes_without_redoing_steps(chat_server,
         chat_server.script = []
         before = len(chat_server.requests)
         time.sleep(1.2)  # the dead worker's claims go stale
-        _drain(Worker(engine, app_settings))
+        openai_tests._run_until_idle(Worker(engine, app_settings))
 
         rows = _candidates(engine)
         assert len(rows) == 6
