@@ -25,17 +25,32 @@ JSON = app.core.db.JSONType
 NULLABLE_JSON = app.core.db.NullableJSONType
 
 
+# Plain ADD/DROP COLUMN, never batch mode: on SQLite a batch "move and copy" drops and
+# recreates the table, and with foreign keys on, dropping prompt_set (or candidate) would
+# cascade-delete every prompt (or comparison). New NOT NULL columns come with a server
+# default so existing rows are valid at once.
+EMPTY_LIST = sa.text("'[]'")
+EMPTY_OBJECT = sa.text("'{}'")
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("prompt_set") as batch:
-        batch.add_column(sa.Column("generators", JSON, nullable=True))
-    with op.batch_alter_table("candidate") as batch:
-        batch.add_column(sa.Column("generator", sa.String(64), nullable=False, server_default=""))
-        batch.add_column(sa.Column("transcript", NULLABLE_JSON, nullable=True))
-    with op.batch_alter_table("generation_job") as batch:
-        batch.add_column(sa.Column("generators", JSON, nullable=True))
-    with op.batch_alter_table("generation_task") as batch:
-        batch.add_column(sa.Column("plan", JSON, nullable=True))
-        batch.add_column(sa.Column("steps", JSON, nullable=True))
+    op.add_column(
+        "prompt_set", sa.Column("generators", JSON, nullable=False, server_default=EMPTY_LIST)
+    )
+    op.add_column(
+        "candidate", sa.Column("generator", sa.String(64), nullable=False, server_default="")
+    )
+    op.add_column("candidate", sa.Column("transcript", NULLABLE_JSON, nullable=True))
+    op.add_column(
+        "generation_job",
+        sa.Column("generators", JSON, nullable=False, server_default=EMPTY_OBJECT),
+    )
+    op.add_column(
+        "generation_task", sa.Column("plan", JSON, nullable=False, server_default=EMPTY_OBJECT)
+    )
+    op.add_column(
+        "generation_task", sa.Column("steps", JSON, nullable=False, server_default=EMPTY_OBJECT)
+    )
 
     conn = op.get_bind()
     prompt_set = sa.table(
@@ -48,32 +63,15 @@ def upgrade() -> None:
         one = [{"name": "default", "competes": True, "settings": dict(row.generation or {})}]
         conn.execute(prompt_set.update().where(prompt_set.c.id == row.id).values(generators=one))
     conn.execute(sa.text("UPDATE candidate SET generator = 'default' WHERE source = 'generated'"))
-    for table, column in (
-        ("generation_job", "generators"),
-        ("generation_task", "plan"),
-        ("generation_task", "steps"),
-    ):
-        t = sa.table(table, sa.column(column, JSON))
-        conn.execute(t.update().values({column: {}}))
-
-    for table, columns in (
-        ("prompt_set", ("generators",)),
-        ("generation_job", ("generators",)),
-        ("generation_task", ("plan", "steps")),
-    ):
-        with op.batch_alter_table(table) as batch:
-            for column in columns:
-                batch.alter_column(column, existing_type=JSON, nullable=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("generation_task") as batch:
-        batch.drop_column("steps")
-        batch.drop_column("plan")
-    with op.batch_alter_table("generation_job") as batch:
-        batch.drop_column("generators")
-    with op.batch_alter_table("candidate") as batch:
-        batch.drop_column("transcript")
-        batch.drop_column("generator")
-    with op.batch_alter_table("prompt_set") as batch:
-        batch.drop_column("generators")
+    for table, column in (
+        ("generation_task", "steps"),
+        ("generation_task", "plan"),
+        ("generation_job", "generators"),
+        ("candidate", "transcript"),
+        ("candidate", "generator"),
+        ("prompt_set", "generators"),
+    ):
+        op.drop_column(table, column)
