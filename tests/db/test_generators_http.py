@@ -178,6 +178,17 @@ def test_annotators_never_see_generators_or_transcripts(client: TestClient, sess
     assert page.status_code == 200
     for secret in ("secret-team", "secret-agent", "hidden critique"):
         assert secret not in page.text
+    # Researchers and admins can open the transcript.
+    admin = _admin(session)
+    listed = client.get(f"/api/v1/prompt-sets/{ps.id}/prompts?include=candidates", headers=admin)
+    [candidate, *_] = listed.json()["items"][0]["candidates"]
+    assert candidate["generator"] == "secret-team"
+    assert candidate["transcript"][0]["text"] == "hidden critique"
+    prompt_page = client.get(f"/admin/prompts/{listed.json()['items'][0]['id']}", headers=admin)
+    assert (
+        "Pipeline transcript (1 steps)" in prompt_page.text
+        and "hidden critique" in prompt_page.text
+    )
 
 
 def _export(session: Session, ps: PromptSet, fmt: str, **raw: object) -> bytes:
