@@ -1,5 +1,8 @@
 """The generator leaderboard: a prompt set's page and JSON, and the same across every
-set pooled by generator name. The numbers come from app.analytics.reports."""
+set pooled by generator name. The numbers come from app.analytics.reports.
+
+Researchers read it too, so its pages live under /research (everything under /admin is
+admin-only)."""
 
 from __future__ import annotations
 
@@ -47,7 +50,7 @@ def _set_ids(session: SessionDep, chosen: list[int] | None) -> list[int]:
     return chosen
 
 
-@router.get("/admin/prompt-sets/{prompt_set_id}/leaderboard", response_class=HTMLResponse)
+@router.get("/research/prompt-sets/{prompt_set_id}/leaderboard", response_class=HTMLResponse)
 def prompt_set_leaderboard_page(
     prompt_set_id: int, request: Request, session: SessionDep, user: ResearcherUser
 ) -> HTMLResponse:
@@ -60,7 +63,7 @@ def prompt_set_leaderboard_page(
     )
 
 
-@router.get("/admin/leaderboard", response_class=HTMLResponse)
+@router.get("/research/leaderboard", response_class=HTMLResponse)
 def pooled_leaderboard_page(
     request: Request, session: SessionDep, user: ResearcherUser
 ) -> HTMLResponse:

@@ -82,12 +82,17 @@ def test_leaderboard_page_draws_charts_and_escapes_names(client: TestClient, ses
     session.commit()
     admin = make_user(session, role="admin")
     headers = {"Authorization": f"Bearer {make_token(session, admin)}"}
-    page = client.get(f"/admin/prompt-sets/{set_id}/leaderboard", headers=headers)
+    page = client.get(f"/research/prompt-sets/{set_id}/leaderboard", headers=headers)
     assert page.status_code == 200, page.text
     assert page.text.count("<svg") == 3  # raw, style-controlled, win matrix
     assert "Style-controlled strength" in page.text and "Category: code" in page.text
     assert "<b>x</b>" not in page.text and "&lt;b&gt;x&lt;/b&gt;" in page.text
+    researcher = {
+        "Authorization": f"Bearer {make_token(session, make_user(session, role='researcher'))}"
+    }
+    assert client.get("/research/leaderboard", headers=researcher).status_code == 200
     annotator = {"Authorization": f"Bearer {make_token(session, make_user(session))}"}
+    assert client.get("/research/leaderboard", headers=annotator).status_code == 403
     assert (
         client.get(f"/api/v1/prompt-sets/{set_id}/leaderboard", headers=annotator).status_code
         == 403
