@@ -45,16 +45,7 @@ PIPELINE_ONLY = [DRAFT_CRITIQUE_REVISE[0] | {"competes": False}, *DRAFT_CRITIQUE
 
 
 def _settings(tmp_path: Path, url: str, base_url: str, **kw: Any) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=url,
-        secret_key="x" * 48,
-        openai_base_url=base_url,
-        openai_model="tiny-chat",
-        openai_concurrency=2,
-        openai_timeout_seconds=5,
-        **kw,
-    )
+    return openai_tests._app_settings(tmp_path, url, base_url).model_copy(update=kw)
 
 
 def _queue(engine: Engine, app_settings: Settings, generators: list[dict], **fields: Any) -> int:
