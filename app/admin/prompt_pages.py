@@ -44,6 +44,8 @@ def prompt_context(session: Session, prompt_id: int, errors: list | None = None)
                 "text": c.text,
                 "model": c.model,
                 "source": c.source,
+                "generator": c.generator,
+                "transcript": c.transcript,
             }
             for c in candidates
         ],

@@ -194,3 +194,59 @@ def strength_chart(
         "label_w": label_w,
         "plot_w": plot_w,
     }
+
+
+class MatrixCell(TypedDict):
+    x: int
+    y: int
+    text: str
+    shade: float  # 0..1 opacity of the cell's fill: the row generator's win share
+    title: str
+
+
+class MatrixLabel(TypedDict):
+    x: int
+    y: int
+    text: str
+
+
+class MatrixChart(TypedDict):
+    width: int
+    height: int
+    cell: int
+    cells: list[MatrixCell]
+    rows: list[MatrixLabel]
+    columns: list[MatrixLabel]
+
+
+def win_matrix_chart(names: list[str], shares: list[list[float | None]]) -> MatrixChart:
+    """A heat map: row generator's share of wins against the column generator."""
+    cell, label_w, top = 56, 180, 40
+    cells: list[MatrixCell] = []
+    for i, row in enumerate(shares):
+        for j, share in enumerate(row):
+            if share is None:
+                continue
+            cells.append(
+                {
+                    "x": label_w + j * cell,
+                    "y": top + i * cell,
+                    "text": f"{share * 100:.0f}%",
+                    "shade": round(share, 3),
+                    "title": f"{names[i]} beat {names[j]} in {share * 100:.1f}% of comparisons",
+                }
+            )
+    return {
+        "width": label_w + cell * len(names) + 10,
+        "height": top + cell * len(names) + 10,
+        "cell": cell,
+        "cells": cells,
+        "rows": [
+            {"x": label_w - 8, "y": top + i * cell + cell // 2 + 5, "text": n}
+            for i, n in enumerate(names)
+        ],
+        "columns": [
+            {"x": label_w + j * cell + cell // 2, "y": top - 10, "text": n[:8]}
+            for j, n in enumerate(names)
+        ],
+    }

@@ -16,12 +16,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypedDict, TypeVarTuple
 
+import numpy as np
 from sqlalchemy import Select, func, literal, select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
+from app.analytics.leaderboard import Duels, style_of
 from app.analytics.strength import ModelPair
-from app.annotation.models import Annotation
+from app.annotation.models import Annotation, Comparison
 from app.annotation.tallies import (
     FLAG_COLUMNS,
     AnnotationHourTally,
@@ -368,3 +370,60 @@ def load_people(session: Session, user_ids: Iterable[int]) -> dict[int, Person]:
         return {}
     users = session.scalars(select(User).where(User.id.in_(ids)))
     return {u.id: Person(u.username, u.is_active) for u in users}
+
+
+def candidate_label(generator: str, model: str) -> str:
+    """Who made a candidate, for the leaderboard: its generator, else its model (imported)."""
+    return generator or model or "imported"
+
+
+def load_duels(session: Session, prompt_set_ids: Iterable[int]) -> Duels:
+    """Every comparison of the sets between candidates of different generators, as arrays
+    (generator indices, style features, prompt category), for the leaderboard."""
+    set_ids = list(prompt_set_ids)
+    names: dict[str, int] = {}
+    label: dict[int, int] = {}
+    style: dict[int, tuple[float, float, float, float]] = {}
+    candidates = (
+        select(Candidate.id, Candidate.generator, Candidate.model, Candidate.text)
+        .join(Prompt, Prompt.id == Candidate.prompt_id)
+        .where(Prompt.prompt_set_id.in_(set_ids))
+    )
+    for cid, generator, model, text in session.execute(candidates):
+        label[cid] = names.setdefault(candidate_label(generator, model), len(names))
+        style[cid] = style_of(text)
+    categories: dict[str, int] = {}
+    prompt_category: dict[int, int] = {}
+    for pid, meta in session.execute(
+        select(Prompt.id, Prompt.meta).where(Prompt.prompt_set_id.in_(set_ids))
+    ):
+        category = (meta or {}).get("category")
+        if isinstance(category, str) and category:
+            prompt_category[pid] = categories.setdefault(category, len(categories))
+    rows = session.execute(
+        select(
+            Comparison.prompt_id, Comparison.chosen_candidate_id, Comparison.rejected_candidate_id
+        )
+        .join(Prompt, Prompt.id == Comparison.prompt_id)
+        .where(Prompt.prompt_set_id.in_(set_ids))
+    )
+    winner, loser, cats, ws, ls = [], [], [], [], []
+    for pid, chosen, rejected in rows:
+        w, lo = label.get(chosen), label.get(rejected)
+        if w is None or lo is None or w == lo:
+            continue
+        winner.append(w)
+        loser.append(lo)
+        cats.append(prompt_category.get(pid, -1))
+        ws.append(style[chosen])
+        ls.append(style[rejected])
+    width = 4
+    return Duels(
+        names=list(names),
+        winner=np.array(winner, dtype=np.int64),
+        loser=np.array(loser, dtype=np.int64),
+        winner_style=np.array(ws, dtype=np.float32).reshape(-1, width),
+        loser_style=np.array(ls, dtype=np.float32).reshape(-1, width),
+        category=np.array(cats, dtype=np.int64) if categories else None,
+        categories=tuple(categories),
+    )

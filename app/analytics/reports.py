@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.analytics import charts, intervals, loaders
 from app.analytics.annotators import AnnotatorStats, annotator_rows, gold_tallies
+from app.analytics.leaderboard import Leaderboard, leaderboard
 from app.analytics.loaders import JobProgress, Progress
 from app.analytics.set_stats import PromptSetStats
 from app.analytics.set_stats import prompt_set_stats as summarize_prompt_set
@@ -114,4 +115,38 @@ def dashboard_numbers(session: Session, prompt_set_id: int, k: int) -> Dashboard
         "per_hour": annotations_per_hour(session, prompt_set_id),
         "models": model_report(session, prompt_set_id),
         "agreement": _rate(*loaders.load_peer_agreement(session, prompt_set_id)),
+    }
+
+
+class LeaderboardReport(TypedDict):
+    board: Leaderboard
+    raw_chart: charts.StrengthChart | None
+    styled_chart: charts.StrengthChart | None
+    matrix_chart: charts.MatrixChart | None
+
+
+def generator_leaderboard(
+    session: Session, prompt_set_ids: list[int], *, bootstrap: int = 200
+) -> LeaderboardReport:
+    """The generator leaderboard of one set, or of several sets pooled by generator name."""
+    board = leaderboard(loaders.load_duels(session, prompt_set_ids), bootstrap=bootstrap)
+    rows = board["generators"]
+    if len(rows) < 2:
+        return {"board": board, "raw_chart": None, "styled_chart": None, "matrix_chart": None}
+    return {
+        "board": board,
+        "raw_chart": charts.strength_chart(
+            {r["generator"]: (r["strength"] or 0.0, r["ci_low"], r["ci_high"]) for r in rows}
+        ),
+        "styled_chart": charts.strength_chart(
+            {
+                r["generator"]: (
+                    r["styled_strength"] or 0.0,
+                    r["styled_ci_low"],
+                    r["styled_ci_high"],
+                )
+                for r in rows
+            }
+        ),
+        "matrix_chart": charts.win_matrix_chart(board["matrix_names"], board["win_matrix"]),
     }

@@ -82,9 +82,23 @@ def bradley_terry(
     matrix = np.zeros((len(models), len(models)))
     for (winner, loser), n in counts.items():
         matrix[index[winner], index[loser]] += n
+    return strengths_from_matrix(models, matrix, bootstrap=bootstrap, seed=seed)
+
+
+def strengths_from_matrix(
+    names: list[str], matrix: np.ndarray, *, bootstrap: int = 200, seed: int = 0
+) -> dict[str, Strength]:
+    """Bradley–Terry from a win matrix (matrix[i, j]: i beat j), so callers holding a
+    million comparisons count them without building a list of pairs."""
+    seen = [i for i in range(len(names)) if matrix[i].sum() + matrix[:, i].sum() > 0]
+    if not seen:
+        return {}
+    if len(seen) == 1:
+        return {names[seen[0]]: Strength(0.0, None, None)}
+    matrix = matrix[np.ix_(seen, seen)]
     estimate = _fit(matrix)
     if bootstrap == 0:
-        return {m: Strength(float(estimate[i]), None, None) for m, i in index.items()}
+        return {names[i]: Strength(float(estimate[k]), None, None) for k, i in enumerate(seen)}
     rng = np.random.default_rng(seed)
     total = int(matrix.sum())
     probabilities = (matrix / total).ravel()
@@ -96,7 +110,8 @@ def bradley_terry(
     )
     low, high = np.percentile(samples, [2.5, 97.5], axis=0)
     return {
-        m: Strength(float(estimate[i]), float(low[i]), float(high[i])) for m, i in index.items()
+        names[i]: Strength(float(estimate[k]), float(low[k]), float(high[k]))
+        for k, i in enumerate(seen)
     }
 
 

@@ -35,6 +35,8 @@ PAIR_META = [
     ("rejected_id", pa.int64()),
     ("chosen_model", pa.string()),
     ("rejected_model", pa.string()),
+    ("chosen_generator", pa.string()),
+    ("rejected_generator", pa.string()),
     ("annotator", pa.string()),
     ("margin", pa.float64()),
     ("agreement", pa.float64()),
@@ -79,6 +81,7 @@ META_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
         ("external_id", pa.string()),
         ("candidate_id", pa.int64()),
         ("model", pa.string()),
+        ("generator", pa.string()),
         ("annotator", pa.string()),
         ("rank", pa.int64()),
         ("groups", pa.int64()),
@@ -94,6 +97,8 @@ META_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
         ("rejected_id", pa.int64()),
         ("chosen_model", pa.string()),
         ("rejected_model", pa.string()),
+        ("chosen_generator", pa.string()),
+        ("rejected_generator", pa.string()),
         ("votes_chosen", pa.int64()),
         ("votes_rejected", pa.int64()),
         ("ties", pa.int64()),
@@ -265,6 +270,8 @@ class RowBuilder:
                 "rejected_id": rejected,
                 "chosen_model": c.model,
                 "rejected_model": r.model,
+                "chosen_generator": c.generator,
+                "rejected_generator": r.generator,
                 "annotator": self.pseudonym(annotation.annotator_id),
                 "margin": margin,
                 "agreement": agreement,
@@ -321,6 +328,7 @@ class RowBuilder:
                     yield f'{head}{texts[chosen]},"rejected":{texts[rejected]}}}'
             return
         models = {cid: enc(c.model) for cid, c in group.candidates.items()}
+        makers = {cid: enc(c.generator) for cid, c in group.candidates.items()}
         head = '{"prompt":' + prompt + ',"chosen":'
         ids = f',"prompt_id":{enc(group.prompt_id)},"external_id":{enc(group.external_id)}'
         who = {
@@ -351,6 +359,7 @@ class RowBuilder:
                 f'{head}{texts[chosen]},"rejected":{texts[rejected]}{ids}'
                 f',"chosen_id":{chosen},"rejected_id":{rejected}'
                 f',"chosen_model":{models[chosen]},"rejected_model":{models[rejected]}'
+                f',"chosen_generator":{makers[chosen]},"rejected_generator":{makers[rejected]}'
                 f"{annotator}{floats.get(margin) or fnum(margin)}"
                 f',"agreement":{agreement_text}'
                 f',"tie":{"true" if tie else "false"}{created}'
@@ -423,6 +432,7 @@ class RowBuilder:
                     "external_id": group.external_id,
                     "candidate_id": candidate_id,
                     "model": c.model,
+                    "generator": c.generator,
                     "annotator": self.pseudonym(a.annotator_id),
                     "rank": rank,
                     "groups": groups,
@@ -466,6 +476,8 @@ class RowBuilder:
                 "rejected_id": rejected,
                 "chosen_model": c.model,
                 "rejected_model": r.model,
+                "chosen_generator": c.generator,
+                "rejected_generator": r.generator,
                 "votes_chosen": votes_chosen,
                 "votes_rejected": votes_rejected,
                 "ties": tally.ties,

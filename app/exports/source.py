@@ -40,7 +40,8 @@ class AnnotationRec(NamedTuple):
 class CandidateRec(NamedTuple):
     id: int
     text: str
-    model: str
+    model: str  # a pipeline's candidate: its recipe and agents
+    generator: str = ""
 
 
 class ComparisonRec(NamedTuple):
@@ -177,7 +178,9 @@ def _count_from_tallies(session: Session, options: ExportOptions) -> int:
 
 def _candidate_query(options: ExportOptions) -> Select:
     return (
-        select(Candidate.prompt_id, Candidate.id, Candidate.text, Candidate.model)
+        select(
+            Candidate.prompt_id, Candidate.id, Candidate.text, Candidate.model, Candidate.generator
+        )
         .join(Prompt, Prompt.id == Candidate.prompt_id)
         .where(Prompt.prompt_set_id.in_(options.prompt_set_ids))
         .order_by(Candidate.prompt_id, Candidate.position)
@@ -266,7 +269,7 @@ def _complete(
     group: PromptGroup, candidates: _Follower, comparisons: _Follower | None
 ) -> PromptGroup:
     group.candidates = {
-        r[1]: CandidateRec(r[1], r[2], r[3]) for r in candidates.take(group.prompt_id)
+        r[1]: CandidateRec(r[1], r[2], r[3], r[4]) for r in candidates.take(group.prompt_id)
     }
     if comparisons is not None:
         kept = {a.id for a in group.annotations}

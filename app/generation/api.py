@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.accounts.deps import AdminUser, ResearcherUser
 from app.core.db import SessionDep
-from app.core.inputs import Bool, Id
+from app.core.inputs import Bool, Id, JsonObject
 from app.generation import jobs, service
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.schemas import PromptSetOut, PromptSetPatch
@@ -26,6 +26,12 @@ class JobCreate(BaseModel):
     """Only these prompts (default: every active prompt of the set)."""
     regenerate: Bool = False
     """Replace existing candidates of prompts nobody has annotated yet."""
+
+
+class GeneratorsPreview(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    generators: list[JsonObject] = Field(max_length=16)
 
 
 def job_payload(session: SessionDep, job_id: Id) -> dict[str, Any]:
@@ -80,3 +86,14 @@ def patch_prompt_set(
         app_settings=request.app.state.settings,
     )
     return prompt_set_service.prompt_set_out(session, result.prompt_set, result.regeneration_job_id)
+
+
+@router.post("/prompt-sets/{prompt_set_id}/generators/preview", tags=["prompt sets"])
+def preview_generators(
+    prompt_set_id: int, body: GeneratorsPreview, session: SessionDep, user: AdminUser
+) -> dict[str, Any]:
+    """What PATCHing these generators with "regenerate" would delete and generate, per
+    generator, on the prompts nobody has annotated yet. Changes nothing."""
+    return service.preview_generator_change(
+        session, prompt_set_id=prompt_set_id, generators=body.generators
+    )

@@ -14,6 +14,7 @@ from pydantic import Field, ValidationError
 
 from app.core.config import Settings
 from app.generation.errors import InvalidGenerationSettings
+from app.prompt_sets.generators import GeneratorSpec
 from app.prompt_sets.schemas import BACKENDS, GenerationSettings
 
 
@@ -109,3 +110,39 @@ def _check_local_model(model: str) -> None:
             f"generation.model: {exc.message}",
             errors=[{"field": "generation.model", "message": exc.message}],
         ) from None
+
+
+def resolve_generators(
+    specs: list[GeneratorSpec],
+    app_settings: Settings,
+    *,
+    candidates_per_prompt: int,
+    system_prompt: str = "",
+) -> dict[str, dict[str, Any]]:
+    """The job's snapshot of a set's generators: {name: {"competes", "settings": JobSettings
+    dump} or {"competes", "pipeline": recipe}}; a bad generator fails naming it (422)."""
+    out: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        if spec.pipeline is not None:
+            out[spec.name] = {"competes": spec.competes, "pipeline": spec.pipeline.model_dump()}
+            continue
+        assert spec.settings is not None
+        try:
+            # Only the fields the generator gives: the others take the job's defaults (an
+            # openai generator without a model uses RANKLAB_OPENAI_MODEL, as a set does).
+            gen = resolve_generation_settings(
+                spec.settings.model_dump(include=spec.settings.model_fields_set),
+                app_settings,
+                candidates_per_prompt=candidates_per_prompt,
+                system_prompt=system_prompt if spec.system_prompt is None else spec.system_prompt,
+            )
+        except InvalidGenerationSettings as exc:
+            errors = [
+                {**e, "field": f"generators.{spec.name}." + e["field"].removeprefix("generation.")}
+                for e in exc.errors
+            ]
+            raise InvalidGenerationSettings(
+                f"generator {spec.name!r}: {exc.message}", errors=errors
+            ) from None
+        out[spec.name] = {"competes": spec.competes, "settings": gen.model_dump()}
+    return out

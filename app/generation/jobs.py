@@ -9,6 +9,8 @@ times without duplicating or losing a candidate.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -17,10 +19,12 @@ from sqlalchemy.orm import Session
 from app.annotation.models import Annotation, Assignment
 from app.core.config import Settings
 from app.core.db import utcnow
-from app.generation.config import resolve_generation_settings
+from app.generation.allocation import balanced_design, plan_positions
+from app.generation.config import resolve_generation_settings, resolve_generators
 from app.generation.errors import InvalidGenerationSettings, JobNotCancellable, JobNotFound
 from app.generation.models import GenerationJob, GenerationTask
 from app.prompt_sets import service as prompt_set_service
+from app.prompt_sets.generators import GeneratorSpec, competing, generators_of
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 
 ACTIVE_STATUSES = ("queued", "running")
@@ -35,6 +39,7 @@ def queue_job(
     app_settings: Settings,
     prompt_ids: list[int] | None = None,
     regenerate: bool = False,
+    changed_generators: set[str] | None = None,
 ) -> GenerationJob:
     """Queue generation for a prompt set's prompts that lack candidates: add and flush in
     the caller's session; the use case that owns the action commits (app.generation.service).
@@ -43,24 +48,31 @@ def queue_job(
     that no active job already covers are queued. With `regenerate`, the chosen prompts'
     candidates are deleted first (prompts that already have annotations are kept as they
     are) and the set's other active jobs are cancelled, since they run on old settings.
+    With `changed_generators` (the generators were edited), only the candidates of those
+    generators, and those the new allocation no longer wants, are deleted from prompts
+    nobody has annotated: the job then makes just the missing share.
     A job with nothing to do is stored as done with total 0. An archived set gets no job (409).
+
+    Each task carries its plan: which generator makes each free candidate position, from
+    the set-wide balanced design (app.generation.allocation).
     """
     prompt_set = prompt_set_service.load_writable_prompt_set(session, prompt_set_id)
-    gen = resolve_generation_settings(
-        prompt_set.generation,
-        app_settings,
-        candidates_per_prompt=prompt_set.candidates_per_prompt,
-        system_prompt=prompt_set.system_prompt,
-    )
+    specs, generators = _job_generators(prompt_set, app_settings)
     chosen = _chosen_prompt_ids(session, prompt_set_id, prompt_ids)
     if regenerate:
         _cancel_active_jobs(session, prompt_set_id)
         _clear_unannotated_candidates(session, chosen)
+    elif changed_generators is not None:
+        _cancel_active_jobs(session, prompt_set_id)
+        change = plan_generator_change(session, prompt_set, specs, changed_generators, chosen)
+        _delete_candidates(session, change.delete_ids)
     queued = _prompts_needing_candidates(session, prompt_set, chosen)
+    plans = _plans(session, prompt_set, specs, queued)
     now = utcnow()
     job = GenerationJob(
         prompt_set_id=prompt_set_id,
-        settings=gen.model_dump(),
+        settings=_default_settings(generators),
+        generators=generators,
         total=len(queued),
         created_by_id=created_by_id,
         status="queued" if queued else "done",
@@ -69,9 +81,178 @@ def queue_job(
     )
     session.add(job)
     session.flush()
-    session.add_all(GenerationTask(job_id=job.id, prompt_id=pid) for pid in queued)
+    session.add_all(
+        GenerationTask(
+            job_id=job.id, prompt_id=pid, plan={str(p): g for p, g in plans[pid].items()}
+        )
+        for pid in queued
+    )
     session.flush()
     return job
+
+
+def _job_generators(
+    prompt_set: PromptSet, app_settings: Settings
+) -> tuple[list[GeneratorSpec], dict[str, dict[str, Any]]]:
+    """The set's generators and their resolved snapshot; bad ones fail naming them (422)."""
+    if not prompt_set.generators:
+        # A set without named generators: its `generation` settings are checked as such,
+        # so errors name generation.<field> as they always did.
+        resolve_generation_settings(
+            prompt_set.generation,
+            app_settings,
+            candidates_per_prompt=prompt_set.candidates_per_prompt,
+            system_prompt=prompt_set.system_prompt,
+        )
+    try:
+        specs = generators_of(prompt_set.generators, prompt_set.generation)
+    except ValueError as exc:
+        raise InvalidGenerationSettings(
+            str(exc), errors=[{"field": "generators", "message": str(exc)}]
+        ) from None
+    generators = resolve_generators(
+        specs,
+        app_settings,
+        candidates_per_prompt=prompt_set.candidates_per_prompt,
+        system_prompt=prompt_set.system_prompt,
+    )
+    return specs, generators
+
+
+def _default_settings(generators: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The job's headline settings (progress shows its model): the first competing model
+    generator's, else the first model agent's (a set of pipelines only)."""
+    models = [g for g in generators.values() if "settings" in g]
+    competing = [g for g in models if g["competes"]]
+    return dict((competing or models)[0]["settings"])
+
+
+def _set_design(
+    session: Session, prompt_set: PromptSet, specs: list[GeneratorSpec]
+) -> dict[int, list[str]]:
+    """Every active prompt's target generators, from the set-wide balanced design."""
+    order = list(
+        session.scalars(
+            select(Prompt.id)
+            .where(Prompt.prompt_set_id == prompt_set.id, Prompt.status == "active")
+            .order_by(Prompt.id)
+        )
+    )
+    names = [s.name for s in competing(specs)]
+    design = balanced_design(len(order), prompt_set.candidates_per_prompt, names)
+    return dict(zip(order, design, strict=True))
+
+
+def _existing_generators(session: Session, prompt_ids: list[int]) -> dict[int, dict[int, str]]:
+    out: dict[int, dict[int, str]] = {pid: {} for pid in prompt_ids}
+    if prompt_ids:
+        for pid, position, generator in session.execute(
+            select(Candidate.prompt_id, Candidate.position, Candidate.generator).where(
+                Candidate.prompt_id.in_(prompt_ids)
+            )
+        ):
+            out[pid][position] = generator
+    return out
+
+
+def _plans(
+    session: Session, prompt_set: PromptSet, specs: list[GeneratorSpec], queued: list[int]
+) -> dict[int, dict[int, str]]:
+    if not queued:
+        return {}
+    design = _set_design(session, prompt_set, specs)
+    existing = _existing_generators(session, queued)
+    k = prompt_set.candidates_per_prompt
+    plans = {}
+    for pid in queued:
+        target = design[pid]
+        plan, _drop = plan_positions(target, existing[pid], k)
+        # Positions held by candidates the design did not ask for (imported, or kept on an
+        # annotated prompt) stay; any other free position takes the design's names in turn.
+        free = [p for p in range(k) if p not in existing[pid] and p not in plan]
+        for i, position in enumerate(free):
+            plan[position] = target[i % len(target)]
+        plans[pid] = plan
+    return plans
+
+
+@dataclass
+class GeneratorChange:
+    """What editing the generators does to prompts nobody has annotated yet."""
+
+    prompts: int = 0  # unannotated prompts touched
+    annotated_kept: int = 0  # prompts left as they are because someone ranked them
+    delete_ids: list[int] = field(default_factory=list)
+    deleted: Counter[str] = field(default_factory=Counter)  # generator -> candidates removed
+    generate: Counter[str] = field(default_factory=Counter)  # generator -> candidates to make
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "prompts": self.prompts,
+            "annotated_prompts_kept": self.annotated_kept,
+            "delete": dict(self.deleted),
+            "generate": dict(self.generate),
+        }
+
+
+def plan_generator_change(
+    session: Session,
+    prompt_set: PromptSet,
+    specs: list[GeneratorSpec],
+    changed: set[str],
+    prompt_ids: list[int] | None = None,
+) -> GeneratorChange:
+    """Which candidates go and which get made when the set's generators become `specs`
+    (`changed`: names whose settings changed or that were removed). Reads only: the same
+    answer serves the preview and the edit."""
+    every = _chosen_prompt_ids(session, prompt_set.id, None)
+    chosen = prompt_ids if prompt_ids is not None else every
+    annotated = set(
+        session.scalars(select(Annotation.prompt_id).where(Annotation.prompt_id.in_(every)))
+    )
+    open_ids = [pid for pid in chosen if pid not in annotated]
+    design = _set_design(session, prompt_set, specs)
+    change = GeneratorChange(annotated_kept=len(annotated))
+    ids = {
+        (pid, pos): cid
+        for cid, pid, pos in session.execute(
+            select(Candidate.id, Candidate.prompt_id, Candidate.position).where(
+                Candidate.prompt_id.in_(open_ids)
+            )
+        )
+    }
+    k = prompt_set.candidates_per_prompt
+    for pid, existing in _existing_generators(session, open_ids).items():
+        stale = {p for p, g in existing.items() if g in changed}
+        plan, drop = plan_positions(
+            design[pid], {p: g for p, g in existing.items() if p not in stale}, k
+        )
+        gone = sorted(stale | set(drop))
+        if not gone and not plan:
+            continue
+        change.prompts += 1
+        for position in gone:
+            change.delete_ids.append(ids[(pid, position)])
+            change.deleted[existing[position]] += 1
+        change.generate.update(plan.values())
+    return change
+
+
+def _delete_candidates(session: Session, candidate_ids: list[int]) -> None:
+    """Remove candidates of unannotated prompts; those prompts wait for new ones."""
+    if not candidate_ids:
+        return
+    prompt_ids = list(
+        set(session.scalars(select(Candidate.prompt_id).where(Candidate.id.in_(candidate_ids))))
+    )
+    session.execute(delete(Candidate).where(Candidate.id.in_(candidate_ids)))
+    session.execute(update(Prompt).where(Prompt.id.in_(prompt_ids)).values(candidates_ready=False))
+    session.execute(
+        update(Assignment)
+        .where(Assignment.prompt_id.in_(prompt_ids), Assignment.status == "leased")
+        .values(status="released", finished_at=utcnow())
+    )
+    session.flush()
 
 
 def _chosen_prompt_ids(
@@ -110,16 +291,9 @@ def _clear_unannotated_candidates(session: Session, prompt_ids: list[int]) -> No
         return
     annotated = select(Annotation.prompt_id).where(Annotation.prompt_id.in_(prompt_ids))
     clear = [pid for pid in prompt_ids if pid not in set(session.scalars(annotated))]
-    if not clear:
-        return
-    session.execute(delete(Candidate).where(Candidate.prompt_id.in_(clear)))
-    session.execute(update(Prompt).where(Prompt.id.in_(clear)).values(candidates_ready=False))
-    session.execute(
-        update(Assignment)
-        .where(Assignment.prompt_id.in_(clear), Assignment.status == "leased")
-        .values(status="released", finished_at=utcnow())
-    )
-    session.flush()
+    if clear:
+        ids = session.scalars(select(Candidate.id).where(Candidate.prompt_id.in_(clear)))
+        _delete_candidates(session, list(ids))
 
 
 def _prompts_needing_candidates(

@@ -28,6 +28,8 @@ class GenerationJob(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     # Snapshot of the prompt set's generation settings when the job was created.
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Snapshot of the set's generators: {name: {"settings": JobSettings} | {"pipeline": ...}}.
+    generators: Mapped[dict[str, Any]] = mapped_column(default=dict)
     total: Mapped[int] = mapped_column(default=0)
     done: Mapped[int] = mapped_column(default=0)
     failed: Mapped[int] = mapped_column(default=0)
@@ -62,6 +64,11 @@ class GenerationTask(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # Which generator makes each free candidate position: {"0": "hot", "1": "team"}.
+    plan: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Finished pipeline steps, committed one stage at a time so a restarted worker resumes
+    # them: {"<generator>/<position>": [{"agent", "role", "text", "tokens"}...]}.
+    steps: Mapped[dict[str, Any]] = mapped_column(default=dict)
     worker_id: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]

@@ -118,7 +118,9 @@ def update_prompt_set(
     if form.get("action") == "preview":
         return rerender_form(request, session, ps, form, [], preview=True)
     try:
-        fields = form_to_fields(form, stored_generation=ps.generation)
+        fields = form_to_fields(
+            form, stored_generation=ps.generation, stored_generators=ps.generators
+        )
         changes = PromptSetPatch(**fields, regenerate="regenerate" in form)
         result = service.edit_prompt_set(
             session,

@@ -18,6 +18,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -38,6 +39,7 @@ from app.generation.config import JobSettings
 from app.generation.dedupe import regenerate_duplicates
 from app.generation.errors import BackendError, BackendUnavailable
 from app.generation.models import GenerationJob, GenerationTask
+from app.generation.pipelines import PipelineItem, candidate_output, run_stages, stages
 from app.prompt_sets.content import as_messages
 from app.prompt_sets.models import Candidate, Prompt
 
@@ -65,7 +67,8 @@ class Worker:
         self.worker_id = worker_id or new_worker_id()
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
-        self._backends: dict[int, Backend] = {}
+        self._backends: dict[str, Backend] = {}
+        self._backends_job: int | None = None
         self._held_job: int | None = None
         self.cancelled = threading.Event()  # the job in hand was cancelled
         self.stopping = threading.Event()  # shutting down: drop the batch in flight
@@ -97,6 +100,9 @@ class Worker:
         if claim is None:
             return False
         self._held_job = claim.job_id
+        if self._backends_job != claim.job_id:
+            self._backends.clear()
+            self._backends_job = claim.job_id
         self.cancelled.clear()
         try:
             self._process(claim)
@@ -106,9 +112,7 @@ class Worker:
 
     def _process(self, claim: Claim) -> None:
         try:
-            backend = self._backend(claim)
-            results = backend.generate(claim.requests)
-            results = regenerate_duplicates(backend, claim, results)
+            results = self._generate(claim)
         except (BackendUnavailable, AppError) as exc:
             message = getattr(exc, "message", None) or str(exc)
             self.fail_job(claim.job_id, message)
@@ -125,18 +129,93 @@ class Worker:
             if result.error:
                 self.record_failure(claim.job_id, task_id, result.error)
             else:
-                self.write_result(claim, task_id, result, backend_model(backend))
+                self.write_result(claim, task_id, result, claim.settings.model)
+
+    def _generate(self, claim: Claim) -> list[PromptResult]:
+        """Each generator's share of the claim in one batch per generator (a pipeline: one
+        batch per stage); a prompt fails when any of its generators failed it."""
+        merged = {r.key: PromptResult(r.key) for r in claim.requests}
+        for name, requests in split_by_generator(claim).items():
+            spec = claim.generators.get(name, {})
+            if "pipeline" in spec:
+                results = self._run_pipeline(claim, name, spec["pipeline"], requests)
+            else:
+                gen = claim.settings_of(name)
+                backend = self._backend_for(gen)
+                sub = Claim(claim.job_id, gen, requests, claim.task_ids)
+                results = regenerate_duplicates(backend, sub, backend.generate(requests))
+                for result in results:
+                    for out in result.outputs:
+                        out.generator, out.model = name, backend_model(backend)
+            for result in results:
+                target = merged[result.key]
+                target.error = target.error or result.error
+                target.outputs.extend(result.outputs)
+        return list(merged.values())
+
+    def _run_pipeline(
+        self, claim: Claim, name: str, pipeline: dict[str, Any], requests: list[PromptRequest]
+    ) -> list[PromptResult]:
+        items = [
+            PipelineItem(
+                r.key,
+                spec.position,
+                r.messages,
+                list(claim.steps.get(claim.task_ids[r.key], {}).get(f"{name}/{spec.position}", [])),
+            )
+            for r in requests
+            for spec in r.candidates
+        ]
+
+        def save(changed: list[PipelineItem]) -> None:
+            self.save_steps(claim, name, [it for it in changed if it.error is None])
+
+        run_stages(
+            pipeline,
+            items,
+            agent_settings=claim.settings_of,
+            backend_for=self._backend_for,
+            save=save,
+        )
+        results = {r.key: PromptResult(r.key) for r in requests}
+        seeds = {(r.key, s.position): s.seed for r in requests for s in r.candidates}
+        for item in items:
+            result = results[item.prompt_id]
+            if item.error:
+                result.error = result.error or item.error
+            else:
+                seed = seeds[(item.prompt_id, item.position)]
+                result.outputs.append(candidate_output(name, pipeline, item, seed))
+        return list(results.values())
+
+    def save_steps(self, claim: Claim, name: str, items: list[PipelineItem]) -> None:
+        """Commit the pipeline steps made so far on their tasks (ours only), so a restarted
+        worker resumes them instead of starting over."""
+        by_task: dict[int, dict[str, list[dict[str, Any]]]] = {}
+        for item in items:
+            task_id = claim.task_ids[item.prompt_id]
+            by_task.setdefault(task_id, {})[f"{name}/{item.position}"] = item.done
+        for task_id, steps in by_task.items():
+            with self.sessionmaker() as session:
+                task = self._own_task(session, task_id)
+                if task is None:
+                    continue
+                task.steps = {**(task.steps or {}), **steps}
+                session.commit()
+            claim.steps.setdefault(task_id, {}).update(steps)
 
     def _interrupted(self) -> bool:
         return self.cancelled.is_set() or self.stopping.is_set()
 
-    def _backend(self, claim: Claim) -> Backend:
-        if claim.job_id not in self._backends:
-            self._backends.clear()
-            backend = make_backend(claim.settings, self.settings)
+    def _backend_for(self, gen: JobSettings) -> Backend:
+        """One backend per distinct settings (a model's weights are shared across them by
+        the transformers backend's model cache); the cache holds one job's backends."""
+        key = gen.model_dump_json()
+        if key not in self._backends:
+            backend = make_backend(gen, self.settings)
             backend.should_stop = self._interrupted
-            self._backends[claim.job_id] = backend
-        return self._backends[claim.job_id]
+            self._backends[key] = backend
+        return self._backends[key]
 
     # -- claiming --------------------------------------------------------------------------
 
@@ -164,11 +243,20 @@ class Worker:
                 job.status, job.started_at = "running", now
             job.worker_id, job.heartbeat_at = self.worker_id, now
             self._finish_if_complete(session, job)
-            requests = self._requests(session, gen, usable)
+            claim = Claim(
+                job.id,
+                gen,
+                [],
+                {t.prompt_id: t.id for t in usable},
+                plans={t.prompt_id: {int(p): g for p, g in (t.plan or {}).items()} for t in usable},
+                generators=dict(job.generators or {}),
+                steps={t.id: dict(t.steps or {}) for t in usable},
+            )
+            claim.requests = self._requests(session, claim, usable)
             session.commit()
             if not usable:
                 return self.claim(limit)
-            return Claim(job.id, gen, requests, {t.prompt_id: t.id for t in usable})
+            return claim
 
     def _claimable(self, session: Session, limit: int | None) -> list[GenerationTask]:
         stale_before = utcnow() - dt.timedelta(seconds=self.settings.worker_stale_seconds)
@@ -197,16 +285,17 @@ class Worker:
         return list(session.scalars(query))
 
     def _batch_prompts(self, job: GenerationJob) -> int:
-        backend = self._backends.get(job.id)
-        if backend is not None:
-            return backend.batch_prompts
+        """Prompts per claim: each generator's call then gets about `batch_sequences`
+        sequences (a generator makes about k/G of each prompt's candidates)."""
         gen = JobSettings.model_validate(job.settings)
         if gen.backend == "openai":
             return self.settings.openai_concurrency * 2
-        return max(1, gen.batch_sequences // gen.candidates_per_prompt)
+        competing = sum(1 for g in (job.generators or {}).values() if g.get("competes")) or 1
+        per_generator = -(-gen.candidates_per_prompt // competing)
+        return max(1, gen.batch_sequences // per_generator)
 
     def _requests(
-        self, session: Session, gen: JobSettings, tasks: list[GenerationTask]
+        self, session: Session, claim: Claim, tasks: list[GenerationTask]
     ) -> list[PromptRequest]:
         if not tasks:
             return []
@@ -218,12 +307,18 @@ class Worker:
         ):
             taken.setdefault(pid, set()).add(pos)
         requests = []
+        k = claim.settings.candidates_per_prompt
         for pid in ids:
             prompt = prompts[pid]
-            free = [p for p in range(gen.candidates_per_prompt) if p not in taken.get(pid, set())]
-            specs = [CandidateSpec(p, gen.seed_for(pid, p), gen.temperature_for(p)) for p in free]
-            messages = as_messages(prompt.text, prompt.messages, gen.system_prompt)
-            requests.append(PromptRequest(pid, messages, specs))
+            free = [p for p in range(k) if p not in taken.get(pid, set())]
+            for generator, positions in _group(free, claim, pid).items():
+                gen = claim.settings_of(_first_agent(claim, generator))
+                specs = [
+                    CandidateSpec(p, gen.seed_for(pid, p), gen.temperature_for(p))
+                    for p in positions
+                ]
+                messages = as_messages(prompt.text, prompt.messages, gen.system_prompt)
+                requests.append(PromptRequest(pid, messages, specs))
         return requests
 
     # -- writing ---------------------------------------------------------------------------
@@ -248,7 +343,7 @@ class Worker:
             for out in result.outputs:
                 if out.position in taken:
                     continue  # written meanwhile by an overlapping job: keep the first
-                session.add(_candidate(prompt.id, out, model, claim.settings))
+                session.add(_candidate(prompt.id, out, model, claim))
             session.flush()
             count = (
                 session.scalar(select(func.count()).where(Candidate.prompt_id == prompt.id)) or 0
@@ -294,7 +389,8 @@ class Worker:
                 .values(status="pending", worker_id=None, error=message[:2000])
             )
             session.commit()
-        self._backends.pop(job_id, None)
+        if self._backends_job == job_id:
+            self._backends.clear()
 
     def _own_task(self, session: Session, task_id: int) -> GenerationTask | None:
         task = session.get(GenerationTask, task_id, with_for_update=not is_sqlite(self.engine))
@@ -366,14 +462,20 @@ def backend_model(backend: Backend) -> str:
     return backend.model_name
 
 
-def _candidate(prompt_id: int, out: GeneratedText, model: str, gen: JobSettings) -> Candidate:
-    sampling = gen.sampling_for(out.position)
-    sampling["temperature"] = out.temperature
+def _candidate(prompt_id: int, out: GeneratedText, model: str, claim: Claim) -> Candidate:
+    spec = claim.generators.get(out.generator, {})
+    if "pipeline" in spec:
+        sampling: dict[str, Any] = {"pipeline": dict(spec["pipeline"])}
+    else:
+        sampling = claim.settings_of(out.generator).sampling_for(out.position)
+        sampling["temperature"] = out.temperature
     return Candidate(
         prompt_id=prompt_id,
         position=out.position,
         text=out.text,
-        model=model,
+        model=out.model or model,
+        generator=out.generator,
+        transcript=out.transcript,
         source="generated",
         sampling=sampling,
         seed=out.seed,
@@ -382,6 +484,33 @@ def _candidate(prompt_id: int, out: GeneratedText, model: str, gen: JobSettings)
         latency_ms=out.latency_ms,
         is_duplicate=out.is_duplicate,
     )
+
+
+def _group(free: list[int], claim: Claim, prompt_id: int) -> dict[str, list[int]]:
+    """Free positions by the generator planned for them (unplanned: the job's default)."""
+    out: dict[str, list[int]] = {}
+    for position in free:
+        out.setdefault(claim.generator_of(prompt_id, position), []).append(position)
+    return out
+
+
+def _first_agent(claim: Claim, name: str) -> str:
+    """Whose settings shape a request: the generator's own, or a pipeline's first agent's
+    (its system prompt frames the drafts)."""
+    spec = claim.generators.get(name, {})
+    if "pipeline" in spec:
+        return str(stages(spec["pipeline"])[0].agent)
+    return name
+
+
+def split_by_generator(claim: Claim) -> dict[str, list[PromptRequest]]:
+    """The claim's requests grouped by the generator that makes them."""
+    out: dict[str, list[PromptRequest]] = {}
+    for request in claim.requests:
+        if request.candidates:
+            name = claim.generator_of(request.key, request.candidates[0].position)
+            out.setdefault(name, []).append(request)
+    return out
 
 
 def start_in_thread(engine: Engine, app_settings: Settings) -> Callable[[], None]:

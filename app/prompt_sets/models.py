@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, NullableJSONType, utcnow
+from app.core.db import Base, JSONType, NullableJSONType, utcnow
 
 PROMPT_SET_STATUSES = ("active", "paused", "archived")
 PROMPT_STATUSES = ("active", "archived")
@@ -37,6 +37,8 @@ class PromptSet(Base):
     system_prompt: Mapped[str] = mapped_column(Text, default="")
     # {backend, model, temperature (float or list per candidate), top_p, max_new_tokens}
     generation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Named generators sharing the candidates (app.prompt_sets.generators); [] = one, "default".
+    generators: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     candidates_per_prompt: Mapped[int] = mapped_column(default=4)
     annotators_per_prompt: Mapped[int] = mapped_column(default=3)
     lease_seconds: Mapped[int] = mapped_column(default=1800)
@@ -105,6 +107,11 @@ class Candidate(Base):
     prompt_tokens: Mapped[int | None]
     completion_tokens: Mapped[int | None]
     latency_ms: Mapped[float | None]
+    # The prompt set generator that made it ("" for imported candidates). Never shown to
+    # annotators, like `model`.
+    generator: Mapped[str] = mapped_column(String(64), default="")
+    # A pipeline's intermediate messages: [{"agent", "role", "text"}...]; None for a model.
+    transcript: Mapped[list[dict[str, Any]] | None] = mapped_column(NullableJSONType)
     # Kept after the bounded number of regenerations still produced an exact duplicate.
     is_duplicate: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

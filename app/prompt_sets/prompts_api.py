@@ -70,6 +70,9 @@ def _candidate(c: Candidate) -> dict[str, Any]:
         "position": c.position,
         "text": c.text,
         "model": c.model,
+        "generator": c.generator,
+        # A pipeline's intermediate steps: for researchers, never in the annotator API.
+        "transcript": c.transcript,
         "source": c.source,
         "sampling": c.sampling,
         "seed": c.seed,

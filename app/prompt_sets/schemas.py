@@ -72,6 +72,9 @@ class PromptSetFields(BaseModel):
     require_ratings: Bool = False
     confirm_untouched_order: Bool = True
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
+    # Named generators, checked by app.prompt_sets.generators (names, settings, pipeline
+    # wiring); None: one generator, "default", made of `generation`.
+    generators: list[dict[str, Any]] | None = Field(default=None, max_length=16)
 
 
 class PromptSetCreate(PromptSetFields):
@@ -100,6 +103,7 @@ class PromptSetPatch(BaseModel):
     require_ratings: Bool | None = None
     confirm_untouched_order: Bool | None = None
     generation: GenerationSettings | None = None
+    generators: list[dict[str, Any]] | None = Field(default=None, max_length=16)
     status: Literal["active", "paused", "archived"] | None = None
     regenerate: Bool = False
 
@@ -117,6 +121,7 @@ class PromptSetOut(BaseModel):
     require_ratings: bool
     confirm_untouched_order: bool
     generation: dict[str, Any]
+    generators: list[dict[str, Any]] = []
     status: str
     created_at: dt.datetime
     updated_at: dt.datetime

@@ -10,6 +10,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, InvalidInput, NotFound
+from app.prompt_sets.generators import (
+    DEFAULT_GENERATOR,
+    checked_generators,
+    default_generators,
+)
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from app.prompt_sets.ranking import validate_ranking
 from app.prompt_sets.schemas import (
@@ -21,7 +26,7 @@ from app.prompt_sets.schemas import (
 )
 
 # Changing any of these makes existing candidates stale.
-GENERATION_FIELDS = ("generation", "candidates_per_prompt", "system_prompt")
+GENERATION_FIELDS = ("generation", "generators", "candidates_per_prompt", "system_prompt")
 STATUS_VERBS = {"active": "resumed", "paused": "paused", "archived": "archived"}
 
 
@@ -117,6 +122,11 @@ def create_prompt_set(
         raise _name_taken(data.name)
     values = data.model_dump()
     values["generation"] = data.generation.to_stored()
+    values["generators"] = (
+        checked_generators(data.generators)
+        if data.generators is not None
+        else default_generators(values["generation"])
+    )
     prompt_set = PromptSet(**values, created_by_id=created_by_id)
     session.add(prompt_set)
     try:
@@ -170,6 +180,8 @@ def apply_prompt_set_changes(
         check_writable(prompt_set)
     if changes.generation is not None:
         values["generation"] = changes.generation.to_stored()
+    if changes.generators is not None:
+        values["generators"] = checked_generators(changes.generators)
     generation = GenerationSettings(**values.get("generation", prompt_set.generation))
     _check_temperatures(
         generation, values.get("candidates_per_prompt", prompt_set.candidates_per_prompt)
@@ -177,6 +189,8 @@ def apply_prompt_set_changes(
     new_name = values.get("name")
     if new_name and new_name != prompt_set.name and get_prompt_set_by_name(session, new_name):
         raise _name_taken(new_name)
+    if "generation" in values and "generators" not in values:
+        _follow_generation(prompt_set, values)
     generation_changed = _changed_generation(prompt_set, values)
     for name, value in values.items():
         setattr(prompt_set, name, value)
@@ -186,6 +200,14 @@ def apply_prompt_set_changes(
         session.rollback()
         raise _name_taken(new_name or prompt_set.name) from exc
     return UpdateResult(prompt_set, generation_changed)
+
+
+def _follow_generation(prompt_set: PromptSet, values: dict[str, Any]) -> None:
+    """New `generation` settings update a set's only generator when it is "default" (a set
+    that never named generators); named generators are changed through `generators`."""
+    current = prompt_set.generators or []
+    if not current or (len(current) == 1 and current[0].get("name") == DEFAULT_GENERATOR):
+        values["generators"] = default_generators(values["generation"])
 
 
 def set_status(session: Session, *, prompt_set_id: int, status: str) -> PromptSet:

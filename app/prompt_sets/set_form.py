@@ -7,12 +7,14 @@ app.generation.pages because saving may also queue a regeneration job.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
+from app.core.errors import InvalidInput
 from app.core.templating import render
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import PromptSet
@@ -31,15 +33,37 @@ def _parse_temperature(raw: str) -> Any:
     return values[0] if len(values) == 1 and "," not in raw else values
 
 
+def _parse_generators(raw: str, stored: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """The generators textarea (a JSON list, as the API takes it); None when empty or left
+    as stored, so the plain settings above keep driving a set's "default" generator."""
+    if not raw.strip():
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        message = f"generators: not valid JSON ({exc.msg} at line {exc.lineno})"
+        raise InvalidInput(message, errors=[{"field": "generators", "message": message}]) from None
+    return None if stored is not None and value == stored else value
+
+
 def form_to_fields(
-    form: dict[str, Any], stored_generation: dict[str, Any] | None = None
+    form: dict[str, Any],
+    stored_generation: dict[str, Any] | None = None,
+    stored_generators: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The flat HTML form to the nested JSON shape the API takes.
 
     When editing, `stored_generation` keeps the settings the form does not show (seed,
     base_url, ...: set through the API), so saving the form does not reset them.
     """
-    data = {k: v for k, v in form.items() if k not in FORM_FIELDS and k != "csrf_token"}
+    data = {
+        k: v
+        for k, v in form.items()
+        if k not in FORM_FIELDS and k not in ("csrf_token", "generators_json")
+    }
+    generators = _parse_generators(str(form.get("generators_json", "")), stored_generators)
+    if generators is not None:
+        data["generators"] = generators
     for name in CHECKBOXES:
         data[name] = name in form
     data.pop("regenerate", None)
@@ -67,6 +91,9 @@ def form_values(prompt_set: PromptSet | None = None) -> dict[str, Any]:
     t = generation.get("temperature", 0.8)
     generation["temperature"] = ", ".join(str(x) for x in t) if isinstance(t, list) else str(t)
     values.update({k: generation.get(k, "") for k in FORM_FIELDS})
+    stored = (prompt_set.generators if prompt_set is not None else None) or []
+    values["generators_json"] = json.dumps(stored, indent=2) if stored else ""
+    values.pop("generators", None)
     return values
 
 

@@ -54,6 +54,8 @@ PAIR_META = {
     "rejected_id": int,
     "chosen_model": str,
     "rejected_model": str,
+    "chosen_generator": str,
+    "rejected_generator": str,
     "annotator": str,
     "margin": float,
     "agreement": (float, type(None)),

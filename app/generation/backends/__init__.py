@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,11 @@ class GeneratedText:
     completion_tokens: int | None
     latency_ms: float
     is_duplicate: bool = False  # still an exact duplicate after the bounded regenerations
+    # Set by the worker, not the backend: which prompt set generator made it, the model
+    # label to store, and a pipeline's intermediate messages.
+    generator: str = ""
+    model: str = ""
+    transcript: list[dict[str, Any]] | None = None
 
 
 @dataclass
