@@ -6,7 +6,6 @@ TRL's names; metadata after). `columns=core` keeps only the core fields.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from app.annotation.ranking import rank_of, tied_pairs
 from app.exports.schemas import ExportOptions
 from app.exports.source import AnnotationRec, ComparisonRec, PromptGroup
 from app.prompt_sets.content import as_messages
+from app.prompt_sets.split import split_of as split_of  # re-exported: the split's one rule
 
 Row = dict[str, Any]
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
@@ -127,13 +127,6 @@ class RowContext:
     options: ExportOptions
     render_prompt: Callable[[list[dict[str, str]]], str] | None
     pseudonym: Callable[[int], str]
-
-
-def split_of(content_hash: str, test_fraction: float) -> str:
-    """train or test, from a hash of the prompt's content: stable across exports, and a
-    prompt never lands in both."""
-    digest = hashlib.sha256(f"ranklab-split:{content_hash}".encode()).digest()
-    return "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_fraction else "train"
 
 
 def _iso(value: Any) -> str:
