@@ -68,8 +68,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.run_worker_in_process:
             from app.generation.worker import start_in_thread
+            from app.reward.worker import RewardWorker
 
-            app.state.on_shutdown.append(start_in_thread(engine, settings))
+            def reward_steps(worker_id: str) -> list:
+                return [RewardWorker(engine, settings, worker_id).run_once]
+
+            app.state.on_shutdown.append(start_in_thread(engine, settings, reward_steps))
         yield
         for stop in app.state.on_shutdown:
             stop()

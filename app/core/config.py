@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     worker_stale_seconds: float = Field(default=60.0, gt=0)
     """A job whose heartbeat is older than this is taken over by another worker."""
 
+    reward_min_comparisons: int = Field(default=50, ge=1)
+    """A reward model version needs at least this many comparisons of its prompt set."""
+
+    reward_full_time_budget_seconds: float = Field(default=3600.0, gt=0)
+    """A full reward model whose estimated training time exceeds this is refused up front."""
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

@@ -1,0 +1,106 @@
+"""The fast reward model's Bradley-Terry head, fitted with scikit-learn.
+
+Bradley-Terry says P(a beats b) = sigmoid(s(a) - s(b)). With a linear score
+s(x) = w . x on frozen embeddings, that is logistic regression without intercept on the
+differences x_a - x_b, which `LogisticRegression(fit_intercept=False)` fits (L2
+penalty, strength 1/C). Each pair is used once, in a seeded random orientation (label 1
+for "chosen - rejected", 0 for the negated difference), so both classes are present.
+Embedding dimensions are scaled by their spread over the training candidates first:
+hidden states have a few huge dimensions that would otherwise dominate the penalty.
+
+C is chosen on validation prompts; then `ensemble` bootstrap resamples of the training
+pairs give as many heads, whose spread of scores is the model's uncertainty. Row 0 of
+the weight matrix is the head fitted on all training pairs (the score); rows 1..B the
+bootstrap heads (the spread).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+C_GRID = (0.01, 0.1, 1.0, 10.0)
+MAX_ITER = 300
+
+
+@dataclass
+class Head:
+    weights: np.ndarray  # (1 + ensemble, dim), already divided by `scale`
+    scale: np.ndarray  # (dim,)
+    c: float
+    validation_accuracy: dict[str, float | None]
+
+    def scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(score, spread) per row of x: the full head's score, the bootstrap heads' std."""
+        all_scores = x @ self.weights.T
+        spread = (
+            all_scores[:, 1:].std(axis=1) if self.weights.shape[0] > 1 else 0 * all_scores[:, 0]
+        )
+        return all_scores[:, 0], spread
+
+
+def _fit(diff: np.ndarray, weight: np.ndarray, c: float, seed: int) -> np.ndarray:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    flip = rng.random(len(diff)) < 0.5
+    x = np.where(flip[:, None], -diff, diff)
+    y = (~flip).astype(int)
+    if y.min() == y.max():  # one pair: give it both orientations
+        x, y, weight = np.vstack([x, -x]), np.array([y[0], 1 - y[0]]), np.repeat(weight, 2)
+    model = LogisticRegression(C=c, fit_intercept=False, max_iter=MAX_ITER, tol=1e-4)
+    with warnings.catch_warnings():
+        # A capped number of iterations is a deliberate speed/accuracy trade here.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(x, y, sample_weight=weight)
+    return model.coef_[0]
+
+
+def pair_accuracy(score_diff: np.ndarray) -> np.ndarray:
+    """Per pair: 1 when chosen scores higher, 0.5 on an exact tie, 0 otherwise."""
+    return (score_diff > 0) + 0.5 * (score_diff == 0)
+
+
+def fit_head(
+    x_chosen: np.ndarray,
+    x_rejected: np.ndarray,
+    weight: np.ndarray,
+    is_validation: np.ndarray,
+    *,
+    ensemble: int,
+    seed: int,
+    c_grid: tuple[float, ...] = C_GRID,
+) -> Head:
+    """Choose C on the validation pairs, refit on every training pair, add bootstrap heads."""
+    scale = _scale(np.vstack([x_chosen, x_rejected]))
+    diff = (x_chosen - x_rejected) / scale
+    train, val = ~is_validation, is_validation
+    chosen_c, by_c = 1.0, {}
+    if val.any() and train.sum() >= 2:
+        for c in c_grid:
+            w = _fit(diff[train], weight[train], c, seed)
+            by_c[str(c)] = float(np.average(pair_accuracy(diff[val] @ w), weights=weight[val]))
+        chosen_c = float(max(c_grid, key=lambda c: (by_c[str(c)], -abs(np.log10(c)))))
+    rows = [_fit(diff, weight, chosen_c, seed)]
+    rng = np.random.default_rng(seed + 1)
+    for b in range(ensemble):
+        sample = rng.integers(0, len(diff), len(diff))
+        rows.append(_fit(diff[sample], weight[sample], chosen_c, seed + 2 + b))
+    weights = np.vstack(rows) / scale
+    return Head(weights=weights, scale=scale, c=chosen_c, validation_accuracy=by_c)
+
+
+def fit_fixed(
+    x_chosen: np.ndarray, x_rejected: np.ndarray, weight: np.ndarray, *, c: float, seed: int
+) -> np.ndarray:
+    """One head with a given C (learning-curve points); weights in raw embedding units."""
+    scale = _scale(np.vstack([x_chosen, x_rejected]))
+    return _fit((x_chosen - x_rejected) / scale, weight, c, seed) / scale
+
+
+def _scale(x: np.ndarray) -> np.ndarray:
+    sd = x.std(axis=0)
+    return np.where(sd > 1e-8, sd, 1.0)
