@@ -39,6 +39,8 @@ def _routers() -> list:
     from app.prompt_sets import api as prompt_sets_api
     from app.prompt_sets import pages as prompt_sets_pages
     from app.prompt_sets import prompts_api
+    from app.reward import api as reward_api
+    from app.reward import pages as reward_pages
 
     return [
         health.router,
@@ -55,6 +57,8 @@ def _routers() -> list:
         generation_api.router,
         generation_pages.router,
         prompts_api.router,
+        reward_api.router,
+        reward_pages.router,
     ]
 
 

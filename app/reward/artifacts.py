@@ -9,10 +9,10 @@ artifact behind a "done" version.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -92,12 +92,20 @@ def model_card(*, prompt_set: str, version: dict[str, Any], usage: str) -> str:
     return "\n".join(lines)
 
 
-def zip_folder(folder: Path, root_name: str) -> bytes:
-    """The artifact folder as a zip held in memory (fast heads are small; full models
-    are streamed from a spooled file by the route)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+def existing_folder(artifact_path: str | None) -> Path | None:
+    if not artifact_path:
+        return None
+    folder = Path(artifact_path)
+    return folder if folder.is_dir() else None
+
+
+def zip_to_temp(folder: Path, root_name: str) -> Path:
+    """The artifact folder as a zip in a temporary file (a full model is hundreds of MB:
+    never held in memory); the caller deletes it once sent."""
+    handle, name = tempfile.mkstemp(prefix=f"{root_name}-", suffix=".zip")
+    os.close(handle)
+    with zipfile.ZipFile(name, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(folder.rglob("*")):
             if path.is_file():
                 zf.write(path, f"{root_name}/{path.relative_to(folder)}")
-    return buffer.getvalue()
+    return Path(name)

@@ -174,4 +174,3 @@ class RewardWorker:
                     return True
             session.rollback()
         return False
-
