@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "generate",
     "worker",
     "export",
+    "rm",
 )
 
 

@@ -53,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "include-no-majority",
         "margin",
         "bundle",
+        "scores",
     ):
         p.add_argument(f"--{flag}", action="store_true", default=None)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -76,6 +77,7 @@ def _raw(args: argparse.Namespace) -> dict:
         "include_no_majority",
         "margin",
         "bundle",
+        "scores",
     )
     raw = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     return raw | {

@@ -107,13 +107,24 @@ UNPAIRED_LABEL_RULE = (
 )
 
 
+# Reward-model scores (ExportOptions.scores) ride along on the formats with a chosen and a
+# rejected candidate, after every other field.
+SCORED_FORMATS = ("pairs", "conversational", "consensus")
+SCORE_FIELDS = [
+    ("chosen_score", pa.float64()),
+    ("rejected_score", pa.float64()),
+    ("reward_model_id", pa.int64()),
+]
+
+
 def fields(options: ExportOptions) -> list[tuple[str, pa.DataType]]:
     core = list(CORE_FIELDS[options.format])
+    scored = SCORE_FIELDS if options.scores and options.format in SCORED_FORMATS else []
     if options.columns == "core":
         if options.margin and options.format in ("pairs", "conversational"):
             core.append(("margin", pa.float64()))
-        return core
-    return core + META_FIELDS[options.format]
+        return core + scored
+    return core + META_FIELDS[options.format] + scored
 
 
 def arrow_schema(options: ExportOptions) -> pa.Schema:
@@ -127,6 +138,8 @@ class RowContext:
     options: ExportOptions
     render_prompt: Callable[[list[dict[str, str]]], str] | None
     pseudonym: Callable[[int], str]
+    # candidate id -> (score, reward model id), when the export asks for scores
+    scores: dict[int, tuple[float, int]] | None = None
 
 
 def _iso(value: Any) -> str:
@@ -210,12 +223,28 @@ class RowBuilder:
 
     def rows(self, group: PromptGroup) -> Iterator[Row]:
         builder = getattr(self, f"_{self.options.format}")
+        if self.ctx.scores is not None and self.options.format in SCORED_FORMATS:
+            builder = self._scored(builder)
         if self.options.columns == "all":
             # Builders emit the full field list in order already.
             yield from builder(group)
             return
         for row in builder(group):
             yield {k: row[k] for k in self._keys}
+
+    def _scored(self, builder: Callable[[PromptGroup], Iterator[Row]]) -> Callable:
+        scores = self.ctx.scores or {}
+
+        def with_scores(group: PromptGroup) -> Iterator[Row]:
+            for row in builder(group):
+                chosen = scores.get(row["chosen_id"]) if "chosen_id" in row else None
+                rejected = scores.get(row["rejected_id"]) if "rejected_id" in row else None
+                row["chosen_score"] = chosen[0] if chosen else None
+                row["rejected_score"] = rejected[0] if rejected else None
+                row["reward_model_id"] = (chosen or rejected or (None, None))[1]
+                yield row
+
+        return with_scores
 
     # -- pairs and conversational -------------------------------------------------------
     def _pair_candidates(

@@ -41,6 +41,9 @@ class ExportOptions(BaseModel):
     margin: bool = False
     tokenizer: str = Field(default="", max_length=500)
     bundle: bool = False
+    # Add chosen_score, rejected_score and reward_model_id: each set's active reward model's
+    # scores (pairs, conversational, consensus; empty where a set has no active version).
+    scores: bool = False
 
     @field_validator("created_after", "created_before")
     @classmethod

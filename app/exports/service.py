@@ -185,7 +185,7 @@ def iter_rows(
     """The export's rows in prompt order; `split` overrides the options' split."""
     options = plan.options
     split = split or options.split
-    builder = _row_builder(plan)
+    builder = _row_builder(plan, session)
     seen: set[bytes] = set()
     dedupe = options.dedupe and options.format in DEDUPED_FORMATS
     for group in _groups(session, plan, split):
@@ -198,10 +198,17 @@ def iter_rows(
             yield row
 
 
-def _row_builder(plan: ExportPlan) -> RowBuilder:
+def _row_builder(plan: ExportPlan, session: Session | None = None) -> RowBuilder:
     options = plan.options
     render = prompt_renderer(options.tokenizer) if options.format in RENDERED_FORMATS else None
-    return RowBuilder(RowContext(options, render, lambda uid: pseudonym(plan.secret_key, uid)))
+    scores = None
+    if options.scores and session is not None:
+        from app.reward.scoring import active_scores
+
+        scores = active_scores(session, options.prompt_set_ids)
+    return RowBuilder(
+        RowContext(options, render, lambda uid: pseudonym(plan.secret_key, uid), scores)
+    )
 
 
 def _groups(session: Session, plan: ExportPlan, split: str) -> Iterator[PromptGroup]:
@@ -219,6 +226,7 @@ def fast_jsonl(options: ExportOptions) -> bool:
         options.file_type == "jsonl"
         and options.format in ("pairs", "conversational")
         and not options.dedupe
+        and not options.scores
     )
 
 

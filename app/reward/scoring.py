@@ -116,3 +116,15 @@ def score_missing(session: Session, version: RewardModel, app_settings: Settings
     assert prompt_set is not None
     refresh_priorities(session, prompt_set)
     return len(missing)
+
+
+def active_scores(
+    session: Session, prompt_set_ids: tuple[int, ...]
+) -> dict[int, tuple[float, int]]:
+    """candidate id -> (score, version id) by each set's active version (for exports)."""
+    rows = session.execute(
+        select(CandidateScore.candidate_id, CandidateScore.score, RewardModel.id)
+        .join(RewardModel, RewardModel.id == CandidateScore.reward_model_id)
+        .where(RewardModel.prompt_set_id.in_(prompt_set_ids), RewardModel.is_active.is_(True))
+    )
+    return {r[0]: (r[1], r[2]) for r in rows}
