@@ -18,6 +18,8 @@ from app.core.db import utcnow
 from app.prompt_sets.content import content_hash
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from app.reward.models import RewardModel
+from app.reward.routing import refresh_priorities
+from app.reward.scoring import write_scores
 from tests.factories.accounts import make_user
 from tests.factories.annotation import make_annotation
 
@@ -100,5 +102,17 @@ def make_version(
         **fields,
     )
     session.add(version)
+    session.commit()
+    return version
+
+
+def make_scored_version(
+    session: Session, prompt_set: PromptSet, scores: dict[int, tuple[float, float]], **fields: Any
+) -> RewardModel:
+    """An active version with the given candidate scores, as activation leaves it."""
+    version = make_version(session, prompt_set, active=True, **fields)
+    write_scores(session, version.id, scores, replace=True)
+    session.flush()
+    refresh_priorities(session, prompt_set)
     session.commit()
     return version
