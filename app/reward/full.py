@@ -15,6 +15,7 @@ throughput per device) and refuses a run over `reward_full_time_budget_seconds`.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from app.reward.training import Outcome, Progress, load_data
 # refused run is really too long, and an accepted one rarely overruns by much.
 CPU_FLOPS, GPU_FLOPS = 2e10, 2e13
 CHARS_PER_TOKEN = 4
+SCORE_BATCH = 16
 FULL_USAGE = (
     "A Hugging Face `AutoModelForSequenceClassification` folder with one output: "
     "`AutoModelForSequenceClassification.from_pretrained(folder)`, tokenize "
@@ -58,12 +60,17 @@ def estimate_seconds(pairs: int, avg_chars: float, params: float, opts: TrainOpt
     return flops / (GPU_FLOPS if _gpu() else CPU_FLOPS)
 
 
-def _parameter_count(backbone: str) -> float:
-    """Roughly, from the config alone (a GGUF's header; no weights are loaded)."""
+def _parameter_count(backbone: str, app_settings: Settings) -> float:
+    """Roughly, from the config alone: the converted copy's config.json when there is one
+    (reading a GGUF's metadata takes seconds), else the source's."""
     from transformers import AutoConfig
 
     source = resolve_model(backbone)
-    config = AutoConfig.from_pretrained(source.path, **source.pretrained_kwargs())
+    folder = cache_folder(source, app_settings.model_cache_dir)
+    if folder is not None and (folder / "config.json").exists():
+        config = AutoConfig.from_pretrained(str(folder))
+    else:
+        config = AutoConfig.from_pretrained(source.path, **source.pretrained_kwargs())
     h, layers = config.hidden_size, config.num_hidden_layers
     inter = getattr(config, "intermediate_size", 4 * h)
     return layers * (4 * h * h + 3 * h * inter) + config.vocab_size * h
@@ -86,7 +93,7 @@ def check_time_budget(
     seconds = estimate_seconds(
         int(train_pairs),
         float(avg_chars or 0) + 200,
-        _parameter_count(opts.backbone),
+        _parameter_count(opts.backbone, app_settings),
         opts,
     )
     budget = app_settings.reward_full_time_budget_seconds
@@ -191,15 +198,19 @@ def train_full(
         dataset_num_proc=None,
         disable_tqdm=True,
     )
-    trainer = RewardTrainer(
-        model=model,
-        args=args,
-        train_dataset=Dataset.from_list(train_rows),
-        processing_class=tokenizer,
-        callbacks=[Report()],
-        peft_config=peft_config,
-    )
-    trainer.train()
+    with warnings.catch_warnings():
+        # peft asks transformers for `is_gradient_checkpointing`, deprecated in
+        # transformers 5: their deprecation, not ours to act on.
+        warnings.filterwarnings("ignore", ".*is_gradient_checkpointing", FutureWarning)
+        trainer = RewardTrainer(
+            model=model,
+            args=args,
+            train_dataset=Dataset.from_list(train_rows),
+            processing_class=tokenizer,
+            callbacks=[Report()],
+            peft_config=peft_config,
+        )
+        trainer.train()
     trained = trainer.model
     if opts.lora:
         trained = trained.merge_and_unload()
@@ -244,9 +255,12 @@ def _classifier_scores(
         ]
         texts.append(tokenizer.apply_chat_template(chat, tokenize=False))
     out: dict[int, tuple[float, float]] = {}
-    for start in range(0, len(texts), opts.batch_size):
+    # Inference has no optimizer state to fit in memory: a larger batch than training's
+    # (a forward pass costs about the same for 1 or 16 short rows on CPU).
+    batch = max(opts.batch_size, SCORE_BATCH)
+    for start in range(0, len(texts), batch):
         enc = tokenizer(
-            texts[start : start + opts.batch_size],
+            texts[start : start + batch],
             return_tensors="pt",
             padding=True,
             truncation=True,
@@ -255,7 +269,7 @@ def _classifier_scores(
         ).to(device)
         with torch.inference_mode():
             logits = model(**enc).logits[:, 0].float().cpu().numpy()
-        for cid, value in zip(candidate_ids[start : start + opts.batch_size], logits, strict=True):
+        for cid, value in zip(candidate_ids[start : start + batch], logits, strict=True):
             out[cid] = (float(value), 0.0)
     return out
 

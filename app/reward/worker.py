@@ -22,7 +22,7 @@ from app.core.config import Settings
 from app.core.db import is_sqlite, make_sessionmaker, utcnow
 from app.core.errors import AppError
 from app.prompt_sets.models import Prompt, PromptSet
-from app.reward import service
+from app.reward import artifacts, service
 from app.reward.errors import TrainingCancelled
 from app.reward.models import RewardModel
 from app.reward.routing import refresh_priorities
@@ -169,6 +169,8 @@ class RewardWorker:
             for version in session.scalars(
                 select(RewardModel).where(RewardModel.is_active.is_(True))
             ):
+                if artifacts.existing_folder(version.artifact_path) is None:
+                    continue  # nothing to score with (files removed); rescoring says so
                 if score_missing(session, version, self.settings):
                     session.commit()
                     return True
