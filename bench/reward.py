@@ -114,8 +114,8 @@ def bench_head(pairs: int = 10_000) -> None:
     truth = (utility[chosen] > utility[rejected]).mean()
     print(
         f"head: {pairs} comparisons x {DIM} dims, C grid of 4 + full fit + 4 bootstrap heads: "
-        f"{dt:.2f} s wall, {cpu:.2f} s CPU (chosen C {head.c}, training accuracy {acc:.3f}; the true utility "
-        f"orders {truth:.3f} of these labels)",
+        f"{dt:.2f} s wall, {cpu:.2f} s CPU (chosen C {head.c}, training accuracy "
+        f"{acc:.3f}; the true utility orders {truth:.3f} of these labels)",
         flush=True,
     )
 
