@@ -34,6 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.reward.evaluation import accuracy_with_ci  # noqa: E402
 from app.reward.head import fit_head, pair_accuracy  # noqa: E402
 from app.reward.routing import uncertainty  # noqa: E402
 
@@ -74,9 +75,24 @@ def fit(oracle: Oracle, labelled: list[tuple[int, int, int]], seed: int) -> np.n
 
 
 def accuracy(oracle: Oracle, weights: np.ndarray, test_pairs: np.ndarray) -> float:
+    return accuracy_ci(oracle, weights, test_pairs)["accuracy"]
+
+
+def accuracy_ci(oracle: Oracle, weights: np.ndarray, test_pairs: np.ndarray) -> dict:
+    """Held-out accuracy with the app's prompt-clustered bootstrap 95% CI."""
     p, c, r = test_pairs.T
     diff = (oracle.x[p, c] - oracle.x[p, r]) @ weights[0]
-    return float(pair_accuracy(diff).mean())
+    return accuracy_with_ci(pair_accuracy(diff), np.ones(len(p)), p)
+
+
+def ceiling(oracle: Oracle, test_pairs: np.ndarray) -> float:
+    """How often a second simulated annotator orders a held-out pair the same way."""
+    again: dict[int, list[int]] = {}
+    same = []
+    for p, c, r in test_pairs:
+        ranking = again.setdefault(int(p), oracle.rank(int(p)))
+        same.append(ranking.index(int(c)) < ranking.index(int(r)))
+    return float(np.mean(same))
 
 
 def priorities(oracle: Oracle, weights: np.ndarray, open_prompts: list[int]) -> list[int]:
@@ -115,6 +131,12 @@ def replay(
         labels += len(batch)
         weights = fit(oracle, labelled, seed)
         curve.append((labels, accuracy(oracle, weights, test_pairs)))
+    final = accuracy_ci(oracle, weights, test_pairs)
+    print(
+        f"  {order}: final held-out accuracy {final['accuracy']:.3f} CI {final['ci95']} on "
+        f"{final['pairs']} pairs; human-style ceiling {ceiling(oracle, test_pairs):.3f}",
+        flush=True,
+    )
     return curve
 
 

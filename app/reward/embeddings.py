@@ -20,6 +20,7 @@ from app.generation.model_files import load_tokenizer
 from app.prompt_sets.content import as_messages
 from app.reward import backbone as bb
 from app.reward.models import CandidateEmbedding
+from app.reward.schemas import TrainOptions
 
 
 @dataclass
@@ -49,12 +50,9 @@ def candidate_chats(
 def embed_candidates(
     session: Session,
     chats: dict[int, str],
-    *,
-    backbone: str,
-    pooling: str,
-    max_length: int,
-    batch_size: int,
+    opts: TrainOptions,
     app_settings: Settings,
+    *,
     on_progress: Callable[[int, int], None] | None = None,
     stats: EmbeddingStats | None = None,
     before_compute: Callable[[], None] | None = None,
@@ -66,6 +64,7 @@ def embed_candidates(
     import time
 
     stats = stats if stats is not None else EmbeddingStats()
+    backbone, pooling, max_length = opts.backbone, opts.pooling, opts.max_length
     key = bb.backbone_key(backbone)
     hashes = {cid: bb.input_hash(text) for cid, text in chats.items()}
     rows = {
@@ -107,7 +106,7 @@ def embed_candidates(
         texts,
         pooling=pooling,
         max_length=max_length,
-        batch_size=batch_size,
+        batch_size=opts.batch_size,
         on_batch=(lambda done: on_progress(done, len(texts))) if on_progress else None,
     )
     stats.seconds += time.perf_counter() - started

@@ -76,15 +76,7 @@ def compute_scores(
         wanted,
         embeddings.tokenizer_for(opts.backbone),
     )
-    vectors = embeddings.embed_candidates(
-        session,
-        chats,
-        backbone=opts.backbone,
-        pooling=opts.pooling,
-        max_length=opts.max_length,
-        batch_size=opts.batch_size,
-        app_settings=app_settings,
-    )
+    vectors = embeddings.embed_candidates(session, chats, opts, app_settings)
     weights = artifacts.load_head_weights(Path(version.artifact_path or ""))
     return scores_from_head(weights, vectors)
 

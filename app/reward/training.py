@@ -84,11 +84,8 @@ def train_fast(
     vectors = embeddings.embed_candidates(
         session,
         chats,
-        backbone=opts.backbone,
-        pooling=opts.pooling,
-        max_length=opts.max_length,
-        batch_size=opts.batch_size,
-        app_settings=app_settings,
+        opts,
+        app_settings,
         on_progress=lambda done, total: progress(
             0.05 + 0.75 * done / total, f"embedding {done}/{total} candidates"
         ),
