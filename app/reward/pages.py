@@ -1,7 +1,7 @@
 """The "Reward model" tab of a prompt set: versions, metrics, the learning curve, routing.
 
-Researchers read it; admins also train, activate and change the routing. Annotators get
-403 (they never see scores).
+Admins only, like every /admin page (researchers read the same through the JSON API:
+versions, metrics, scores, downloads). Annotators never see scores.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from app.accounts.deps import AdminUser, ResearcherUser
+from app.accounts.deps import AdminUser
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError
@@ -27,11 +27,9 @@ def _tab(prompt_set_id: int) -> str:
 
 @router.get("/admin/prompt-sets/{prompt_set_id}/reward-model", response_class=HTMLResponse)
 def reward_tab(
-    prompt_set_id: int, request: Request, session: SessionDep, user: ResearcherUser
+    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser
 ) -> HTMLResponse:
-    context = views.reward_tab_context(
-        session, prompt_set_id, request.app.state.settings, can_edit=user.role == "admin"
-    )
+    context = views.reward_tab_context(session, prompt_set_id, request.app.state.settings)
     return render(request, "reward/tab.html", context)
 
 

@@ -77,7 +77,7 @@ def _version_row(version: Any) -> dict[str, Any]:
 
 
 def reward_tab_context(
-    session: Session, prompt_set_id: int, app_settings: Settings, *, can_edit: bool
+    session: Session, prompt_set_id: int, app_settings: Settings
 ) -> dict[str, Any]:
     prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
     versions = service.list_versions(session, prompt_set_id)
@@ -93,7 +93,6 @@ def reward_tab_context(
             "retrain_every": prompt_set.retrain_every,
         },
         "routings": ROUTINGS,
-        "can_edit": can_edit,
         "comparisons": comparison_count(session, prompt_set_id),
         "min_comparisons": app_settings.reward_min_comparisons,
         "versions": [_version_row(v) for v in versions],

@@ -98,6 +98,7 @@ class RewardWorker:
             self._end(version_id, f"{type(exc).__name__}: {exc} ({where.filename}:{where.lineno})")
         finally:
             stop_beat.set()
+            beat.join(timeout=30)  # its session must be closed before anyone disposes the engine
             self._held = None
 
     def _run(self, version_id: int) -> Outcome:
