@@ -48,6 +48,8 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check app tests bench migrations
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -92,7 +92,7 @@ def seed_demo_prompt_set(
                 )
             )
         session.commit()
-    job = generation_jobs.create_job(
+    job = generation_jobs.queue_job(
         session,
         prompt_set_id=prompt_set.id,
         created_by_id=created_by_id,
@@ -103,4 +103,5 @@ def seed_demo_prompt_set(
         session.delete(job)
         session.commit()
         return prompt_set, None
+    session.commit()
     return prompt_set, job

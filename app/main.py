@@ -14,9 +14,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from app import __version__
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_sessionmaker
-from app.core.errors import install_error_handlers
+from app.core.error_handlers import install_error_handlers
 from app.core.limits import BodySizeLimit
-from app.core.templating import STATIC_DIR
+from app.core.package_files import STATIC_DIR
 
 log = logging.getLogger("ranklab")
 
@@ -25,10 +25,13 @@ SESSION_COOKIE = "ranklab_session"
 
 def _routers() -> list:
     # Imported here so importing app.main stays cheap and free of cycles.
-    from app.accounts import admin_api as accounts_admin_api
-    from app.accounts import admin_pages as accounts_admin_pages
     from app.accounts import api as accounts_api
     from app.accounts import pages as accounts_pages
+    from app.admin import prompt_pages as admin_prompt_pages
+    from app.admin import prompt_set_api as admin_prompt_set_api
+    from app.admin import prompt_set_pages as admin_prompt_set_pages
+    from app.admin import user_api as admin_user_api
+    from app.admin import user_pages as admin_user_pages
     from app.annotation import api as annotation_api
     from app.annotation import pages as annotation_pages
     from app.core import health
@@ -46,10 +49,13 @@ def _routers() -> list:
         health.router,
         accounts_pages.router,
         accounts_api.router,
-        accounts_admin_pages.router,
-        accounts_admin_api.router,
+        admin_user_pages.router,
+        admin_user_api.router,
         prompt_sets_pages.router,
         prompt_sets_api.router,
+        admin_prompt_set_pages.router,
+        admin_prompt_set_api.router,
+        admin_prompt_pages.router,
         annotation_pages.router,
         annotation_api.router,
         exports_pages.router,

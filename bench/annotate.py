@@ -1,7 +1,12 @@
-"""Benchmark: full annotation cycles (next + submit) against a real server on PostgreSQL.
+"""Benchmark: annotation cycles against a real server on PostgreSQL.
 
     PYTHONPATH=$PWD python bench/annotate.py [--prompts 3000] [--seconds 20] [--workers 1]
+        [--mode next|pair] [--database ranklab_bench_annotate]
         [--routing in_order|random|uncertain_first]
+
+`--mode next` (the default, issue 11): one request per item, `POST /api/v1/annotations?next=1`
+stores the ranking and returns the next lease. `--mode pair`: the two-request cycle
+(`GET /api/v1/tasks/next` + `POST /api/v1/annotations`), as before issue 11.
 
 Creates a throwaway database `ranklab_bench_annotate` on the server named by
 RANKLAB_BENCH_POSTGRES_URL (default: postgres on 127.0.0.1), seeds a prompt set with
@@ -45,13 +50,13 @@ PASSWORD = "bench-password-123"
 CLIENTS = 16
 
 
-def fresh_database(admin_url: str) -> str:
+def fresh_database(admin_url: str, name: str) -> str:
     admin = create_engine(make_url(admin_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    url = make_url(admin_url).set(database=DB_NAME).render_as_string(hide_password=False)
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     migrate.upgrade(url)
     return url
 
@@ -135,9 +140,39 @@ def seed(
     return set_id, tokens
 
 
-async def client_loop(
+def _submission(item: dict) -> dict:
+    return {
+        "assignment_id": item["assignment_id"],
+        "ranking": [[c["id"]] for c in item["candidates"]],
+        "idempotency_key": item["idempotency_key"],
+        "seconds_spent": 1.0,
+        "order_changed": True,
+    }
+
+
+async def next_loop(
     base_url: str, token: str, set_id: int, deadline: float, out: dict[str, list[float]]
 ) -> None:
+    """One request per item: submit, and the answer carries the next lease."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
+        first = await client.get(f"/api/v1/tasks/next?prompt_set={set_id}")
+        if first.status_code == 204:
+            return
+        item = first.json()
+        while item is not None and time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            saved = await client.post("/api/v1/annotations?next=1", json=_submission(item))
+            t1 = time.perf_counter()
+            assert saved.status_code == 201, saved.text
+            item = saved.json().get("next")
+            out["cycle"].append(t1 - t0)
+
+
+async def pair_loop(
+    base_url: str, token: str, set_id: int, deadline: float, out: dict[str, list[float]]
+) -> None:
+    """The two-request cycle: ask for the next item, then submit it."""
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30) as client:
         while time.perf_counter() < deadline:
@@ -147,14 +182,7 @@ async def client_loop(
             if task.status_code == 204:
                 return
             task.raise_for_status()
-            item = task.json()
-            body = {
-                "assignment_id": item["assignment_id"],
-                "ranking": [[c["id"]] for c in item["candidates"]],
-                "idempotency_key": item["idempotency_key"],
-                "seconds_spent": 1.0,
-            }
-            saved = await client.post("/api/v1/annotations", json=body)
+            saved = await client.post("/api/v1/annotations", json=_submission(task.json()))
             t2 = time.perf_counter()
             assert saved.status_code == 201, saved.text
             out["next"].append(t1 - t0)
@@ -166,19 +194,36 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
 
 
-async def measure(base_url: str, tokens: list[str], set_id: int, seconds: float) -> dict:
+async def measure(base_url: str, tokens: list[str], set_id: int, seconds: float, mode: str) -> dict:
     out: dict[str, list[float]] = {"next": [], "submit": [], "cycle": []}
+    loop = next_loop if mode == "next" else pair_loop
     start = time.perf_counter()
     deadline = start + seconds
-    await asyncio.gather(*(client_loop(base_url, t, set_id, deadline, out) for t in tokens))
+    await asyncio.gather(*(loop(base_url, t, set_id, deadline, out) for t in tokens))
     elapsed = time.perf_counter() - start
     return {
         "clients": len(tokens),
         "cycles": len(out["cycle"]),
         "per_second": len(out["cycle"]) / elapsed,
-        **{f"{k}_p50": pct(v, 50) for k, v in out.items()},
-        **{f"{k}_p95": pct(v, 95) for k, v in out.items()},
+        **{f"{k}_p50": pct(v, 50) for k, v in out.items() if v},
+        **{f"{k}_p95": pct(v, 95) for k, v in out.items() if v},
     }
+
+
+def report(r: dict, cpu_ms: float, mode: str) -> str:
+    """One line: items (cycles) per second, latencies, app CPU per item, machine load."""
+    line = (
+        f"{r['clients']:>2} clients, {mode}: {r['per_second']:.1f} items/s "
+        f"({r['cycles']} items); per item p50 {r['cycle_p50']:.1f} ms, "
+        f"p95 {r['cycle_p95']:.1f} ms"
+    )
+    if mode == "pair":
+        line += (
+            f"; next p50/p95 {r['next_p50']:.1f}/{r['next_p95']:.1f} ms; "
+            f"submit p50/p95 {r['submit_p50']:.1f}/{r['submit_p95']:.1f} ms"
+        )
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"{line}; app CPU {cpu_ms:.1f} ms/item; load average {load}"
 
 
 def page_bytes(base_url: str, set_id: int) -> dict[str, int]:
@@ -209,6 +254,9 @@ def main() -> int:
     parser.add_argument("--prompts", type=int, default=3000)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--mode", choices=("next", "pair"), default="next")
+    parser.add_argument("--database", default=DB_NAME, help="throwaway database to create")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, CLIENTS])
     parser.add_argument(
         "--routing", choices=("in_order", "random", "uncertain_first"), default="in_order"
     )
@@ -216,10 +264,11 @@ def main() -> int:
     admin = os.environ.get(
         "RANKLAB_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
-    url = fresh_database(admin)
-    set_id, tokens = seed(url, args.prompts, CLIENTS + 1, args.routing)
+    url = fresh_database(admin, args.database)
+    set_id, tokens = seed(url, args.prompts, max(args.clients) + 1, args.routing)
     print(
-        f"seeded {args.prompts} prompts x 4 candidates, k=3, routing {args.routing}, on {DB_NAME}",
+        f"seeded {args.prompts} prompts x 4 candidates, k=3, routing {args.routing},"
+        f" on {args.database}",
         flush=True,
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -228,19 +277,12 @@ def main() -> int:
         try:
             print(f"annotate page bytes: {page_bytes(server.base_url, set_id)}")
             proc = psutil.Process(server.process.pid)
-            for group in (tokens[1:2], tokens[1 : CLIENTS + 1]):
+            for clients in args.clients:
+                group = tokens[1 : clients + 1]
                 cpu0 = _cpu_seconds(proc)
-                r = asyncio.run(measure(server.base_url, group, set_id, args.seconds))
+                r = asyncio.run(measure(server.base_url, group, set_id, args.seconds, args.mode))
                 cpu_ms = (_cpu_seconds(proc) - cpu0) * 1000 / max(r["cycles"], 1)
-                print(
-                    f"{r['clients']:>2} clients: {r['per_second']:.1f} cycles/s "
-                    f"({r['cycles']} cycles); cycle p50 {r['cycle_p50']:.1f} ms, "
-                    f"p95 {r['cycle_p95']:.1f} ms; next p50/p95 {r['next_p50']:.1f}/"
-                    f"{r['next_p95']:.1f} ms; submit p50/p95 {r['submit_p50']:.1f}/"
-                    f"{r['submit_p95']:.1f} ms; app CPU {cpu_ms:.1f} ms/cycle; "
-                    f"load average {os.getloadavg()[0]:.1f}",
-                    flush=True,
-                )
+                print(report(r, cpu_ms, args.mode), flush=True)
         finally:
             server.stop()
     return 0

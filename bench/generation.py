@@ -24,12 +24,12 @@ from app.generation.backends.transformers import (  # noqa: E402
     _place,
     pick_dtype,
 )
-from app.generation.config import GenerationSettings  # noqa: E402
+from app.generation.config import JobSettings  # noqa: E402
 from app.generation.model_cache import load_model  # noqa: E402
 from app.prompt_sets.content import as_messages  # noqa: E402
 
 
-def requests(gen: GenerationSettings, prompts: int) -> list[PromptRequest]:
+def requests(gen: JobSettings, prompts: int) -> list[PromptRequest]:
     out = []
     for i, row in enumerate(DEMO_PROMPTS[:prompts]):
         messages = as_messages(row.get("text"), row.get("messages"), "Answer concisely.")
@@ -42,7 +42,7 @@ def requests(gen: GenerationSettings, prompts: int) -> list[PromptRequest]:
 
 
 def throughput(
-    lm, tokenizer, gen: GenerationSettings, reqs: list[PromptRequest]
+    lm, tokenizer, gen: JobSettings, reqs: list[PromptRequest]
 ) -> tuple[float, int, float]:
     backend = TransformersBackend(lm, tokenizer, "bench", gen)
     started = time.perf_counter()
@@ -83,8 +83,8 @@ def main() -> None:
         "candidates_per_prompt": args.candidates,
         "temperature": 0.8,
     }
-    batched = GenerationSettings(**base, batch_sequences=args.prompts * args.candidates)
-    single = GenerationSettings(**base, batch_sequences=1)
+    batched = JobSettings(**base, batch_sequences=args.prompts * args.candidates)
+    single = JobSettings(**base, batch_sequences=1)
     reqs = requests(batched, args.prompts)
     throughput(lm, tokenizer, single, reqs[:1])  # warm-up
     b_rate, b_tokens, b_secs = throughput(lm, tokenizer, batched, reqs)

@@ -168,22 +168,17 @@ def reset_password(session: Session, *, user_id: int, password: str) -> User:
     return user
 
 
-def set_active(
+def change_active(
     session: Session, *, user_id: int, active: bool, acting_user_id: int | None = None
-) -> int:
-    """Deactivate (or reactivate) a user. Deactivating hands their open leases back in the
-    same transaction; their annotations stay. Returns how many leases were released.
+) -> User:
+    """Deactivate (or reactivate) a user, in the caller's transaction (no commit): the
+    admin action also hands back the user's leases, see app.admin.people.set_active.
     An admin cannot deactivate themselves (nobody might be left to undo it)."""
-    # Imported here: the annotation domain imports accounts, not the other way round.
-    from app.annotation.leases import release_leases
-
     if not active and user_id == acting_user_id:
         raise Conflict("You cannot deactivate your own account; ask another admin.")
     user = load_user(session, user_id)
     user.is_active = active
-    released = 0 if active else release_leases(session, annotator_id=user.id)
-    session.commit()
-    return released
+    return user
 
 
 def _new_invite(user: User) -> str:

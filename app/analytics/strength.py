@@ -7,11 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
 
-from app.annotation.models import Comparison
-from app.prompt_sets.models import Candidate, Prompt
+# pydantic (the stats API's response model) needs typing_extensions' TypedDict before 3.12.
+from typing_extensions import TypedDict
 
 ModelPair = tuple[str, str]  # (chosen model, rejected model)
 
@@ -34,20 +32,6 @@ class Strength:
     strength: float
     ci_low: float | None
     ci_high: float | None
-
-
-def load_model_pairs(session: Session, prompt_set_id: int) -> list[ModelPair]:
-    """(chosen model, rejected model) for every stored comparison across different models."""
-    chosen, rejected = aliased(Candidate), aliased(Candidate)
-    query = (
-        select(chosen.model, rejected.model)
-        .select_from(Comparison)
-        .join(chosen, chosen.id == Comparison.chosen_candidate_id)
-        .join(rejected, rejected.id == Comparison.rejected_candidate_id)
-        .join(Prompt, Prompt.id == Comparison.prompt_id)
-        .where(Prompt.prompt_set_id == prompt_set_id, chosen.model != rejected.model)
-    )
-    return [(c, r) for c, r in session.execute(query)]
 
 
 def win_rates(pairs: Iterable[ModelPair]) -> dict[str, WinRate]:
@@ -99,3 +83,37 @@ def bradley_terry(
     return {
         m: Strength(float(estimate[i]), float(low[i]), float(high[i])) for m, i in index.items()
     }
+
+
+class ModelStanding(TypedDict):
+    """One model's row in the strength table: raw record and Bradley–Terry strength.
+    A dict, as the stats API and the dataset card hand it on."""
+
+    model: str
+    wins: int
+    losses: int
+    win_rate: float | None
+    strength: float
+    ci_low: float | None
+    ci_high: float | None
+
+
+def model_standings(pairs: Iterable[ModelPair]) -> list[ModelStanding]:
+    """The model-strength table, strongest first (ties by model name): the one place it
+    is assembled, for the dashboard, the researcher stats and the dataset card."""
+    pairs = list(pairs)
+    rates = win_rates(pairs)
+    strengths = bradley_terry(pairs)
+    rows: list[ModelStanding] = [
+        {
+            "model": model,
+            "wins": rates[model].wins,
+            "losses": rates[model].losses,
+            "win_rate": rates[model].rate,
+            "strength": s.strength,
+            "ci_low": s.ci_low,
+            "ci_high": s.ci_high,
+        }
+        for model, s in strengths.items()
+    ]
+    return sorted(rows, key=lambda row: -row["strength"])

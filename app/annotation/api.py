@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from app.accounts.deps import AnnotatorUser
@@ -23,10 +23,26 @@ def next_task(prompt_set: int, session: SessionDep, user: AnnotatorUser) -> Resp
 
 
 @router.post("/annotations", status_code=201)
-def create_annotation(body: SubmissionIn, session: SessionDep, user: AnnotatorUser) -> Response:
-    """Store a ranking; a retry with the same idempotency key answers 200 with the first result."""
-    result = submission.submit_annotation(session, annotator=user, data=body.to_input())
-    return JSONResponse(result.as_json(), status_code=201 if result.created else 200)
+def create_annotation(
+    body: SubmissionIn,
+    session: SessionDep,
+    user: AnnotatorUser,
+    with_next: bool = Query(False, alias="next"),
+) -> Response:
+    """Store a ranking; a retry with the same idempotency key answers 200 with the first result.
+
+    With `?next=1` the same transaction also leases the caller's next item of the set and
+    answers `{"annotation": ..., "next": task}`; `next` is left out when nothing is left.
+    A retry gets the same next item back (the live lease), never a second one.
+    """
+    if not with_next:
+        result = submission.submit_annotation(session, annotator=user, data=body.to_input())
+        return JSONResponse(result.as_json(), status_code=201 if result.created else 200)
+    result, task = submission.submit_and_next(session, annotator=user, data=body.to_input())
+    out: dict = {"annotation": result.as_json()}
+    if task is not None:
+        out["next"] = task.as_json()
+    return JSONResponse(out, status_code=201 if result.created else 200)
 
 
 @router.post("/assignments/{assignment_id}/skip")

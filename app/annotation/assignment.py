@@ -26,10 +26,12 @@ import hashlib
 import random
 import string
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     Integer,
     Row,
     String,
@@ -147,12 +149,12 @@ def _open_prompts(prompt_set_id: Any, annotator_id: Any, *, gold: bool) -> Any:
 
 # The statements of one lease, built once with bound parameters: a request then pays
 # neither for building them nor for their cache keys, only for binding the values.
-_SET = bindparam("set_id")
-_WHO = bindparam("who")
+_SET: BindParameter[int] = bindparam("set_id")
+_WHO: BindParameter[int] = bindparam("who")
 _NOW = bindparam("now", type_=UTCDateTime())
 _EXPIRES = bindparam("expires", type_=UTCDateTime())
-_PROMPT = bindparam("prompt")
-_K = bindparam("k")
+_PROMPT: BindParameter[int] = bindparam("prompt")
+_K: BindParameter[int] = bindparam("k")
 
 # The set, the annotator's row lock (serialises one person's tabs on PostgreSQL) and how
 # many items they finished in the set (for the gold turn), in one round trip. The count
@@ -322,6 +324,19 @@ def lease_next_task(
 
     Asking again while holding a live lease returns that same item. Commits once.
     """
+    view = claim_next_task(session, prompt_set_id=prompt_set_id, annotator=annotator, now=now)
+    session.commit()
+    return view
+
+
+def claim_next_task(
+    session: Session,
+    *,
+    prompt_set_id: int,
+    annotator: User,
+    now: dt.datetime | None = None,
+) -> TaskView | None:
+    """`lease_next_task` inside the caller's transaction (the caller commits)."""
     now = now or utcnow()
     params = {"set_id": prompt_set_id, "who": annotator.id}
     prompt_set = session.connection().execute(_SET_AND_ANNOTATOR, params).first()
@@ -335,21 +350,17 @@ def lease_next_task(
     rows = session.connection().execute(_UNFINISHED, params).all()
     live = [r for r in rows if r.status == "leased" and r.lease_expires_at > now]
     if live:
-        view = _view(session, live[0], annotator.id, prompt_set)
-        session.commit()
-        return view
+        return _view(session, live[0], annotator.id, prompt_set)
     _mark_lapsed(session, rows, now)
     try:
         lease = _pick(session, prompt_set, annotator.id, now, prompt_set.finished or 0, rows)
     except IntegrityError as exc:  # pragma: no cover - guarded by the locks above
         session.rollback()
         raise Conflict("Someone else took this item at the same moment; ask again.") from exc
-    view = None if lease is None else _view(session, lease, annotator.id, prompt_set)
-    session.commit()
-    return view
+    return None if lease is None else _view(session, lease, annotator.id, prompt_set)
 
 
-def _mark_lapsed(session: Session, rows: list[Row], now: dt.datetime) -> None:
+def _mark_lapsed(session: Session, rows: Sequence[Row[*tuple[Any, ...]]], now: dt.datetime) -> None:
     """Tidy: lapsed leases say "expired" (they stopped counting the moment they lapsed).
 
     Guarded like `_lease`: a submit that lands meanwhile keeps its "submitted".
@@ -374,7 +385,7 @@ def _pick(
     annotator_id: int,
     now: dt.datetime,
     finished: int,
-    rows: list[Row],
+    rows: Sequence[Row[*tuple[Any, ...]]],
 ) -> Row | None:
     """Claim a prompt and write the lease. Roughly one item in GOLD_EVERY is gold.
 
@@ -400,7 +411,12 @@ def _pick(
 
     if finished % GOLD_EVERY == GOLD_EVERY - 1 and (lease := gold()) is not None:
         return lease
-    claim = {**params, "now": now, "k": prompt_set.annotators_per_prompt, "passed": []}
+    claim: dict[str, Any] = {
+        **params,
+        "now": now,
+        "k": prompt_set.annotators_per_prompt,
+        "passed": [],
+    }
     for _ in range(_MAX_CLAIM_ATTEMPTS):
         prompt_id = conn.execute(_CLAIM_REGULAR, claim).scalar()
         if prompt_id is None:

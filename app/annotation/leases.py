@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
 from app.annotation.models import Assignment
@@ -14,9 +16,13 @@ def release_leases(session: Session, *, annotator_id: int) -> int:
 
     Adds to the caller's transaction (no commit). Returns how many leases were released.
     """
-    result = session.execute(
-        update(Assignment)
-        .where(Assignment.annotator_id == annotator_id, Assignment.status == "leased")
-        .values(status="released", finished_at=utcnow())
+    # An UPDATE's result is a CursorResult, which has the rowcount.
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Assignment)
+            .where(Assignment.annotator_id == annotator_id, Assignment.status == "leased")
+            .values(status="released", finished_at=utcnow())
+        ),
     )
     return result.rowcount or 0

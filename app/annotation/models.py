@@ -66,6 +66,10 @@ class Annotation(Base):
     ratings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     rationale: Mapped[str | None] = mapped_column(Text)
     seconds_spent: Mapped[float] = mapped_column(default=0.0)
+    # Whether the annotator placed or moved any response before submitting (issue 11):
+    # False means they sent the order as shown (after confirming it); NULL means the
+    # client did not say (API callers that don't send it, rows stored before the field).
+    order_changed: Mapped[bool | None]
     idempotency_key: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

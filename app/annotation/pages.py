@@ -6,36 +6,29 @@ routes here call the very same service functions, so both paths obey the same ru
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData
 
 from app.accounts.deps import AnnotatorUser
 from app.accounts.models import User
 from app.annotation import assignment, submission
 from app.annotation.assignment import TaskView
-from app.annotation.models import FLAG_KINDS, MAX_RATIONALE_CHARS, Assignment
+from app.annotation.models import FLAG_KINDS, MAX_RATIONALE_CHARS
+from app.annotation.schemas import SubmissionIn
 from app.annotation.submission import RATING_MAX, RATING_MIN, SubmissionInput
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
-from app.core.errors import AppError, Conflict, InvalidInput, NotAllowed, NotFound
+from app.core.errors import AppError, Conflict, InvalidInput, NotAllowed, NotFound, error_body
+from app.core.forms import PostedForm
 from app.core.templating import flash, render
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import PromptSet
 
 router = APIRouter(tags=["pages"])
-
-
-async def _form(request: Request) -> FormData:
-    # Parsed here so the routes themselves stay plain `def` (sync session, threadpool).
-    return await request.form()
-
-
-FormDep = Annotated[FormData, Depends(_form)]
 
 FLAG_LABELS = {
     "unsafe": "Unsafe",
@@ -85,6 +78,7 @@ def item_context(
             "id": prompt_set.id,
             "name": prompt_set.name,
             "guidelines": prompt_set.guidelines,
+            "confirm_untouched_order": prompt_set.confirm_untouched_order,
         },
         "task": task,
         "progress": assignment.progress(session, prompt_set=prompt_set, annotator_id=user.id),
@@ -120,8 +114,30 @@ def rank_page(
 def rank_item_fragment(
     request: Request, set_id: int, session: SessionDep, user: AnnotatorUser
 ) -> HTMLResponse:
-    """Just the item part of the screen: the page's script swaps it in after a submit."""
+    """Just the item part of the screen: the page's script swaps it in after a skip."""
     return render(request, "annotation/_item.html", _next_item_context(session, user, set_id))
+
+
+@router.post(
+    "/annotate/{set_id}/item",
+    response_class=HTMLResponse,
+    response_model=None,
+    dependencies=[Depends(verify_csrf_form)],
+)
+def submit_and_next_fragment(
+    request: Request, set_id: int, body: SubmissionIn, session: SessionDep, user: AnnotatorUser
+) -> Response:
+    """The page script's submit: the JSON body of `POST /api/v1/annotations`, answered with
+    the next item's fragment, leased in the same transaction (one round trip per item).
+
+    Errors answer the API's JSON error shape, which the script shows next to the form.
+    """
+    try:
+        _, task = submission.submit_and_next(session, annotator=user, data=body.to_input())
+    except AppError as exc:
+        return JSONResponse(error_body(exc.message, exc.status, exc.errors), exc.status)
+    prompt_set = prompt_set_service.load_prompt_set(session, set_id)
+    return render(request, "annotation/_item.html", item_context(session, user, prompt_set, task))
 
 
 def ranking_from_ranks(ranks: dict[int, str]) -> list[list[Any]]:
@@ -153,19 +169,45 @@ def submission_from_form(form: Any) -> tuple[SubmissionInput, dict[str, Any]]:
             ratings[suffix] = int(value) if value.lstrip("-").isdigit() else value
     seconds = str(form.get("seconds_spent") or "")
     raw_id = str(form.get("assignment_id") or "")
+    ranking = ranking_from_ranks(ranks)
     data = SubmissionInput(
         assignment_id=int(raw_id) if raw_id.isdigit() else 0,
-        ranking=ranking_from_ranks(ranks),
+        ranking=ranking,
         all_bad=form.get("all_bad") is not None,
         flags=flags,
         ratings=ratings,
         rationale=str(form.get("rationale") or ""),
         seconds_spent=float(seconds) if seconds.replace(".", "", 1).isdigit() else None,
         idempotency_key=str(form.get("idempotency_key") or "") or None,
+        order_changed=_order_changed(ranking, str(form.get("shown_order") or "")),
     )
     kept = {"ranks": ranks, "flags": flags, "ratings": ratings, "rationale": data.rationale}
     kept["all_bad"] = data.all_bad
+    kept["keep_order"] = form.get("keep_order") is not None
     return data, kept
+
+
+def _order_changed(ranking: list[list[Any]], shown_order: str) -> bool | None:
+    """Whether the form's ranks differ from the order shown; the form carries that order
+    as `shown_order` (candidate ids, comma-separated). None: a form without it."""
+    shown = [[int(part)] for part in shown_order.split(",") if part.strip().isdigit()]
+    return ranking != shown if shown else None
+
+
+class OrderNotConfirmed(InvalidInput):
+    code = "order_not_confirmed"
+
+
+def check_order_confirmed(prompt_set: PromptSet, data: SubmissionInput, kept: dict) -> None:
+    """The no-JavaScript form's confirm: the untouched shown order is sent only with
+    "submit the order as shown" ticked (the script asks in the page instead)."""
+    untouched = data.order_changed is False
+    if prompt_set.confirm_untouched_order and untouched and not kept["keep_order"]:
+        message = (
+            "You left the responses in the order shown. Rank them, or tick "
+            "'Submit the order as shown' and submit again."
+        )
+        raise OrderNotConfirmed(message, errors=[{"field": "keep_order", "message": message}])
 
 
 @router.post(
@@ -175,21 +217,30 @@ def submission_from_form(form: Any) -> tuple[SubmissionInput, dict[str, Any]]:
     dependencies=[Depends(verify_csrf_form)],
 )
 def submit_form(
-    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: FormDep
+    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: PostedForm
 ) -> Response:
     data, kept = submission_from_form(form)
     try:
+        check_order_confirmed(prompt_set_service.load_prompt_set(session, set_id), data, kept)
         submission.submit_annotation(session, annotator=user, data=data)
     except InvalidInput as exc:
         session.rollback()
-        return _rerender(request, session, user, set_id, data.assignment_id, exc, kept)
+        try:
+            return _rerender(request, session, user, set_id, data.assignment_id, exc, kept)
+        except (Conflict, NotFound, NotAllowed) as gone:
+            # The order confirm runs before the service's checks: the item may be gone.
+            return _item_gone(request, session, set_id, gone)
     except (Conflict, NotFound, NotAllowed) as exc:
-        # Lease expired, already submitted, not yours: this item is gone; say why and
-        # move on to the next one instead of showing a form that cannot succeed.
-        session.rollback()
-        flash(request, exc.message, "error")
-        return RedirectResponse(f"/annotate/{set_id}", status_code=303)
+        return _item_gone(request, session, set_id, exc)
     flash(request, "Saved. Here is the next item.")
+    return RedirectResponse(f"/annotate/{set_id}", status_code=303)
+
+
+def _item_gone(request: Request, session: Session, set_id: int, exc: AppError) -> Response:
+    """Lease expired, already submitted, not yours: this item is gone; say why and move
+    on to the next one instead of showing a form that cannot succeed."""
+    session.rollback()
+    flash(request, exc.message, "error")
     return RedirectResponse(f"/annotate/{set_id}", status_code=303)
 
 
@@ -203,10 +254,8 @@ def _rerender(
     kept: dict[str, Any],
 ) -> HTMLResponse:
     """Show the same item again with the problems listed and the user's input kept."""
-    row = session.get(Assignment, assignment_id)
+    row = submission.load_own_assignment(session, assignment_id, user, live=True)
     prompt_set = prompt_set_service.load_prompt_set(session, set_id)
-    if row is None or row.annotator_id != user.id or row.status != "leased":
-        raise exc  # pragma: no cover - the service checked ownership and state first
     task = assignment.task_view(session, row, prompt_set)
     errors = exc.errors or [{"field": None, "message": exc.message}]
     ctx = item_context(session, user, prompt_set, task, errors=errors, form=kept)
@@ -216,7 +265,7 @@ def _rerender(
 
 @router.post("/annotate/{set_id}/skip", dependencies=[Depends(verify_csrf_form)])
 def skip_form(
-    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: FormDep
+    request: Request, set_id: int, session: SessionDep, user: AnnotatorUser, form: PostedForm
 ) -> RedirectResponse:
     raw_id = str(form.get("assignment_id") or "")
     submission.skip_assignment(

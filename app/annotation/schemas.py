@@ -11,7 +11,7 @@ from app.annotation.submission import SubmissionInput
 
 class SubmissionIn(BaseModel):
     assignment_id: int
-    # Tie groups of candidate ids, best first. Checked by app.annotation.ranking, which
+    # Tie groups of candidate ids, best first. Checked by app.prompt_sets.ranking, which
     # names the exact problem (missing, repeated, foreign id, empty group).
     ranking: list[Any] = Field(max_length=64)
     all_bad: bool = False
@@ -19,6 +19,8 @@ class SubmissionIn(BaseModel):
     ratings: dict[str, Any] = Field(default_factory=dict)
     rationale: str | None = None
     seconds_spent: float | None = None
+    # Did the annotator place or move any response? Stored as sent; null: not said.
+    order_changed: bool | None = None
     idempotency_key: str | None = None
 
     def to_input(self) -> SubmissionInput:

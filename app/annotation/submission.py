@@ -9,14 +9,23 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar, cast
 
-from sqlalchemy import Row, bindparam, exists, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from app.accounts.models import User
-from app.annotation.assignment import FINISHED, SetLike, candidate_labels
+from app.annotation.assignment import (
+    FINISHED,
+    PromptSetNotOpen,
+    SetLike,
+    TaskView,
+    candidate_labels,
+    claim_next_task,
+    lease_next_task,
+)
 from app.annotation.models import (
     FLAG_KINDS,
     MAX_RATIONALE_CHARS,
@@ -24,10 +33,10 @@ from app.annotation.models import (
     Assignment,
     Comparison,
 )
-from app.annotation.ranking import derive_comparisons, validate_ranking
 from app.core.db import UTCDateTime, utcnow
 from app.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
+from app.prompt_sets.ranking import derive_comparisons, validate_ranking
 
 RATING_MIN, RATING_MAX = 1, 7
 MAX_SKIP_REASON_CHARS = 500
@@ -69,6 +78,8 @@ class SubmissionInput:
     ratings: dict[str, int] = field(default_factory=dict)
     rationale: str | None = None
     seconds_spent: float | None = None
+    # Did the annotator place or move anything? None: the client did not say.
+    order_changed: bool | None = None
     # Without a key, retries of the same assignment still collapse into one annotation.
     idempotency_key: str | None = None
 
@@ -80,6 +91,7 @@ class SubmissionResult:
     prompt_id: int
     comparisons: int
     created: bool  # False: an earlier submission with the same key was returned
+    prompt_set_id: int | None = None  # set by store_annotation, for submit_and_next
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -92,13 +104,33 @@ class SubmissionResult:
         }
 
 
-def _load_own_assignment(session: Session, assignment_id: int, annotator: User) -> Assignment:
-    assignment = session.scalars(select(Assignment).where(Assignment.id == assignment_id)).first()
-    if assignment is None:
+class _Owned(Protocol):
+    annotator_id: int
+
+
+OwnedRow = TypeVar("OwnedRow", bound=_Owned)
+
+
+def own_assignment(row: OwnedRow | None, assignment_id: int, annotator: User) -> OwnedRow:
+    """The one ownership rule, for an Assignment or a row read with its annotator_id:
+    a missing assignment is AssignmentNotFound (404), another annotator's is
+    NotYourAssignment (403)."""
+    if row is None:
         raise AssignmentNotFound(f"Assignment {assignment_id} does not exist.")
-    if assignment.annotator_id != annotator.id:
+    if row.annotator_id != annotator.id:
         raise NotYourAssignment(f"Assignment {assignment_id} belongs to another annotator.")
-    return assignment
+    return row
+
+
+def load_own_assignment(
+    session: Session, assignment_id: int, annotator: User, *, live: bool = False
+) -> Assignment:
+    """The annotator's own assignment (404/403 otherwise). With `live`, it must also still
+    be leased and unexpired: AssignmentClosed or LeaseExpired (409) otherwise."""
+    row = own_assignment(session.get(Assignment, assignment_id), assignment_id, annotator)
+    if live:
+        _check_open(row, utcnow())
+    return row
 
 
 def _lock_assignment(session: Session, assignment: Assignment) -> Assignment:
@@ -114,8 +146,8 @@ def _lock_assignment(session: Session, assignment: Assignment) -> Assignment:
 
 # The two locks of a submit, built once with bound parameters (no per-request statement
 # building or cache keys).
-_ASSIGNMENT = bindparam("assignment")
-_WHO = bindparam("who")
+_ASSIGNMENT: BindParameter[int] = bindparam("assignment")
+_WHO: BindParameter[int] = bindparam("who")
 
 # The prompt row of the assignment, locked (the lease path writes leases under the same
 # lock), with its set and its candidate ids. Taken before the assignment row, in the lease
@@ -123,6 +155,7 @@ _WHO = bindparam("who")
 # annotator's lease of the freed seat are serialised: whichever comes second sees the first.
 _LOCK_PROMPT = (
     select(
+        PromptSet.id.label("prompt_set_id"),
         PromptSet.require_ratings,
         PromptSet.require_rationale,
         Assignment.annotator_id,
@@ -159,12 +192,12 @@ _LOCK_ASSIGNMENT = (
 # The writes of a submit: plain Core statements (the ORM's unit of work and bulk paths
 # cost more CPU than the rows they write). A request's session holds none of these rows;
 # an Assignment that a caller's session does hold is expired (see _expire_held).
-_INSERT_ANNOTATION = insert(Annotation.__table__).returning(Annotation.id)
+_INSERT_ANNOTATION = insert(cast(Table, Annotation.__table__)).returning(Annotation.id)
 # RETURNING makes SQLAlchemy send the rows as one multi-row INSERT ("insertmanyvalues")
 # instead of the driver's executemany, which costs several times more CPU here.
-_INSERT_COMPARISON = insert(Comparison.__table__).returning(Comparison.id)
+_INSERT_COMPARISON = insert(cast(Table, Comparison.__table__)).returning(Comparison.id)
 _CLOSE_ASSIGNMENT = (
-    update(Assignment.__table__)
+    update(cast(Table, Assignment.__table__))
     .where(Assignment.id == _ASSIGNMENT)
     .values(status="submitted", finished_at=bindparam("now", type_=UTCDateTime()))
 )
@@ -182,11 +215,8 @@ def _lock_prompt(session: Session, assignment_id: int, annotator: User) -> tuple
     """Lock the assignment's prompt. Returns its set's rules (require_ratings,
     require_rationale) with its prompt_id, and its candidate ids."""
     rows = session.connection().execute(_LOCK_PROMPT, {"assignment": assignment_id}).all()
-    if not rows:
-        raise AssignmentNotFound(f"Assignment {assignment_id} does not exist.")
-    if rows[0].annotator_id != annotator.id:
-        raise NotYourAssignment(f"Assignment {assignment_id} belongs to another annotator.")
-    return rows[0], [row.candidate_id for row in rows if row.candidate_id is not None]
+    first = own_assignment(rows[0] if rows else None, assignment_id, annotator)
+    return first, [row.candidate_id for row in rows if row.candidate_id is not None]
 
 
 def _lock_for_submit(session: Session, assignment_id: int, annotator: User, key: str) -> Row:
@@ -269,7 +299,7 @@ def _check_ratings(
         else:
             ratings[key] = value
     if required:
-        for key in sorted(set(labels) - {str(k) for k in raw or {}}, key=labels.get):
+        for key in sorted(set(labels) - {str(k) for k in raw or {}}, key=lambda k: labels[k]):
             _problem(errors, f"ratings.{key}", f"{labels[key]} needs a rating from {span}")
     return ratings
 
@@ -313,6 +343,47 @@ def submit_annotation(
 
     The same idempotency key sent again returns the first result and stores nothing.
     """
+    result = store_annotation(session, annotator=annotator, data=data, now=now)
+    if result.created:
+        session.commit()
+    return result
+
+
+def submit_and_next(
+    session: Session, *, annotator: User, data: SubmissionInput, now: dt.datetime | None = None
+) -> tuple[SubmissionResult, TaskView | None]:
+    """Submit, then lease the annotator's next item of the same set: one commit (issue 11).
+
+    Every lease rule is the claim's own (`assignment.claim_next_task`). A retried submit
+    stores nothing and the claim hands back the live lease the first attempt took, so a
+    retry gets the same next item, never a second one. None: nothing is left for them.
+    The locks are taken in the lease path's order after the submit's: the prompt and
+    assignment rows of the submitted item, then the annotator's row, then (SKIP LOCKED)
+    the next prompt; nothing here waits for a row lock while holding the annotator's.
+    """
+    result = store_annotation(session, annotator=annotator, data=data, now=now)
+    set_id = result.prompt_set_id
+    assert set_id is not None
+    try:
+        task = claim_next_task(session, prompt_set_id=set_id, annotator=annotator)
+        session.commit()
+        if task is None:
+            # The claim passes over prompts whose row another annotator's submit has
+            # locked (SKIP LOCKED), and ours cannot wait for them while it holds locks of
+            # its own. Near the end of a set those may be the only ones left, so ask once
+            # more with nothing held: the request the two-step cycle made anyway.
+            task = lease_next_task(session, prompt_set_id=set_id, annotator=annotator)
+    except PromptSetNotOpen:
+        session.commit()
+        task = None  # the set was paused meanwhile: the ranking is still saved
+    return result, task
+
+
+def store_annotation(
+    session: Session, *, annotator: User, data: SubmissionInput, now: dt.datetime | None = None
+) -> SubmissionResult:
+    """The writes of `submit_annotation`, left uncommitted for the caller (a replay has
+    nothing to write and ends its read-only transaction)."""
     key = (data.idempotency_key or "").strip() or f"assignment-{data.assignment_id}"
     if len(key) > 100:
         raise AnnotationInvalid(
@@ -327,6 +398,7 @@ def submit_annotation(
         replay = _replay(session, annotator, key, assignment.id)
         if replay is not None:
             session.rollback()
+            replay.prompt_set_id = rules.prompt_set_id
             return replay
     _check_open(assignment, now)
     labels = candidate_labels(annotator.id, prompt_id, candidate_ids)
@@ -363,6 +435,7 @@ def submit_annotation(
                 "ratings": ratings,
                 "rationale": rationale,
                 "seconds_spent": float(seconds),
+                "order_changed": data.order_changed,
                 "idempotency_key": key,
                 "created_at": now,
             },
@@ -384,16 +457,18 @@ def submit_annotation(
             )
         conn.execute(_CLOSE_ASSIGNMENT, {"assignment": assignment.id, "now": now})
         _expire_held(session, assignment.id)
-        session.commit()
     except IntegrityError as exc:
         # A concurrent retry with the same key won the race (our row lock makes this
         # rare on PostgreSQL); answer with what it stored.
         session.rollback()
         replay = _replay(session, annotator, key, data.assignment_id)
         if replay is not None:
+            replay.prompt_set_id = rules.prompt_set_id
             return replay
         raise AssignmentClosed(f"Assignment {data.assignment_id} was already submitted.") from exc
-    return SubmissionResult(annotation_id, assignment.id, prompt_id, len(pairs), True)
+    return SubmissionResult(
+        annotation_id, assignment.id, prompt_id, len(pairs), True, rules.prompt_set_id
+    )
 
 
 def skip_assignment(
@@ -412,7 +487,7 @@ def skip_assignment(
             f"Say why you skip this item (1 to {MAX_SKIP_REASON_CHARS} characters).",
             errors=[{"field": "reason", "message": f"1 to {MAX_SKIP_REASON_CHARS} characters"}],
         )
-    assignment = _lock_assignment(session, _load_own_assignment(session, assignment_id, annotator))
+    assignment = _lock_assignment(session, load_own_assignment(session, assignment_id, annotator))
     if assignment.status == "skipped":
         session.rollback()
         return assignment

@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from app import __version__
 from app.core.errors import AppError
 
 # Each module has register(subparsers); a subcommand's parser sets `func(args) -> int`.
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     parser = argparse.ArgumentParser(prog="ranklab", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"ranklab {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"app.cli.{name}").register(subparsers)

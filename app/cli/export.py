@@ -9,7 +9,7 @@ from pathlib import Path
 from app.cli.common import cli_session, settings
 from app.core.db import make_engine, make_sessionmaker
 from app.exports import service
-from app.exports.schemas import FORMATS
+from app.exports.schemas import FILE_TYPES, FORMATS, ExportQuery
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="prompt set name or id (repeat for several)",
     )
     p.add_argument("-o", "--output", required=True, type=Path, help="file to write ('-' = stdout)")
-    p.add_argument("--file-type", choices=("jsonl", "parquet", "csv"))
+    p.add_argument("--file-type", choices=FILE_TYPES)
     p.add_argument("--columns", choices=("all", "core"))
     p.add_argument("--split", choices=("train", "test", "all"))
     p.add_argument("--test-fraction")
@@ -53,7 +53,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "include-no-majority",
         "margin",
         "bundle",
-        "scores",
     ):
         p.add_argument(f"--{flag}", action="store_true", default=None)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -61,31 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _raw(args: argparse.Namespace) -> dict:
-    keys = (
-        "file_type",
-        "columns",
-        "split",
-        "test_fraction",
-        "created_after",
-        "created_before",
-        "min_agreement",
-        "ties",
-        "tokenizer",
-        "exclude_gold",
-        "dedupe",
-        "include_all_bad",
-        "include_no_majority",
-        "margin",
-        "bundle",
-        "scores",
-    )
-    raw = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
-    return raw | {
-        "format": args.format,
-        "prompt_set": args.prompt_set,
-        "annotators": args.annotators,
-        "exclude_flags": args.exclude_flags,
-    }
+    """The flags as raw options: the export query's fields (ExportQuery) plus the format."""
+    names = [n for n in ExportQuery.model_fields if getattr(args, n, None) is not None]
+    return {n: getattr(args, n) for n in names} | {"format": args.format}
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -99,10 +76,14 @@ def _export(args: argparse.Namespace) -> int:
     engine = make_engine(s.sqlalchemy_url)
     to_stdout = str(args.output) == "-"
     bar = tqdm(unit=" rows", disable=args.no_progress, file=sys.stderr, desc=plan.options.format)
+
+    def count(rows: int) -> None:
+        bar.update(rows)
+
     try:
         out = sys.stdout.buffer if to_stdout else open(args.output, "wb")  # noqa: SIM115
         try:
-            for chunk in service.export_chunks(make_sessionmaker(engine), plan, on_rows=bar.update):
+            for chunk in service.export_chunks(make_sessionmaker(engine), plan, on_rows=count):
                 out.write(chunk)
         finally:
             if not to_stdout:

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _generate(args: argparse.Namespace) -> int:
     from app.core import migrate
-    from app.generation import jobs
+    from app.generation import service
     from app.prompt_sets.models import PromptSet
 
     s = settings()
@@ -43,7 +43,7 @@ def _generate(args: argparse.Namespace) -> int:
         ).first()
         if prompt_set is None:
             raise NotFound(f"No prompt set named {args.prompt_set!r}.")
-        job = jobs.create_job(
+        job = service.start_generation(
             session,
             prompt_set_id=prompt_set.id,
             created_by_id=None,

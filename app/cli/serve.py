@@ -24,6 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--no-migrate", action="store_true", help="refuse to start if the schema is behind"
     )
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every request (off by default: it cost about 5%% of the app's CPU per "
+        "request; a proxy in front usually logs them anyway)",
+    )
     serve.set_defaults(func=_serve)
 
 
@@ -56,8 +62,10 @@ def _serve(args: argparse.Namespace) -> int:
         f"Ranklab on http://{host}:{port}  (database: {s.sqlalchemy_url.split('@')[-1]})",
         flush=True,
     )
+    # uvicorn picks httptools and uvloop when installed (uvicorn[standard], issue 11).
+    options = {"host": host, "port": port, "access_log": args.access_log, "log_level": "info"}
     if args.workers > 1:
-        uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=args.workers)
+        uvicorn.run("app.main:create_app", factory=True, workers=args.workers, **options)
     else:
-        uvicorn.run(create_app(s), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(s), **options)
     return 0

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -128,17 +129,26 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request. Closing it rolls back whatever was not committed.
 
     We never commit here: teardown runs after the response is sent, so a failed commit
     would follow a "Saved!" page. Service functions commit at the end of the action.
+
+    An async generator (issue 11): a sync one costs two thread-pool hops per request.
+    Making the session does no I/O, and neither does closing one whose work was
+    committed (the connection went back to the pool at the commit); only a session still
+    in a transaction (a read-only page, an error) is closed in the thread pool, since its
+    ROLLBACK talks to the database.
     """
     session = request.app.state.sessionmaker()
     try:
         yield session
     finally:
-        session.close()
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -8,14 +8,17 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from app.core.templating import ROOT
+from app.core.package_files import MIGRATIONS_DIR
 
-MIGRATIONS_DIR = ROOT / "migrations"
+# What alembic.ini says for developers who run `alembic` by hand; the installed package has no
+# alembic.ini, so the runner sets everything it needs here.
+FILE_TEMPLATE = "%%(year)d-%%(month).2d-%%(day).2d_%%(slug)s"
 
 
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("file_template", FILE_TEMPLATE)
     # ConfigParser interpolation would choke on a '%' in a password.
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config

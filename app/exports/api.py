@@ -2,58 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from app.accounts.deps import ResearcherUser
+from app.analytics.reports import prompt_set_stats
+from app.analytics.set_stats import PromptSetStats
 from app.core.db import SessionDep
 from app.exports import service
-from app.exports.stats import prompt_set_stats
+from app.exports.schemas import ExportQuery
 from app.exports.writers import MEDIA_TYPES
 
 router = APIRouter(prefix="/api/v1", tags=["exports"])
-
-# Every option arrives as text and is validated by service.parse_options, so the API, the
-# research page and the CLI give the same messages.
-Text = Annotated[str | None, Query()]
-Many = Annotated[list[str] | None, Query()]
-
-
-def export_request_options(request: Request) -> dict[str, Any]:
-    """The query string as raw options; repeated parameters become lists."""
-    params = request.query_params
-    raw: dict[str, Any] = {k: params.get(k) for k in params if k not in service.LIST_OPTIONS}
-    for key in service.LIST_OPTIONS:
-        raw[key] = params.getlist(key)
-    return raw
 
 
 @router.get("/exports/{format}", response_class=StreamingResponse)
 def export_dataset(
     format: str,
+    query: Annotated[ExportQuery, Query()],
     request: Request,
     session: SessionDep,
     user: ResearcherUser,
-    prompt_set: Many = None,
-    file_type: Text = None,
-    columns: Text = None,
-    split: Text = None,
-    test_fraction: Text = None,
-    created_after: Text = None,
-    created_before: Text = None,
-    annotators: Many = None,
-    min_agreement: Text = None,
-    exclude_flags: Many = None,
-    exclude_gold: Text = None,
-    ties: Text = None,
-    dedupe: Text = None,
-    include_all_bad: Text = None,
-    include_no_majority: Text = None,
-    margin: Text = None,
-    tokenizer: Text = None,
-    bundle: Text = None,
 ) -> StreamingResponse:
     """Stream a preference dataset: pairs, conversational, rankings, unpaired or consensus.
 
@@ -62,10 +33,10 @@ def export_dataset(
     README.md dataset card.
     """
     settings = request.app.state.settings
-    raw = export_request_options(request) | {"format": format}
-    plan = service.parse_options(
+    plan = service.plan_export(
         session,
-        raw,
+        format,
+        query,
         secret_key=settings.resolved_secret_key(),
         default_model=settings.default_model,
     )
@@ -86,7 +57,7 @@ def export_dataset(
 @router.get("/prompt-sets/{prompt_set_id}/stats")
 def prompt_set_statistics(
     prompt_set_id: int, session: SessionDep, user: ResearcherUser
-) -> dict[str, Any]:
+) -> PromptSetStats:
     """Annotations, comparisons, Krippendorff's alpha (ordinal), pairwise agreement, tie and
     flag rates, and per-model win rates with Bradley–Terry strengths."""
     return prompt_set_stats(session, prompt_set_id=prompt_set_id)

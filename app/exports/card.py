@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy.orm import Session
 
-from app.annotation.models import Annotation
+from app.analytics import loaders
+from app.analytics.reports import prompt_set_stats
+from app.core.package_files import TEMPLATES_DIR
 from app.exports.formats import UNPAIRED_LABEL_RULE, fields
 from app.exports.schemas import ExportOptions
-from app.exports.stats import prompt_set_stats
-from app.prompt_sets.models import Candidate, Prompt
 
 if TYPE_CHECKING:
-    from app.exports.service import ExportPlan
+    from app.exports.plan import ExportPlan
 
 SAMPLE_SIZE = 2000
 PERCENTILES = (50, 90, 95, 99, 100)
@@ -85,64 +86,56 @@ class LengthSampler:
         }
 
 
-def _models(session: Session, prompt_set_ids: tuple[int, ...]) -> list[tuple[str, int]]:
-    rows = session.execute(
-        select(Candidate.model, func.count(Candidate.id))
-        .join(Prompt, Prompt.id == Candidate.prompt_id)
-        .where(Prompt.prompt_set_id.in_(prompt_set_ids))
-        .group_by(Candidate.model)
-        .order_by(Candidate.model)
-    ).all()
-    return [(m or "(unknown)", n) for m, n in rows]
-
-
-def _annotator_count(session: Session, prompt_set_ids: tuple[int, ...]) -> int:
-    return int(
-        session.scalar(
-            select(func.count(func.distinct(Annotation.annotator_id)))
-            .join(Prompt, Prompt.id == Annotation.prompt_id)
-            .where(Prompt.prompt_set_id.in_(prompt_set_ids))
-        )
-        or 0
-    )
-
-
 def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def _snippet(options: ExportOptions) -> str:
-    ext = {"jsonl": "json", "csv": "csv", "parquet": "parquet"}[options.file_type]
-    files = f'{{"train": "train.{options.file_type}", "test": "test.{options.file_type}"}}'
-    if options.format not in ("pairs", "conversational", "consensus"):
-        return (
-            f'from datasets import load_dataset\n\nds = load_dataset("{ext}", data_files={files})\n'
-        )
-    keep = (
-        '["prompt", "chosen", "rejected", "margin"]'
-        if options.margin
-        else '["prompt", "chosen", "rejected"]'
-    )
-    return f"""from datasets import load_dataset
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
-from trl import RewardConfig, RewardTrainer
+# Characters that start markdown inline syntax (or raw HTML) in a line of text.
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>|#!~&])")
 
-ds = load_dataset("{ext}", data_files={files})
-# Keep TRL's columns only (the metadata columns are for analysis).
-ds = ds.select_columns({keep})
-model_id = "HuggingFaceTB/SmolLM2-135M-Instruct"  # any model with a chat template
-tokenizer = AutoTokenizer.from_pretrained(model_id)
-model = AutoModelForSequenceClassification.from_pretrained(model_id, num_labels=1)
-model.config.pad_token_id = tokenizer.pad_token_id
-trainer = RewardTrainer(
-    model=model,
-    args=RewardConfig(output_dir="rm", max_length=1024),
-    train_dataset=ds["train"],
-    eval_dataset=ds["test"],
-    processing_class=tokenizer,
+
+def markdown_text(value: Any) -> str:
+    """Untrusted text as one line of literal markdown: whitespace (newlines included) folds
+    to single spaces and markup characters are backslash-escaped, so a name like
+    "# x\n| a |" can open no heading, table or HTML tag."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", " ".join(str(value).split()))
+
+
+def markdown_quote(value: str) -> str:
+    """Guidelines (written in markdown) as a block quote: every line stays inside the quote,
+    so no heading, fence or list can escape it; raw HTML is shown as text."""
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;")
+    return "\n".join(f"> {line}".rstrip() for line in text.splitlines() or [""])
+
+
+def markdown_code(value: str) -> str:
+    """A code span whose fence is longer than any backtick run inside it."""
+    text = str(value)
+    runs = [len(r) for r in re.findall(r"`+", text)]
+    fence = "`" * (max(runs, default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _json(value: Any, sort_keys: bool = False) -> str:
+    return json.dumps(value, sort_keys=sort_keys)
+
+
+_env = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR / "exports"),
+    autoescape=False,  # markdown, not HTML: the filters above make untrusted text safe
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    undefined=StrictUndefined,
 )
-trainer.train()
-"""
+_env.filters.update(
+    md=markdown_text,
+    quote=markdown_quote,
+    code=markdown_code,
+    num=_fmt,
+    tojson_plain=_json,
+)
 
 
 def dataset_card(
@@ -150,90 +143,18 @@ def dataset_card(
 ) -> str:
     """README.md: what was collected, by how many people, how, and how to train on it."""
     o = plan.options
-    lines = [f"# Ranklab export: {o.format}", ""]
-    lines += [
-        "## What was collected",
-        "",
-        "Human rankings of several model answers per prompt, collected with Ranklab. Each "
-        "annotation orders every candidate answer into tie groups (best first); comparisons "
-        "are the ordered pairs in different groups.",
-        "",
-        f"- Annotators: {_annotator_count(session, o.prompt_set_ids)} (counted, never named; "
-        "rows carry a keyed-hash pseudonym per annotator)",
-        "",
+    prompt_sets = [
+        {**ps, "stats": prompt_set_stats(session, prompt_set_id=ps["id"])}
+        for ps in plan.prompt_sets
     ]
-    for ps in plan.prompt_sets:
-        stats = prompt_set_stats(session, prompt_set_id=ps["id"])
-        lines += [f"### Prompt set: {ps['name']}", ""]
-        if ps["description"]:
-            lines += [ps["description"], ""]
-        lines += [
-            f"- Annotations: {stats['annotations']}; comparisons: {stats['comparisons']}; "
-            f"prompts annotated: {stats['prompts_annotated']}",
-            f"- Krippendorff's alpha (ordinal, prompts with 2+ annotators): "
-            f"{_fmt(stats['alpha_ordinal'])}",
-            f"- Pairwise agreement rate: {_fmt(stats['pairwise_agreement_rate'])}; "
-            f"tie rate: {_fmt(stats['tie_rate'])}; 'all bad' rate: {_fmt(stats['all_bad_rate'])}",
-            f"- Flag rates: {json.dumps({k: v for k, v in stats['flag_rates'].items()})}",
-            f"- Generation settings: `{json.dumps(ps['generation'], sort_keys=True)}`",
-            "",
-            "Guidelines given to annotators:",
-            "",
-            *[f"> {line}" for line in (ps["guidelines"] or "(none)").splitlines()],
-            "",
-        ]
-        if stats["models"]:
-            lines += ["| model | win rate | Bradley–Terry strength (95% CI) |", "|---|---|---|"]
-            for m in stats["models"]:
-                ci = (
-                    f"{_fmt(m['ci_low'])} – {_fmt(m['ci_high'])}" if m["ci_low"] is not None else ""
-                )
-                lines.append(
-                    f"| {m['model']} | {_fmt(m['win_rate'])} | {_fmt(m['strength'])} {ci} |"
-                )
-            lines.append("")
-    lines += ["## Models that wrote the candidates", ""]
-    lines += [f"- {model}: {n} candidates" for model, n in _models(session, o.prompt_set_ids)]
-    lines += ["", "## This export", ""]
-    lines += [
-        f"- Format: `{o.format}`; file type: `{o.file_type}`; columns: `{o.columns}`",
-        f"- Fields: {', '.join(f'`{name}`' for name, _ in fields(o))}",
-        f"- Rows: train {counts.get('train', 0)}, test {counts.get('test', 0)}",
-        f"- Split: by a hash of the prompt's content, test fraction {o.test_fraction} "
-        "(a prompt never lands in both)",
-        f"- Filters and options: `{json.dumps(o.filters_summary(), sort_keys=True)}`",
-    ]
-    if o.format in ("pairs", "unpaired", "consensus"):
-        lines.append(
-            f"- Prompts are rendered with the chat template of `{o.tokenizer}` and end with "
-            "the assistant header, so `prompt + chosen` is the full conversation."
-        )
-    if o.format in ("pairs", "conversational"):
-        lines.append(
-            "- 'All bad' annotations are "
-            + ("included" if o.include_all_bad else "left out (both answers unacceptable)")
-            + "; `margin` is the rating difference when the annotator rated both answers, "
-            "else the distance between their rank groups."
-        )
-    if o.format == "unpaired":
-        lines.append(f"- Label rule: {UNPAIRED_LABEL_RULE}")
-    if o.format == "consensus":
-        lines.append(
-            "- One row per candidate pair per prompt; the chosen side has the majority of the "
-            "annotators' votes. Pairs without a majority are "
-            + ("included with `majority: false`." if o.include_no_majority else "left out.")
-        )
-    lines += ["", "## Token lengths", ""]
-    if lengths is None:
-        lines.append("Not computed for this format.")
-    elif "error" in lengths:
-        lines.append(f"Not computed: {lengths['error']}")
-    else:
-        pct = ", ".join(f"{k}: {v}" for k, v in lengths["percentiles"].items())
-        lines.append(
-            f"Tokens of prompt + answer (the longer side of each row) with `{o.tokenizer}`, "
-            f"estimated from {lengths['sampled_rows']} sampled rows: {pct}. RewardTrainer "
-            "drops pairs longer than its `max_length`; set it above the p100 figure to keep all."
-        )
-    lines += ["", "## Load and train", "", "```python", _snippet(o).rstrip(), "```", ""]
-    return "\n".join(lines)
+    return _env.get_template("dataset_card.md.j2").render(
+        o=o,
+        annotators=loaders.count_annotators(session, o.prompt_set_ids),
+        prompt_sets=prompt_sets,
+        models=loaders.count_candidates_by_model(session, o.prompt_set_ids),
+        field_names=[name for name, _ in fields(o)],
+        counts=counts,
+        lengths=lengths,
+        label_rule=UNPAIRED_LABEL_RULE,
+        loader={"jsonl": "json", "csv": "csv", "parquet": "parquet"}[o.file_type],
+    )

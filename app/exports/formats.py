@@ -14,13 +14,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from app.analytics.agreement import PairTally, pair_consensus
+from app.analytics.agreement import PairKey, PairTally, pair_agreements, pair_consensus
 from app.analytics.votes import votes_from_ranking
-from app.annotation.ranking import rank_of, tied_pairs
 from app.exports.schemas import ExportOptions
 from app.exports.source import AnnotationRec, ComparisonRec, PromptGroup
 from app.prompt_sets.content import as_messages
-from app.prompt_sets.split import split_of as split_of  # re-exported: the split's one rule
+from app.prompt_sets.ranking import rank_of, tied_pairs
 
 Row = dict[str, Any]
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
@@ -39,6 +38,8 @@ PAIR_META = [
     ("margin", pa.float64()),
     ("agreement", pa.float64()),
     ("tie", pa.bool_()),
+    # Whether the annotator changed the shown order (null: not recorded); see issue 11.
+    ("order_changed", pa.bool_()),
     ("created_at", pa.string()),
 ]
 CORE_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
@@ -69,6 +70,7 @@ META_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
         ("annotation_id", pa.int64()),
         ("annotator", pa.string()),
         ("seconds_spent", pa.float64()),
+        ("order_changed", pa.bool_()),
         ("created_at", pa.string()),
     ],
     "unpaired": [
@@ -81,6 +83,7 @@ META_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
         ("groups", pa.int64()),
         ("flags", pa.list_(pa.string())),
         ("all_bad", pa.bool_()),
+        ("order_changed", pa.bool_()),
         ("created_at", pa.string()),
     ],
     "consensus": [
@@ -168,26 +171,7 @@ def json_line(value: Any) -> str:
 _JSON_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def pair_agreements(annotations: list[AnnotationRec]) -> dict[tuple[int, int], float]:
-    """(a, b) with a < b -> share of the annotations' votes for the pair's most common
-    outcome: the `agreement` of `pair_consensus` for one prompt, without building a Vote
-    per pair (this runs once per prompt of every pairs export)."""
-    counts: dict[tuple[int, int], list[int]] = {}
-    for annotation in annotations:
-        ranks = rank_of(annotation.ranking)
-        ids = sorted(ranks)
-        for i, a in enumerate(ids):
-            rank_a = ranks[a]
-            for b in ids[i + 1 :]:
-                diff = ranks[b] - rank_a
-                tally = counts.get((a, b))
-                if tally is None:
-                    counts[(a, b)] = tally = [0, 0, 0]
-                tally[(diff > 0) - (diff < 0) + 1] += 1
-    return {key: max(tally) / (tally[0] + tally[1] + tally[2]) for key, tally in counts.items()}
-
-
-def _consensus(group: PromptGroup, annotations: list[AnnotationRec]) -> dict:
+def _consensus(group: PromptGroup, annotations: list[AnnotationRec]) -> dict[PairKey, PairTally]:
     votes = [
         v
         for a in annotations
@@ -306,6 +290,7 @@ class RowBuilder:
                 "margin": margin,
                 "agreement": agreement,
                 "tie": tie,
+                "order_changed": annotation.order_changed,
                 "created_at": created[annotation.id],
             }
 
@@ -327,7 +312,7 @@ class RowBuilder:
         enc = self._encode
         fnum = self._float_json
         annotations = [a for a in group.annotations if opts.include_all_bad or not a.all_bad]
-        agreements = pair_agreements(annotations)
+        agreements = pair_agreements(a.ranking for a in annotations)
         chat = _chat(group)
         if conversational:
             prompt = enc(chat)
@@ -362,7 +347,11 @@ class RowBuilder:
         who = {
             a.id: (
                 ',"annotator":' + enc(self.pseudonym(a.annotator_id)) + ',"margin":',
-                ',"created_at":' + enc(_iso(a.created_at)) + "}",
+                ',"order_changed":'
+                + enc(a.order_changed)
+                + ',"created_at":'
+                + enc(_iso(a.created_at))
+                + "}",
             )
             for a in annotations
         }
@@ -430,6 +419,7 @@ class RowBuilder:
                 "annotation_id": a.id,
                 "annotator": self.pseudonym(a.annotator_id),
                 "seconds_spent": float(a.seconds_spent),
+                "order_changed": a.order_changed,
                 "created_at": _iso(a.created_at),
             }
 
@@ -459,6 +449,7 @@ class RowBuilder:
                     "groups": groups,
                     "flags": kinds,
                     "all_bad": a.all_bad,
+                    "order_changed": a.order_changed,
                     "created_at": _iso(a.created_at),
                 }
 

@@ -11,14 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.deps import ResearcherUser
+from app.analytics.reports import prompt_set_stats
 from app.annotation.models import FLAG_KINDS
 from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.templating import render
 from app.exports import service
-from app.exports.api import export_request_options
-from app.exports.schemas import FORMATS
-from app.exports.stats import prompt_set_stats
+from app.exports.schemas import FORMATS, raw_options
 from app.prompt_sets.models import PromptSet
 
 router = APIRouter(tags=["pages"])
@@ -67,7 +66,7 @@ def research_home_context(
 @router.get("/research", response_class=HTMLResponse)
 def research_home(request: Request, session: SessionDep, user: ResearcherUser) -> HTMLResponse:
     settings = request.app.state.settings
-    raw = export_request_options(request)
+    raw = raw_options(request.query_params)
     raw.setdefault("format", "pairs")
     raw["format"] = raw.get("format") or "pairs"
     ctx = research_home_context(

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,14 +22,16 @@ from app.core.db import read_only
 from app.core.errors import InvalidInput, NotFound
 from app.exports import card as card_module
 from app.exports.chat import prompt_renderer
-from app.exports.formats import RowBuilder, RowContext, arrow_schema, split_of
+from app.exports.formats import RowBuilder, RowContext, arrow_schema
+from app.exports.plan import ExportPlan
 from app.exports.pseudonym import pseudonym
-from app.exports.schemas import FORMATS, RENDERED_FORMATS, ExportOptions
+from app.exports.schemas import FORMATS, RENDERED_FORMATS, ExportOptions, ExportQuery
 from app.exports.source import PromptGroup, prompt_groups
-from app.exports.writers import EXTENSIONS, _Sink, encode, jsonl_line_chunks
+from app.exports.writers import EXTENSIONS, ChunkSink, encode, jsonl_line_chunks
 from app.prompt_sets.models import PromptSet
+from app.prompt_sets.split import split_of
+from app.reward.scoring import active_scores
 
-LIST_OPTIONS = ("prompt_set", "annotators", "exclude_flags")
 DEDUPED_FORMATS = ("pairs", "conversational", "consensus")
 
 
@@ -45,28 +45,6 @@ class PromptSetNotFound(NotFound):
 
 class UnknownAnnotator(InvalidInput):
     code = "unknown_annotator"
-
-
-@dataclass
-class ExportPlan:
-    """Validated options plus what the stream needs and must not look up again."""
-
-    options: ExportOptions
-    prompt_sets: list[dict[str, Any]]
-    secret_key: str
-
-    @property
-    def filename(self) -> str:
-        names = "-".join(_slug(s["name"]) for s in self.prompt_sets)[:80]
-        o = self.options
-        if o.bundle:
-            return f"ranklab-{o.format}-{names}.zip"
-        suffix = "" if o.split == "all" else f"-{o.split}"
-        return f"ranklab-{o.format}-{names}{suffix}.{EXTENSIONS[o.file_type]}"
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "set"
 
 
 def _validation_errors(exc: ValidationError) -> list[dict[str, Any]]:
@@ -93,9 +71,8 @@ def _resolve_prompt_sets(session: Session, values: Iterable[Any]) -> list[Prompt
     return found
 
 
-def _resolve_annotators(session: Session, values: Iterable[str], secret_key: str) -> list[int]:
+def _resolve_annotators(session: Session, wanted: list[str], secret_key: str) -> list[int]:
     """Annotators by pseudonym (as they appear in exports) or by username."""
-    wanted = [str(v).strip() for v in values if str(v).strip()]
     if not wanted:
         return []
     users = session.execute(select(User.id, User.username)).all()
@@ -111,58 +88,55 @@ def _resolve_annotators(session: Session, values: Iterable[str], secret_key: str
     return sorted({by_key[v] for v in wanted})
 
 
-def _split_list(value: Any) -> list[str]:
-    """Repeated query parameters or comma-separated values, as a flat list."""
-    items = value if isinstance(value, list | tuple) else [value]
-    return [
-        part.strip()
-        for item in items
-        if item is not None
-        for part in str(item).split(",")
-        if part.strip()
-    ]
+def _invalid(exc: ValidationError) -> InvalidInput:
+    errors = _validation_errors(exc)
+    return InvalidInput(f"{errors[0]['field']}: {errors[0]['message']}", errors=errors)
 
 
 def parse_options(
     session: Session, raw: Mapping[str, Any], *, secret_key: str, default_model: str
 ) -> ExportPlan:
-    """Validate raw options (query string, form or CLI) into an ExportPlan, or raise a 4xx
-    error that names the option and value."""
+    """Validate raw options (the research form, the CLI: `format` plus ExportQuery's
+    fields) into an ExportPlan, or raise a 4xx error that names the option and value."""
     fmt = str(raw.get("format") or "")
+    _check_format(fmt)
+    try:
+        query = ExportQuery.model_validate({k: v for k, v in raw.items() if k != "format"})
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    return plan_export(session, fmt, query, secret_key=secret_key, default_model=default_model)
+
+
+def _check_format(fmt: str) -> None:
     if fmt not in FORMATS:
         raise UnknownFormat(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
-    sets_raw = _split_list(raw.get("prompt_set"))
-    if not sets_raw:
+
+
+def plan_export(
+    session: Session, fmt: str, query: ExportQuery, *, secret_key: str, default_model: str
+) -> ExportPlan:
+    """Resolve a validated query's prompt sets and annotators into an ExportPlan."""
+    _check_format(fmt)
+    if not query.prompt_set:
         raise InvalidInput(
             "Choose at least one prompt set (prompt_set).",
             errors=[{"field": "prompt_set", "message": "is required"}],
         )
-    values = {k: v for k, v in raw.items() if v not in (None, "") and k not in LIST_OPTIONS}
-    values.pop("prompt_set", None)
-    try:
-        # Validate the simple options first, so bad dates or fractions fail before lookups.
-        ExportOptions.model_validate(values | {"prompt_set_ids": (0,)})
-    except ValidationError as exc:
-        errors = _validation_errors(exc)
-        raise InvalidInput(f"{errors[0]['field']}: {errors[0]['message']}", errors=errors) from None
-    prompt_sets = _resolve_prompt_sets(session, sets_raw)
-    annotator_ids = _resolve_annotators(session, _split_list(raw.get("annotators")), secret_key)
-    model = (
-        values.get("tokenizer") or (prompt_sets[0].generation or {}).get("model") or default_model
-    )
+    prompt_sets = _resolve_prompt_sets(session, query.prompt_set)
+    annotator_ids = _resolve_annotators(session, query.annotators, secret_key)
+    model = query.tokenizer or (prompt_sets[0].generation or {}).get("model") or default_model
     try:
         options = ExportOptions.model_validate(
-            values
+            query.model_dump(exclude={"prompt_set", "annotators"})
             | {
+                "format": fmt,
                 "prompt_set_ids": tuple(ps.id for ps in prompt_sets),
                 "annotator_ids": tuple(annotator_ids),
-                "exclude_flags": tuple(_split_list(raw.get("exclude_flags"))),
                 "tokenizer": model,
             }
         )
     except ValidationError as exc:
-        errors = _validation_errors(exc)
-        raise InvalidInput(f"{errors[0]['field']}: {errors[0]['message']}", errors=errors) from None
+        raise _invalid(exc) from None
     if options.format in RENDERED_FORMATS:
         prompt_renderer(options.tokenizer)  # fail now (4xx), not halfway through the stream
     summaries = [
@@ -203,8 +177,6 @@ def _row_builder(plan: ExportPlan, session: Session | None = None) -> RowBuilder
     render = prompt_renderer(options.tokenizer) if options.format in RENDERED_FORMATS else None
     scores = None
     if options.scores and session is not None:
-        from app.reward.scoring import active_scores
-
         scores = active_scores(session, options.prompt_set_ids)
     return RowBuilder(
         RowContext(options, render, lambda uid: pseudonym(plan.secret_key, uid), scores)
@@ -283,7 +255,7 @@ def _bundle_chunks(
     """A zip with train and test files and a README.md dataset card, streamed."""
     options = plan.options
     schema = arrow_schema(options)
-    sink = _Sink()
+    sink = ChunkSink()
     counts: dict[str, int] = {}
     sampler = card_module.LengthSampler(options)
     ext = EXTENSIONS[options.file_type]

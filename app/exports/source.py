@@ -33,6 +33,7 @@ class AnnotationRec(NamedTuple):
     rationale: str | None
     seconds_spent: float
     created_at: dt.datetime
+    order_changed: bool | None = None
 
 
 class CandidateRec(NamedTuple):
@@ -106,6 +107,7 @@ def _annotation_query(options: ExportOptions) -> Select:
             Annotation.rationale,
             Annotation.seconds_spent,
             Annotation.created_at,
+            Annotation.order_changed,
         )
         .join(Prompt, Prompt.id == Annotation.prompt_id)
         .join(PromptSet, PromptSet.id == Prompt.prompt_set_id)
@@ -148,7 +150,7 @@ def _comparison_query(options: ExportOptions) -> Select:
     )
 
 
-def _stream(session: Session, stmt: Select) -> Result[Any]:
+def _stream(session: Session, stmt: Select[*tuple[Any, ...]]) -> Result[*tuple[Any, ...]]:
     # Core execution on the session's connection (same transaction): the ORM's result
     # wrapping cost more than the rows themselves.
     return session.connection().execute(stmt.execution_options(yield_per=YIELD_PER))

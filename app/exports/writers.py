@@ -7,12 +7,14 @@ import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.exports.formats import Row
+
+T = TypeVar("T")
 
 # Rows per HTTP chunk (~1 MB for pairs): 2,000 was no faster and doubled the memory used.
 JSONL_BATCH = 1000
@@ -28,7 +30,7 @@ MEDIA_TYPES = {
 }
 
 
-def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+def _batches(rows: Iterable[T], size: int) -> Iterator[list[T]]:
     it = iter(rows)
     while batch := list(islice(it, size)):
         yield batch
@@ -73,7 +75,7 @@ def csv_chunks(rows: Iterable[Row], field_names: list[str]) -> Iterator[bytes]:
         yield buffer.getvalue().encode()
 
 
-class _Sink:
+class ChunkSink:
     """A write-only file object whose contents are drained after every write."""
 
     def __init__(self) -> None:
@@ -98,7 +100,7 @@ class _Sink:
 
 def parquet_chunks(rows: Iterable[Row], schema: pa.Schema) -> Iterator[bytes]:
     """One row group per PARQUET_ROW_GROUP rows, written out as soon as it is full."""
-    sink = _Sink()
+    sink = ChunkSink()
     writer = pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema)
     try:
         for batch in _batches(rows, PARQUET_ROW_GROUP):

@@ -1,4 +1,5 @@
-"""JSON routes for generation jobs: start, watch, cancel."""
+"""JSON routes for generation jobs: start, watch, cancel; and editing a prompt set, since
+saving new generation settings with "regenerate" also queues a job."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.accounts.deps import AdminUser, ResearcherUser
 from app.core.db import SessionDep
-from app.generation import jobs
+from app.generation import jobs, service
+from app.prompt_sets import service as prompt_set_service
+from app.prompt_sets.schemas import PromptSetOut, PromptSetPatch
 
 router = APIRouter(prefix="/api/v1", tags=["generation"])
 
@@ -38,7 +41,7 @@ def create_generation_job(
     body: JobCreate | None = None,
 ) -> JSONResponse:
     body = body or JobCreate()
-    job = jobs.create_job(
+    job = service.start_generation(
         session,
         prompt_set_id=prompt_set_id,
         created_by_id=user.id,
@@ -56,5 +59,23 @@ def get_generation_job(job_id: int, session: SessionDep, user: ResearcherUser) -
 
 @router.post("/generation-jobs/{job_id}/cancel")
 def cancel_generation_job(job_id: int, session: SessionDep, user: AdminUser) -> dict[str, Any]:
-    jobs.cancel_job(session, job_id=job_id)
+    service.cancel_generation(session, job_id=job_id)
     return job_payload(session, job_id)
+
+
+@router.patch("/prompt-sets/{prompt_set_id}", response_model=PromptSetOut, tags=["prompt sets"])
+def patch_prompt_set(
+    prompt_set_id: int,
+    body: PromptSetPatch,
+    request: Request,
+    session: SessionDep,
+    user: AdminUser,
+) -> PromptSetOut:
+    result = service.edit_prompt_set(
+        session,
+        prompt_set_id=prompt_set_id,
+        changes=body,
+        user_id=user.id,
+        app_settings=request.app.state.settings,
+    )
+    return prompt_set_service.prompt_set_out(session, result.prompt_set, result.regeneration_job_id)

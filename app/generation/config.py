@@ -1,53 +1,30 @@
 """A prompt set's generation settings: validated once, snapshotted into the job.
 
-The prompt set stores a free-form dict ({backend, model, temperature, top_p,
-max_new_tokens, ...}); `resolve_generation_settings` fills defaults from the app Settings and
-checks every field, so a job never starts with settings a worker would choke on.
+The prompt set stores a dict shaped by app.prompt_sets.schemas.GenerationSettings;
+`resolve_generation_settings` fills defaults from the app Settings and checks every field
+with the same model (extended by JobSettings), so a job never starts with settings a
+worker would choke on, and the API never accepts settings a job would refuse.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError
 
 from app.core.config import Settings
 from app.generation.errors import InvalidGenerationSettings
-
-BACKENDS = ("transformers", "openai")
-MAX_NEW_TOKENS_LIMIT = 4096
+from app.prompt_sets.schemas import BACKENDS, GenerationSettings
 
 
-class GenerationSettings(BaseModel):
-    """Everything a worker needs to generate one prompt set's candidates."""
+class JobSettings(GenerationSettings):
+    """Everything a worker needs to generate one prompt set's candidates: the set's
+    generation settings (same fields, same limits) plus the set's fields they depend on."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
-
-    backend: Literal["transformers", "openai"] = "transformers"
+    # Empty until resolved: then the app's default model for the backend.
     model: str = ""
-    # One value for every candidate, or one per candidate position (cycled).
-    temperature: float | list[float] = 0.8
-    top_p: float = Field(default=0.95, gt=0, le=1)
-    max_new_tokens: int = Field(default=256, ge=1, le=MAX_NEW_TOKENS_LIMIT)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
-    """Base seed: candidate seeds derive from it, the prompt id and the position."""
-    max_duplicate_retries: int = Field(default=2, ge=0, le=10)
-    batch_sequences: int = Field(default=32, ge=1, le=512)
-    """Sequences (prompts x candidates) per forward pass of the transformers backend."""
-    base_url: str = ""
     candidates_per_prompt: int = Field(default=4, ge=1, le=64)
     system_prompt: str = ""
-
-    @field_validator("temperature")
-    @classmethod
-    def _temperature_range(cls, value: float | list[float]) -> float | list[float]:
-        values = value if isinstance(value, list) else [value]
-        if not values:
-            raise ValueError("give at least one temperature")
-        for t in values:
-            if not 0 <= t <= 2:
-                raise ValueError(f"temperature {t} is outside 0..2")
-        return value
 
     def temperature_for(self, position: int) -> float:
         if isinstance(self.temperature, list):
@@ -87,13 +64,13 @@ def resolve_generation_settings(
     *,
     candidates_per_prompt: int,
     system_prompt: str = "",
-) -> GenerationSettings:
+) -> JobSettings:
     """Validate a prompt set's generation dict and fill defaults; raise with every problem."""
     data = dict(raw or {})
     data["candidates_per_prompt"] = candidates_per_prompt
     data["system_prompt"] = system_prompt
     try:
-        gen = GenerationSettings.model_validate(data)
+        gen = JobSettings.model_validate(data)
     except ValidationError as exc:
         errors = _describe(exc)
         first = errors[0]

@@ -19,7 +19,7 @@ from app.generation.backends import (
 )
 
 if TYPE_CHECKING:
-    from app.generation.worker import Claim
+    from app.generation.claim import Claim
 
 
 def _normal(text: str) -> str:

@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.annotation.models import Annotation, Assignment
-from app.core.config import Settings, get_settings
+from app.core.config import Settings
 from app.core.db import utcnow
 from app.generation.config import resolve_generation_settings
 from app.generation.errors import InvalidGenerationSettings, JobNotCancellable, JobNotFound
@@ -27,27 +27,28 @@ ACTIVE_STATUSES = ("queued", "running")
 FINISHED_STATUSES = ("done", "failed", "cancelled")
 
 
-def create_job(
+def queue_job(
     session: Session,
     *,
     prompt_set_id: int,
     created_by_id: int | None,
+    app_settings: Settings,
     prompt_ids: list[int] | None = None,
     regenerate: bool = False,
-    app_settings: Settings | None = None,
 ) -> GenerationJob:
-    """Queue generation for a prompt set's prompts that lack candidates; commit.
+    """Queue generation for a prompt set's prompts that lack candidates: add and flush in
+    the caller's session; the use case that owns the action commits (app.generation.service).
 
     Without `regenerate`, only prompts with fewer than `candidates_per_prompt` candidates
     that no active job already covers are queued. With `regenerate`, the chosen prompts'
     candidates are deleted first (prompts that already have annotations are kept as they
     are) and the set's other active jobs are cancelled, since they run on old settings.
-    A job with nothing to do is stored as done with total 0.
+    A job with nothing to do is stored as done with total 0. An archived set gets no job (409).
     """
-    prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
+    prompt_set = prompt_set_service.load_writable_prompt_set(session, prompt_set_id)
     gen = resolve_generation_settings(
         prompt_set.generation,
-        app_settings or get_settings(),
+        app_settings,
         candidates_per_prompt=prompt_set.candidates_per_prompt,
         system_prompt=prompt_set.system_prompt,
     )
@@ -69,7 +70,7 @@ def create_job(
     session.add(job)
     session.flush()
     session.add_all(GenerationTask(job_id=job.id, prompt_id=pid) for pid in queued)
-    session.commit()
+    session.flush()
     return job
 
 
@@ -148,10 +149,13 @@ def _prompts_needing_candidates(
     return [pid for pid in chosen if counts.get(pid, 0) < need and pid not in covered]
 
 
-def load_job(session: Session, job_id: int) -> GenerationJob:
+def load_job(session: Session, job_id: int, prompt_set_id: int | None = None) -> GenerationJob:
+    """The job, or JobNotFound (404); with `prompt_set_id`, also when it is another set's."""
     job = session.get(GenerationJob, job_id)
     if job is None:
         raise JobNotFound(f"Generation job {job_id} does not exist.")
+    if prompt_set_id is not None and job.prompt_set_id != prompt_set_id:
+        raise JobNotFound(f"Generation job {job_id} is not a job of prompt set {prompt_set_id}.")
     return job
 
 
@@ -164,16 +168,18 @@ def latest_job(session: Session, prompt_set_id: int) -> GenerationJob | None:
     ).first()
 
 
-def cancel_job(session: Session, *, job_id: int) -> GenerationJob:
-    """Stop a queued or running job; a worker drops what it has in flight. Commits."""
-    job = load_job(session, job_id)
+def cancel_job(session: Session, *, job_id: int, prompt_set_id: int | None = None) -> GenerationJob:
+    """Mark a queued or running job cancelled (a worker drops what it has in flight); flush.
+
+    With `prompt_set_id`, a job of another set is JobNotFound (404)."""
+    job = load_job(session, job_id, prompt_set_id)
     session.refresh(job)
     if job.status in FINISHED_STATUSES:
         raise JobNotCancellable(f"Generation job {job_id} is already {job.status}.")
     job.status = "cancelled"
     job.cancel_requested = True
     job.finished_at = utcnow()
-    session.commit()
+    session.flush()
     return job
 
 

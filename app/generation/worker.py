@@ -18,7 +18,6 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -32,9 +31,10 @@ from app.generation.backends import (
     GeneratedText,
     PromptRequest,
     PromptResult,
-    make_backend,
 )
-from app.generation.config import GenerationSettings
+from app.generation.backends.factory import make_backend
+from app.generation.claim import Claim
+from app.generation.config import JobSettings
 from app.generation.dedupe import regenerate_duplicates
 from app.generation.errors import BackendError, BackendUnavailable
 from app.generation.models import GenerationJob, GenerationTask
@@ -43,14 +43,6 @@ from app.prompt_sets.models import Candidate, Prompt
 
 log = logging.getLogger("ranklab.worker")
 MAX_ATTEMPTS = 3
-
-
-@dataclass
-class Claim:
-    job_id: int
-    settings: GenerationSettings
-    requests: list[PromptRequest]
-    task_ids: dict[int, int]  # prompt id -> task id
 
 
 def new_worker_id() -> str:
@@ -165,7 +157,7 @@ class Worker:
                 return None
             job = session.get(GenerationJob, tasks[0].job_id)
             assert job is not None
-            gen = GenerationSettings.model_validate(job.settings)
+            gen = JobSettings.model_validate(job.settings)
             now = utcnow()
             usable = []
             for task in tasks:
@@ -217,13 +209,13 @@ class Worker:
         backend = self._backends.get(job.id)
         if backend is not None:
             return backend.batch_prompts
-        gen = GenerationSettings.model_validate(job.settings)
+        gen = JobSettings.model_validate(job.settings)
         if gen.backend == "openai":
             return self.settings.openai_concurrency * 2
         return max(1, gen.batch_sequences // gen.candidates_per_prompt)
 
     def _requests(
-        self, session: Session, gen: GenerationSettings, tasks: list[GenerationTask]
+        self, session: Session, gen: JobSettings, tasks: list[GenerationTask]
     ) -> list[PromptRequest]:
         if not tasks:
             return []
@@ -295,20 +287,6 @@ class Worker:
             else:
                 task.status, task.error, task.worker_id = "pending", error[:2000], None
             self._finish_if_complete(session, job)
-            session.commit()
-
-    def release(self, claim: Claim) -> None:
-        """Hand our unfinished tasks back (shutdown or cancel); this try does not count."""
-        with self.sessionmaker() as session:
-            session.execute(
-                update(GenerationTask)
-                .where(
-                    GenerationTask.id.in_(list(claim.task_ids.values())),
-                    GenerationTask.worker_id == self.worker_id,
-                    GenerationTask.status == "running",
-                )
-                .values(status="pending", worker_id=None, attempts=GenerationTask.attempts - 1)
-            )
             session.commit()
 
     def fail_job(self, job_id: int, message: str) -> None:
@@ -397,9 +375,7 @@ def backend_model(backend: Backend) -> str:
     return backend.model_name
 
 
-def _candidate(
-    prompt_id: int, out: GeneratedText, model: str, gen: GenerationSettings
-) -> Candidate:
+def _candidate(prompt_id: int, out: GeneratedText, model: str, gen: JobSettings) -> Candidate:
     sampling = gen.sampling_for(out.position)
     sampling["temperature"] = out.temperature
     return Candidate(

@@ -1,8 +1,10 @@
-"""JSON API for prompt sets, imports and prompts (admin only)."""
+"""JSON API for prompt sets, imports and prompts (admin only).
+
+PATCH /prompt-sets/{id} lives in app.generation.api: with "regenerate" it also queues a job.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
@@ -10,22 +12,16 @@ from pydantic import BaseModel
 
 from app.accounts.deps import AdminUser
 from app.core.db import SessionDep
-from app.prompt_sets import annotator_stats, dashboard, imports
+from app.prompt_sets import imports
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.schemas import (
     GoldIn,
     ImportOut,
     PromptSetCreate,
     PromptSetOut,
-    PromptSetPatch,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["prompt sets"])
-
-
-class PromptOutcome(BaseModel):
-    id: int
-    outcome: str  # "deleted" or "archived"
 
 
 class GoldOut(BaseModel):
@@ -54,16 +50,6 @@ def get_prompt_set(prompt_set_id: int, session: SessionDep, user: AdminUser) -> 
     return prompt_set_service.prompt_set_out(session, ps)
 
 
-@router.patch("/prompt-sets/{prompt_set_id}", response_model=PromptSetOut)
-def patch_prompt_set(
-    prompt_set_id: int, body: PromptSetPatch, session: SessionDep, user: AdminUser
-) -> PromptSetOut:
-    result = prompt_set_service.update_prompt_set(
-        session, prompt_set_id=prompt_set_id, changes=body, user_id=user.id
-    )
-    return prompt_set_service.prompt_set_out(session, result.prompt_set, result.regeneration_job_id)
-
-
 @router.post("/prompt-sets/{prompt_set_id}/imports", response_model=ImportOut)
 def import_file(
     prompt_set_id: int,
@@ -82,12 +68,6 @@ def import_file(
     )
 
 
-@router.delete("/prompts/{prompt_id}", response_model=PromptOutcome)
-def delete_prompt(prompt_id: int, session: SessionDep, user: AdminUser) -> PromptOutcome:
-    outcome = prompt_set_service.delete_or_archive_prompt(session, prompt_id=prompt_id)
-    return PromptOutcome(id=prompt_id, outcome=outcome)
-
-
 @router.put("/prompts/{prompt_id}/gold", response_model=GoldOut)
 def set_gold(prompt_id: int, body: GoldIn, session: SessionDep, user: AdminUser) -> GoldOut:
     prompt = prompt_set_service.set_gold(session, prompt_id=prompt_id, data=body)
@@ -98,23 +78,3 @@ def set_gold(prompt_id: int, body: GoldIn, session: SessionDep, user: AdminUser)
 def clear_gold(prompt_id: int, session: SessionDep, user: AdminUser) -> GoldOut:
     prompt = prompt_set_service.clear_gold(session, prompt_id=prompt_id)
     return GoldOut(id=prompt.id, is_gold=prompt.is_gold, gold_ranking=prompt.gold_ranking)
-
-
-@router.get("/prompt-sets/{prompt_set_id}/dashboard")
-def prompt_set_dashboard(prompt_set_id: int, session: SessionDep, user: AdminUser) -> dict:
-    """The dashboard's numbers as JSON: progress, generation jobs, agreement, models."""
-    context = dashboard.dashboard_context(session, prompt_set_id)
-    progress = context["progress"]
-    return {
-        "progress": {**asdict(progress), "annotation_share": progress.annotation_share},
-        "generation_jobs": context["jobs"],
-        "pairwise_agreement": context["agreement"],
-        "models": context["models"].get("table", []),
-    }
-
-
-@router.get("/prompt-sets/{prompt_set_id}/annotators")
-def prompt_set_annotators(prompt_set_id: int, session: SessionDep, user: AdminUser) -> list[dict]:
-    """Per annotator: annotations, median seconds, skip and flag rates, agreement, gold."""
-    prompt_set_service.load_prompt_set(session, prompt_set_id)
-    return [asdict(row) for row in annotator_stats.annotator_stats(session, prompt_set_id)]

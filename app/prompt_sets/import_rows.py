@@ -10,7 +10,7 @@ import codecs
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -118,7 +118,9 @@ def _csv_rows(binary: IO[bytes]) -> Iterator[tuple[int, dict[str, Any] | _RowErr
         text.detach()  # leave the underlying file open for the second pass
 
 
-def _csv_record(line: int, header: list[str], record: dict[str, Any]) -> dict[str, Any] | _RowError:
+def _csv_record(
+    line: int, header: Sequence[str], record: dict[str, Any]
+) -> dict[str, Any] | _RowError:
     """CSV cells are strings: JSON columns are decoded, other columns become metadata."""
     row: dict[str, Any] = {}
     extra: dict[str, str] = {}

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
-from typing import IO, Any
+from typing import IO, Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,9 @@ from app.prompt_sets.models import Candidate, Prompt
 __all__ = ["FORMATS", "BATCH_SIZE", "ImportRejected", "ImportResult", "import_prompts"]
 
 BATCH_SIZE = 2000
+# Declarative models type __table__ as a FromClause; for these it is the Table itself.
+PROMPT_TABLE = cast(Table, Prompt.__table__)
+CANDIDATE_TABLE = cast(Table, Candidate.__table__)
 Progress = Callable[[str, int], None]  # (phase "validate" | "write", rows since last call)
 
 
@@ -136,7 +139,7 @@ def _write_batch(session: Session, prompt_set_id: int, batch: list[ParsedRow]) -
     # needs the same keys in every row, so runs of text and of chat prompts go in
     # separately (in file order, so prompt ids follow the file).
     for _, run in groupby(prompt_rows, key=lambda values: "text" in values):
-        session.execute(insert(Prompt.__table__), list(run))
+        session.execute(insert(PROMPT_TABLE), list(run))
     if not with_candidates:
         return 0
     # Look the new ids up rather than INSERT ... RETURNING: a plain executemany is pipelined
@@ -160,7 +163,7 @@ def _write_batch(session: Session, prompt_set_id: int, batch: list[ParsedRow]) -
         for row in with_candidates
         for i, (text, model) in enumerate(row.candidates or [])
     ]
-    session.execute(insert(Candidate.__table__), candidate_rows)
+    session.execute(insert(CANDIDATE_TABLE), candidate_rows)
     return len(candidate_rows)
 
 
@@ -207,9 +210,7 @@ def import_prompts(
     `candidates` get them stored as imported candidates and are ready to annotate.
     Raises ImportRejected (422) listing every bad row; the database is then unchanged.
     """
-    prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
-    if prompt_set.status == "archived":
-        raise Conflict(f"Prompt set {prompt_set.name!r} is archived; resume it before importing.")
+    prompt_set_service.load_writable_prompt_set(session, prompt_set_id)
     start = file.tell()
     if fmt is None:
         fmt = detect_format(filename, file.read(64))

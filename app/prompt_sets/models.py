@@ -46,6 +46,9 @@ class PromptSet(Base):
     lease_seconds: Mapped[int] = mapped_column(default=1800)
     require_rationale: Mapped[bool] = mapped_column(default=False)
     require_ratings: Mapped[bool] = mapped_column(default=False)
+    # The ranking page asks "submit the order as shown?" before sending a ranking the
+    # annotator never touched (issue 11); off for sets whose shown order is meaningful.
+    confirm_untouched_order: Mapped[bool] = mapped_column(default=True)
     status: Mapped[str] = mapped_column(String(16), default="active")
     # How prompts are handed out; every routing orders the claim by Prompt.priority.
     routing: Mapped[str] = mapped_column(String(16), default="in_order", server_default="in_order")

@@ -10,31 +10,51 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from app.prompt_sets.models import MAX_CANDIDATES, MIN_CANDIDATES
 
 BACKENDS = ("transformers", "openai")
+# The worker's limit: longer answers would not fit the bundled model's context anyway.
+MAX_NEW_TOKENS_LIMIT = 4096
+# The settings the admin form shows; a stored set always has these keys.
+FORM_FIELDS = ("backend", "model", "temperature", "top_p", "max_new_tokens")
 Temperature = float | list[float]
 
 
 class GenerationSettings(BaseModel):
-    """How candidates are generated; stored as PromptSet.generation."""
+    """How candidates are generated; stored as PromptSet.generation.
 
-    model_config = ConfigDict(extra="forbid")
+    The one schema for these settings: the API and the forms validate with it, and the
+    worker's job snapshot (app.generation.config.JobSettings) extends it, so both accept
+    the same fields within the same limits.
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     backend: Literal["transformers", "openai"] = "transformers"
     model: str = Field(default="smollm2", min_length=1, max_length=500)
     # One temperature for every candidate, or one per candidate position.
     temperature: Temperature = 0.8
     top_p: float = Field(default=0.95, gt=0, le=1)
-    max_new_tokens: int = Field(default=256, ge=1, le=8192)
+    max_new_tokens: int = Field(default=256, ge=1, le=MAX_NEW_TOKENS_LIMIT)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    """Base seed: candidate seeds derive from it, the prompt id and the position."""
+    max_duplicate_retries: int = Field(default=2, ge=0, le=10)
+    batch_sequences: int = Field(default=32, ge=1, le=512)
+    """Sequences (prompts x candidates) per forward pass of the transformers backend."""
+    base_url: str = Field(default="", max_length=2000)
+    """The openai backend's server; empty means RANKLAB_OPENAI_BASE_URL."""
 
     @field_validator("temperature")
     @classmethod
     def _temperatures_in_range(cls, value: Temperature) -> Temperature:
         values = value if isinstance(value, list) else [value]
-        if isinstance(value, list) and not value:
+        if not values:
             raise ValueError("give at least one temperature")
         for t in values:
             if not 0 <= t <= 2:
-                raise ValueError(f"temperature {t} is outside 0-2")
+                raise ValueError(f"temperature {t} is outside 0..2")
         return value
+
+    def to_stored(self) -> dict[str, Any]:
+        """The dict kept on the prompt set: the form's fields always, the others when given."""
+        return self.model_dump(include=set(FORM_FIELDS) | self.model_fields_set)
 
 
 class PromptSetFields(BaseModel):
@@ -49,6 +69,7 @@ class PromptSetFields(BaseModel):
     lease_seconds: int = Field(default=1800, ge=30, le=7 * 24 * 3600)
     require_rationale: bool = False
     require_ratings: bool = False
+    confirm_untouched_order: bool = True
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
 
 
@@ -74,6 +95,7 @@ class PromptSetPatch(BaseModel):
     lease_seconds: int | None = Field(default=None, ge=30, le=7 * 24 * 3600)
     require_rationale: bool | None = None
     require_ratings: bool | None = None
+    confirm_untouched_order: bool | None = None
     generation: GenerationSettings | None = None
     status: Literal["active", "paused", "archived"] | None = None
     regenerate: bool = False
@@ -90,6 +112,7 @@ class PromptSetOut(BaseModel):
     lease_seconds: int
     require_rationale: bool
     require_ratings: bool
+    confirm_untouched_order: bool
     generation: dict[str, Any]
     status: str
     created_at: dt.datetime

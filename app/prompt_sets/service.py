@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, exists, func, null, select
+from sqlalchemy import exists, func, null, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.annotation.models import Annotation
-from app.annotation.ranking import validate_ranking
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
+from app.prompt_sets.ranking import validate_ranking
 from app.prompt_sets.schemas import (
     GenerationSettings,
     GoldIn,
@@ -31,6 +30,8 @@ class PromptSetNameTaken(InvalidInput):
 
 
 class PromptSetArchived(Conflict):
+    """Archived sets are read-only until an admin sets them active or paused again."""
+
     code = "prompt_set_archived"
 
 
@@ -63,6 +64,22 @@ def load_prompt_set(session: Session, prompt_set_id: int) -> PromptSet:
     return prompt_set
 
 
+def check_writable(prompt_set: PromptSet) -> None:
+    """The one read-only rule: an archived set takes no edits, imports, gold or jobs."""
+    if prompt_set.status == "archived":
+        raise PromptSetArchived(
+            f"Prompt set {prompt_set.name!r} is archived and read-only: set its status to "
+            "active or paused to change it."
+        )
+
+
+def load_writable_prompt_set(session: Session, prompt_set_id: int) -> PromptSet:
+    """load_prompt_set, refusing (409) an archived set."""
+    prompt_set = load_prompt_set(session, prompt_set_id)
+    check_writable(prompt_set)
+    return prompt_set
+
+
 def get_prompt_set_by_name(session: Session, name: str) -> PromptSet | None:
     return session.scalar(select(PromptSet).where(PromptSet.name == name))
 
@@ -75,9 +92,8 @@ def load_prompt_set_by_name(session: Session, name: str) -> PromptSet:
 
 
 def prompt_count(session: Session, prompt_set_id: int) -> int:
-    return session.scalar(
-        select(func.count()).select_from(Prompt).where(Prompt.prompt_set_id == prompt_set_id)
-    )
+    query = select(func.count()).select_from(Prompt).where(Prompt.prompt_set_id == prompt_set_id)
+    return session.scalar(query) or 0
 
 
 def prompt_set_out(
@@ -100,7 +116,7 @@ def create_prompt_set(
     if get_prompt_set_by_name(session, data.name) is not None:
         raise _name_taken(data.name)
     values = data.model_dump()
-    values["generation"] = data.generation.model_dump()
+    values["generation"] = data.generation.to_stored()
     prompt_set = PromptSet(**values, created_by_id=created_by_id)
     session.add(prompt_set)
     try:
@@ -123,18 +139,6 @@ def has_candidates(session: Session, prompt_set_id: int) -> bool:
     )
 
 
-def unannotated_prompt_ids(session: Session, prompt_set_id: int) -> list[int]:
-    """Active prompts nobody has annotated yet: safe to regenerate."""
-    annotated = select(Annotation.id).where(Annotation.prompt_id == Prompt.id).exists()
-    return list(
-        session.scalars(
-            select(Prompt.id)
-            .where(Prompt.prompt_set_id == prompt_set_id, Prompt.status == "active", ~annotated)
-            .order_by(Prompt.id)
-        )
-    )
-
-
 @dataclass
 class UpdateResult:
     prompt_set: PromptSet
@@ -148,15 +152,22 @@ def _changed_generation(prompt_set: PromptSet, changes: dict[str, Any]) -> bool:
     )
 
 
-def update_prompt_set(
-    session: Session, *, prompt_set_id: int, changes: PromptSetPatch, user_id: int | None
+def apply_prompt_set_changes(
+    session: Session, *, prompt_set_id: int, changes: PromptSetPatch
 ) -> UpdateResult:
-    """Apply the given fields. With `changes.regenerate` and changed generation settings,
-    also queue a generation job for the prompts without annotations, in the same commit."""
+    """Check and apply the given fields, then flush; the caller commits.
+
+    An archived set only takes a change that also sets it active or paused again.
+    `changes.regenerate` is the caller's business (app.generation.service.edit_prompt_set
+    queues the regeneration job in the same commit).
+    """
     prompt_set = load_prompt_set(session, prompt_set_id)
     values = changes.model_dump(exclude_unset=True, exclude={"regenerate"})
+    unarchiving = values.get("status") in ("active", "paused")
+    if not unarchiving and set(values) - {"status"}:
+        check_writable(prompt_set)
     if changes.generation is not None:
-        values["generation"] = changes.generation.model_dump()
+        values["generation"] = changes.generation.to_stored()
     generation = GenerationSettings(**values.get("generation", prompt_set.generation))
     _check_temperatures(
         generation, values.get("candidates_per_prompt", prompt_set.candidates_per_prompt)
@@ -165,38 +176,14 @@ def update_prompt_set(
     if new_name and new_name != prompt_set.name and get_prompt_set_by_name(session, new_name):
         raise _name_taken(new_name)
     generation_changed = _changed_generation(prompt_set, values)
-    regenerate = (
-        changes.regenerate and generation_changed and has_candidates(session, prompt_set_id)
-    )
     for name, value in values.items():
         setattr(prompt_set, name, value)
-    result = UpdateResult(prompt_set, generation_changed)
     try:
         session.flush()
-        if regenerate:
-            result.regeneration_job_id = _queue_regeneration(session, prompt_set_id, user_id)
-        session.commit()
-    except IntegrityError as exc:
+    except IntegrityError as exc:  # a concurrent rename to the same name won
         session.rollback()
         raise _name_taken(new_name or prompt_set.name) from exc
-    return result
-
-
-def _queue_regeneration(session: Session, prompt_set_id: int, user_id: int | None) -> int | None:
-    # The generation domain owns jobs; imported here so prompt sets work without a worker.
-    from app.generation.jobs import create_job
-
-    prompt_ids = unannotated_prompt_ids(session, prompt_set_id)
-    if not prompt_ids:
-        return None
-    job = create_job(
-        session,
-        prompt_set_id=prompt_set_id,
-        created_by_id=user_id,
-        prompt_ids=prompt_ids,
-        regenerate=True,
-    )
-    return getattr(job, "id", None)
+    return UpdateResult(prompt_set, generation_changed)
 
 
 def set_status(session: Session, *, prompt_set_id: int, status: str) -> PromptSet:
@@ -222,24 +209,11 @@ def load_prompt(session: Session, prompt_id: int, prompt_set_id: int | None = No
     return prompt
 
 
-def annotation_count(session: Session, prompt_id: int) -> int:
-    return session.scalar(
-        select(func.count()).select_from(Annotation).where(Annotation.prompt_id == prompt_id)
-    )
-
-
-def delete_or_archive_prompt(session: Session, *, prompt_id: int) -> str:
-    """Delete a prompt nobody has annotated; archive one that has annotations, so the
-    rankings already collected stay exportable. Returns "deleted" or "archived"."""
+def load_writable_prompt(session: Session, prompt_id: int) -> Prompt:
+    """load_prompt, refusing (409) a prompt of an archived set."""
     prompt = load_prompt(session, prompt_id)
-    if annotation_count(session, prompt_id):
-        prompt.status = "archived"
-        outcome = "archived"
-    else:
-        session.execute(delete(Prompt).where(Prompt.id == prompt_id))
-        outcome = "deleted"
-    session.commit()
-    return outcome
+    check_writable(load_prompt_set(session, prompt.prompt_set_id))
+    return prompt
 
 
 def candidate_ids(session: Session, prompt_id: int) -> list[int]:
@@ -274,7 +248,7 @@ def gold_ranking_from(data: GoldIn, ids: list[int]) -> list[list[int]]:
 def set_gold(session: Session, *, prompt_id: int, data: GoldIn) -> Prompt:
     """Mark a prompt as a gold item with its known ranking; the assignment engine mixes
     gold prompts into queues and annotators' answers are scored against it."""
-    prompt = load_prompt(session, prompt_id)
+    prompt = load_writable_prompt(session, prompt_id)
     ids = candidate_ids(session, prompt_id)
     if len(ids) < 2:
         raise Conflict(
@@ -287,7 +261,7 @@ def set_gold(session: Session, *, prompt_id: int, data: GoldIn) -> Prompt:
 
 
 def clear_gold(session: Session, *, prompt_id: int) -> Prompt:
-    prompt = load_prompt(session, prompt_id)
+    prompt = load_writable_prompt(session, prompt_id)
     prompt.is_gold = False
     prompt.gold_ranking = null()  # SQL NULL; a plain None would store JSON 'null'
     session.commit()

@@ -1,11 +1,12 @@
 """SVG geometry for the Reward model tab: the learning curve and the accuracy bars.
 
 Plain numbers in a fixed viewBox, drawn by templates/reward/_charts.html (no JS library),
-in the style of app.prompt_sets.charts.
+in the style of app.analytics.charts.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 WIDTH, HEIGHT = 720, 240
@@ -19,8 +20,6 @@ def learning_curve_chart(
     points = [p for p in points if p.get("accuracy") is not None]
     if not points:
         return None
-    import math
-
     xs = [math.log10(max(p["comparisons"], 1)) for p in points]
     x_low, x_high = min(xs), max(xs)
     if x_high - x_low < 1e-9:

@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.annotation.models import Annotation, Comparison
-from app.annotation.ranking import rank_of, tied_pairs
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
+from app.prompt_sets.ranking import rank_of, tied_pairs
 from app.prompt_sets.split import split_of
 
 VALIDATION_SALT = "ranklab-rm-validation"
@@ -205,7 +205,11 @@ def _pairs(
     cols = list(zip(*rows, strict=True)) if rows else [()] * 6
     ints = [np.asarray(c, dtype=np.int64) for c in cols[:5]]
     return Pairs(
-        *ints,
+        prompt_id=ints[0],
+        annotation_id=ints[1],
+        annotator_id=ints[2],
+        chosen=ints[3],
+        rejected=ints[4],
         weight=np.asarray(cols[5], dtype=np.float64),
         split=np.asarray([split_of_prompt[p] for p in cols[0]], dtype=object),
     )

@@ -169,7 +169,7 @@ def train_full(
     train_rows = _rows(data, "train") + _rows(data, "validation")
     folder = artifacts.version_folder(app_settings.data_dir, version.id)
 
-    class Report(TrainerCallback):  # type: ignore[misc]
+    class Report(TrainerCallback):
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             total = max(state.max_steps, 1)
             progress(0.05 + 0.8 * state.global_step / total, f"step {state.global_step}/{total}")
@@ -211,7 +211,7 @@ def train_full(
             peft_config=peft_config,
         )
         trainer.train()
-    trained = trainer.model
+    trained: Any = trainer.model  # a PreTrainedModel (a PeftModel with LoRA)
     if opts.lora:
         trained = trained.merge_and_unload()
     trained.eval()

@@ -33,7 +33,7 @@ class Head:
     weights: np.ndarray  # (1 + ensemble, dim), already divided by `scale`
     scale: np.ndarray  # (dim,)
     c: float
-    validation_accuracy: dict[str, float | None]
+    validation_accuracy: dict[str, float]  # held-out accuracy per C of the grid
 
     def scores(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(score, spread) per row of x: the full head's score, the bootstrap heads' std."""
@@ -102,7 +102,8 @@ def fit_head(
     scale = _scale(np.vstack([x_chosen, x_rejected]))
     diff = (x_chosen - x_rejected) / scale
     train, val = ~is_validation, is_validation
-    chosen_c, by_c = 1.0, {}
+    chosen_c = 1.0
+    by_c: dict[str, float] = {}
     if val.any() and train.sum() >= 2:
         grid = _Fitter()
         x, y, w = _oriented(diff[train], weight[train], seed)

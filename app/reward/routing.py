@@ -104,7 +104,7 @@ def target_priorities(session: Session, prompt_set: PromptSet) -> dict[int, int]
             )
         ):
             scores[r.prompt_id][r.candidate_id] = (r.score, r.spread)
-        for r in conn.execute(
+        for c in conn.execute(
             select(
                 Comparison.prompt_id,
                 Comparison.chosen_candidate_id,
@@ -113,7 +113,7 @@ def target_priorities(session: Session, prompt_set: PromptSet) -> dict[int, int]
             .join(Prompt, Prompt.id == Comparison.prompt_id)
             .where(Prompt.prompt_set_id == prompt_set.id)
         ):
-            human[r.prompt_id].append((r.chosen_candidate_id, r.rejected_candidate_id))
+            human[c.prompt_id].append((c.chosen_candidate_id, c.rejected_candidate_id))
     return {
         p.id: _priority_from(uncertainty(scores.get(p.id, {}), human.get(p.id, [])))
         for p in prompts

@@ -43,9 +43,10 @@ def create_version(
     """Check everything, then queue a version for the worker. Commits.
 
     422 for a bad option or an unknown backbone (naming the field); 409 when the set has
-    too few comparisons, or (full) when the estimated time is over the budget.
+    too few comparisons, (full) when the estimated time is over the budget, or when the set
+    is archived.
     """
-    prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
+    prompt_set = prompt_set_service.load_writable_prompt_set(session, prompt_set_id)
     opts = parse_options(options)
     validate_backbone(opts.backbone)
     have = reward_data.comparison_count(session, prompt_set_id)
@@ -114,10 +115,22 @@ def cancel_version(session: Session, *, version_id: int) -> RewardModel:
     return version
 
 
-def activate_version(session: Session, *, version_id: int, app_settings: Settings) -> RewardModel:
+def activate_version(
+    session: Session,
+    *,
+    version_id: int,
+    app_settings: Settings,
+    prompt_set_id: int | None = None,
+) -> RewardModel:
     """Make a finished version the set's active one: score every candidate with it and
-    refresh the routing priorities, all in one commit."""
+    refresh the routing priorities, all in one commit. `prompt_set_id`, when given, must be
+    the version's set (404 otherwise); an archived set answers 409."""
     version = load_version(session, version_id)
+    if prompt_set_id is not None and version.prompt_set_id != prompt_set_id:
+        raise RewardModelNotFound(
+            f"Reward model {version_id} is not a version of prompt set {prompt_set_id}."
+        )
+    prompt_set_service.load_writable_prompt_set(session, version.prompt_set_id)
     if version.status != "done":
         raise RewardModelNotReady(
             f"Reward model {version_id} is {version.status}; only a finished one can be active."
@@ -157,8 +170,9 @@ def _candidate_ids(session: Session, prompt_set_id: int) -> list[int]:
 
 
 def rescore_set(session: Session, *, prompt_set_id: int, app_settings: Settings) -> int:
-    """Score every candidate of the set with its active version again; 409 without one."""
-    prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
+    """Score every candidate of the set with its active version again; 409 without one
+    (or on an archived set)."""
+    prompt_set = prompt_set_service.load_writable_prompt_set(session, prompt_set_id)
     version = active_version(session, prompt_set_id)
     if version is None:
         raise NoActiveRewardModel(
@@ -174,7 +188,7 @@ def rescore_set(session: Session, *, prompt_set_id: int, app_settings: Settings)
 
 def set_routing(session: Session, *, prompt_set_id: int, data: RoutingIn) -> PromptSet:
     """Change how the set hands out prompts and rewrite the priorities. Commits."""
-    prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
+    prompt_set = prompt_set_service.load_writable_prompt_set(session, prompt_set_id)
     prompt_set.routing, prompt_set.retrain_every = data.routing, data.retrain_every
     session.flush()
     refresh_priorities(session, prompt_set)
@@ -277,7 +291,8 @@ def queue_due_retrains(session: Session, *, min_comparisons: int) -> list[int]:
     """Queue a fast retrain for sets with `retrain_every` > 0 that gained at least that
     many annotations since their newest version, when none is queued or running."""
     queued = []
-    for prompt_set in session.scalars(select(PromptSet).where(PromptSet.retrain_every > 0)):
+    sets = select(PromptSet).where(PromptSet.retrain_every > 0, PromptSet.status != "archived")
+    for prompt_set in session.scalars(sets):
         versions = list_versions(session, prompt_set.id)
         if any(v.status in ACTIVE_STATUSES for v in versions):
             continue

@@ -27,7 +27,7 @@ from app.reward.errors import TrainingCancelled
 from app.reward.models import RewardModel
 from app.reward.routing import refresh_priorities
 from app.reward.scoring import score_missing
-from app.reward.training import Outcome, train_fast
+from app.reward.training import Outcome, Progress, train_fast
 
 log = logging.getLogger("ranklab.reward")
 
@@ -113,7 +113,7 @@ class RewardWorker:
                 return train_full(session, version, self.settings, progress, prompt_set_name=name)
             return train_fast(session, version, self.settings, progress, prompt_set_name=name)
 
-    def _progress(self, version_id: int):  # type: ignore[no-untyped-def]
+    def _progress(self, version_id: int) -> Progress:
         def report(fraction: float, message: str) -> None:
             if self._cancelled.is_set():
                 raise TrainingCancelled

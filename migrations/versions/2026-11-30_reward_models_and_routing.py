@@ -8,7 +8,7 @@ hand-out order the claim scans by index (`prompt_set.routing` decides how it is 
 `prompt_set.retrain_every` retrains the fast model after that many new annotations.
 
 Revision ID: 939f6f6f1164
-Revises: 84d93bf83806
+Revises: 5b7e2c1d9a40
 Create Date: 2026-11-30 01:08:10.081524
 """
 
@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql
 import app.core.db
 
 revision: str = "939f6f6f1164"
-down_revision: str | None = "84d93bf83806"
+down_revision: str | None = "5b7e2c1d9a40"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -164,3 +164,26 @@ def test_oversized_body_is_refused(client: TestClient, settings) -> None:
     response = client.post("/login", content=body, headers={"content-type": "text/plain"})
     assert response.status_code == 413
     assert "larger than the limit" in response.json()["error"]
+
+
+def test_oversized_streamed_body_is_refused_as_payload_too_large(
+    client: TestClient, settings
+) -> None:
+    # No Content-Length: the limit trips while the body is read, inside the app. A form
+    # route's error handlers answer it like any AppError; FastAPI's JSON body reader would
+    # turn it into a 400, which the limit replaces. Either way: 413, nothing read further.
+    chunk = b"x" * 64 * 1024
+
+    def chunks():
+        return (chunk for _ in range(settings.max_body_bytes // len(chunk) + 2))
+
+    form = client.post(
+        "/login", content=chunks(), headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    api = client.post(
+        "/api/v1/prompt-sets", content=chunks(), headers={"content-type": "application/json"}
+    )
+    for response in (form, api):
+        assert response.status_code == 413
+        assert "larger than the limit" in response.text
+    assert api.json()["status"] == 413

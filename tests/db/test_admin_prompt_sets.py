@@ -7,8 +7,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.prompt_sets import dashboard
-from app.prompt_sets.annotator_stats import annotator_stats, gold_scores
+from app.admin.prompt_set_pages import dashboard_context
+from app.analytics.annotators import gold_scores
+from app.analytics.reports import annotator_stats
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from tests.factories.accounts import DEFAULT_PASSWORD, make_token, make_user
 from tests.factories.annotation import make_annotation, make_skip
@@ -25,6 +26,7 @@ NEW_SET = {
     "lease_seconds": 900,
     "require_rationale": True,
     "require_ratings": False,
+    "confirm_untouched_order": False,
     "generation": {
         "backend": "transformers",
         "model": "smollm2",
@@ -76,6 +78,8 @@ def test_api_creates_reads_and_patches_a_prompt_set(
         ({"candidates_per_prompt": 9}, "candidates_per_prompt"),
         ({"generation": {"temperature": [0.5, 0.7]}}, "generation.temperature"),
         ({"generation": {"top_p": 1.5}}, "generation.top_p"),
+        # The worker's limit is the API's: no set is accepted that no job could run.
+        ({"generation": {"max_new_tokens": 4097}}, "generation.max_new_tokens"),
         ({"name": ""}, "name"),
         ({"unknown": 1}, "unknown"),
     ],
@@ -103,6 +107,8 @@ def test_browser_form_creates_a_set_and_failures_rerender_with_errors(
 ) -> None:
     page = admin_client.get("/admin/prompt-sets/new")
     token = csrf_from(page.text)
+    # A new set asks before the order as shown is submitted, unless the admin unticks it.
+    assert 'name="confirm_untouched_order" checked' in page.text
     form = {
         "csrf_token": token,
         "name": "Form set",
@@ -128,6 +134,7 @@ def test_browser_form_creates_a_set_and_failures_rerender_with_errors(
     assert good.status_code == 303
     ps = session.scalar(select(PromptSet).where(PromptSet.name == "Form set"))
     assert ps.require_ratings and not ps.require_rationale and ps.generation["temperature"] == 0.8
+    assert not ps.confirm_untouched_order  # the box was not ticked in this post
     dashboard_page = admin_client.get(good.headers["location"])
     assert "Created prompt set" in dashboard_page.text
 
@@ -171,7 +178,10 @@ def test_editing_generation_offers_regeneration_only_when_candidates_exist(
 ) -> None:
     without = make_prompt_set(session, prompts=1, candidates=None)
     assert "regenerate" not in admin_client.get(f"/admin/prompt-sets/{without.id}/edit").text
-    with_candidates = make_prompt_set(session, prompts=1, candidates=4)
+    # A seed set through the API: the form doesn't show it, and saving the form keeps it.
+    with_candidates = make_prompt_set(
+        session, prompts=1, candidates=4, generation={"model": "smollm2", "seed": 7}
+    )
     page = admin_client.get(f"/admin/prompt-sets/{with_candidates.id}/edit")
     assert 'name="regenerate"' in page.text
     form = {
@@ -190,6 +200,7 @@ def test_editing_generation_offers_regeneration_only_when_candidates_exist(
     assert saved.status_code == 200 and "Existing candidates were kept" in saved.text
     session.refresh(with_candidates)
     assert with_candidates.generation["temperature"] == 1.2
+    assert with_candidates.generation["seed"] == 7
 
 
 def test_delete_prompt_without_annotations_but_archive_one_with(
@@ -270,7 +281,7 @@ def test_dashboard_and_annotator_stats_from_stored_annotations(
     make_skip(session, p1, ann[2])
     session.commit()
 
-    ctx = dashboard.dashboard_context(session, ps.id)
+    ctx = dashboard_context(session, ps.id)
     p = ctx["progress"]
     assert (p.prompts, p.candidates, p.annotations, p.annotations_needed, p.items_complete) == (
         2,
@@ -323,8 +334,6 @@ def test_dashboard_shows_generation_job_progress_and_the_stats_api_matches(
 def test_regenerate_after_settings_change_queues_a_job_for_unannotated_prompts(
     client: TestClient, session: Session, admin_headers: dict
 ) -> None:
-    # create_job belongs to the generation domain; this runs once both are merged.
-    pytest.importorskip("app.generation.jobs")
     from app.generation.models import GenerationJob, GenerationTask
 
     ps = make_prompt_set(session, prompts=0)

@@ -17,6 +17,7 @@ from app.core.db import make_engine
 from tests.factories.accounts import make_token, make_user
 from tests.factories.annotation import submission_for
 from tests.factories.prompt_sets import make_prompt_set
+from tests.support.crowd import all_at_once, assert_k_distinct_annotators
 from tests.support.databases import migrated, sqlite_url
 from tests.support.server import ranklab_env, start_server
 
@@ -68,21 +69,13 @@ def test_32_annotators_hammering_a_k3_set_fill_every_prompt_exactly(
         tokens = [make_token(session, make_user(session)) for _ in range(ANNOTATORS)]
     server = start_server(ranklab_env(tmp_path / "data", fresh_postgres_url), tmp_path / "log")
     try:
-        barrier = threading.Barrier(ANNOTATORS)
-
-        def run(i: int) -> list[dict]:
-            barrier.wait()
-            return _annotate_until_done(server.base_url, tokens[i], ps.id, i)
-
-        with ThreadPoolExecutor(ANNOTATORS) as pool:
-            results = [r for rs in pool.map(run, range(ANNOTATORS)) for r in rs]
+        results = all_at_once(
+            ANNOTATORS, lambda i: _annotate_until_done(server.base_url, tokens[i], ps.id, i)
+        )
     finally:
         server.stop()
     with Session(engine) as session:
-        rows = session.execute(select(Annotation.prompt_id, Annotation.annotator_id)).all()
-        per_prompt = Counter(prompt_id for prompt_id, _ in rows)
-        assert len(per_prompt) == PROMPTS and set(per_prompt.values()) == {K}
-        assert len(set(rows)) == len(rows)  # nobody annotated a prompt twice
+        assert_k_distinct_annotators(session, prompts=PROMPTS, k=K)
         stored = set(session.scalars(select(Annotation.id)))
         assert {r["annotation_id"] for r in results} == stored
         assert len(results) == PROMPTS * K

@@ -60,6 +60,16 @@ def test_users_create_and_token_from_the_cli(live_env, tmp_path) -> None:
         assert me.json()["username"] == "ada"
     finally:
         server.stop()
+    assert "GET /api/v1/me" not in server.log()  # no access log unless asked for
+
+
+def test_serve_access_log_flag_logs_each_request(live_env, tmp_path) -> None:
+    server = start_server(live_env, tmp_path / "server.log", ["--access-log"])
+    try:
+        assert httpx.get(server.base_url + "/login").status_code == 200
+    finally:
+        server.stop()
+    assert '"GET /login HTTP/1.1" 200' in server.log()
 
 
 @pytest.mark.parametrize(

@@ -58,6 +58,7 @@ PAIR_META = {
     "margin": float,
     "agreement": (float, type(None)),
     "tie": bool,
+    "order_changed": (bool, type(None)),
     "created_at": str,
 }
 
@@ -73,6 +74,9 @@ def test_pairs_rows_have_trl_fields_then_metadata(session, scenario):
         for key, kind in PAIR_META.items():
             assert isinstance(row[key], kind), key
         assert row["tie"] is False and row["margin"] >= 1.0
+    single = [r for r in out if r["prompt_id"] == scenario.single.id]
+    # Recorded as sent: unknown (older rows), changed, and the shown order confirmed.
+    assert sorted({repr(r["order_changed"]) for r in single}) == ["False", "None", "True"]
     multi = [r for r in out if r["prompt_id"] == scenario.multi.id]
     assert "<|im_start|>system\nBe brief.<|im_end|>" in multi[0]["prompt"]
     assert "<|im_start|>assistant\nBlue.<|im_end|>" in multi[0]["prompt"]
@@ -141,6 +145,7 @@ def test_rankings_one_row_per_annotation_with_tie_groups_flags_ratings(session, 
         "annotation_id",
         "annotator",
         "seconds_spent",
+        "order_changed",
         "created_at",
     ]
 
@@ -283,3 +288,19 @@ def test_bundle_has_train_test_and_card(session, scenario):
     assert "Annotators: 3" in card and "Krippendorff" in card and "RewardTrainer" in card
     assert "Rank by **helpfulness**" in card and "model-a" in card
     assert not any(u.username in card for u in scenario.annotators)
+
+
+def test_card_keeps_hostile_set_text_inside_its_place(session, scenario):
+    ps = scenario.prompt_set
+    ps.name = "## Injected\n| x |"
+    ps.description = "<script>alert(1)</script>"
+    ps.guidelines = "Be fair.\n```\n# Fake section\n"
+    session.commit()
+    data = file_bytes(session, scenario, "rankings", bundle="true")
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        lines = zf.read("README.md").decode().splitlines()
+    headings = [line for line in lines if line.startswith("#")]
+    assert r"### Prompt set: \#\# Injected \| x \|" in headings
+    assert not any("Injected" in h and h.startswith("## ") for h in headings)
+    assert "Fake section" not in " ".join(headings) and "> # Fake section" in lines
+    assert "<script>" not in "\n".join(lines)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.annotation.models import Annotation, Assignment
 from app.core.db import utcnow
-from app.generation import jobs
+from app.generation import service as generation_service
 from app.generation.errors import InvalidGenerationSettings
 from app.generation.models import GenerationJob, GenerationTask
 from app.generation.pages import generation_context
@@ -38,7 +38,9 @@ def test_create_job_queues_only_prompts_missing_candidates(session: Session, set
     partial = make_prompt(session, ps, text="Half done", candidates=1)
     session.commit()
 
-    job = jobs.create_job(session, prompt_set_id=ps.id, created_by_id=None, app_settings=settings)
+    job = generation_service.start_generation(
+        session, prompt_set_id=ps.id, created_by_id=None, app_settings=settings
+    )
 
     assert job.status == "queued" and job.total == 3
     assert _task_prompts(session, job) == sorted([p.id for p in fresh] + [partial.id])
@@ -47,8 +49,10 @@ def test_create_job_queues_only_prompts_missing_candidates(session: Session, set
 
 def test_a_second_job_skips_prompts_an_active_job_covers(session: Session, settings) -> None:
     ps = make_generation_set(session, prompts=3)
-    first = jobs.create_job(session, prompt_set_id=ps.id, created_by_id=None, app_settings=settings)
-    second = jobs.create_job(
+    first = generation_service.start_generation(
+        session, prompt_set_id=ps.id, created_by_id=None, app_settings=settings
+    )
+    second = generation_service.start_generation(
         session, prompt_set_id=ps.id, created_by_id=None, app_settings=settings
     )
     assert first.total == 3
@@ -59,7 +63,7 @@ def test_regenerate_replaces_unannotated_candidates_and_keeps_ranked_ones(
     session: Session, settings
 ) -> None:
     ps = make_prompt_set(session, prompts=3, candidates=2)
-    old_job = jobs.create_job(
+    old_job = generation_service.start_generation(
         session, prompt_set_id=ps.id, created_by_id=None, app_settings=settings
     )
     prompts = list(
@@ -85,7 +89,7 @@ def test_regenerate_replaces_unannotated_candidates_and_keeps_ranked_ones(
     )
     session.commit()
 
-    job = jobs.create_job(
+    job = generation_service.start_generation(
         session, prompt_set_id=ps.id, created_by_id=None, regenerate=True, app_settings=settings
     )
 
@@ -100,8 +104,10 @@ def test_regenerate_replaces_unannotated_candidates_and_keeps_ranked_ones(
 
 def test_regenerate_cancels_the_sets_active_jobs(session: Session, settings) -> None:
     ps = make_generation_set(session, prompts=2)
-    old = jobs.create_job(session, prompt_set_id=ps.id, created_by_id=None, app_settings=settings)
-    new = jobs.create_job(
+    old = generation_service.start_generation(
+        session, prompt_set_id=ps.id, created_by_id=None, app_settings=settings
+    )
+    new = generation_service.start_generation(
         session, prompt_set_id=ps.id, created_by_id=None, regenerate=True, app_settings=settings
     )
     session.refresh(old)
@@ -112,7 +118,7 @@ def test_unknown_prompt_ids_are_refused_and_nothing_is_queued(session: Session, 
     ps = make_generation_set(session, prompts=1)
     before = session.scalar(select(func.count()).select_from(GenerationJob))
     with pytest.raises(InvalidGenerationSettings, match=r"\[999999\] are not active prompts"):
-        jobs.create_job(
+        generation_service.start_generation(
             session,
             prompt_set_id=ps.id,
             created_by_id=None,

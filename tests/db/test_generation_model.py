@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker
-from app.generation import jobs
+from app.generation import service as generation_service
 from app.generation.backends.transformers import loaded_model, pick_dtype
 from app.generation.model_cache import cache_folder, load_model
 from app.generation.model_files import BUNDLED_MODEL_NAME, resolve_model
@@ -86,7 +86,7 @@ def test_a_small_set_gets_n_distinct_candidates_with_metadata(model_home, tmp_pa
                 generation=TINY,
                 system_prompt="You answer in one short sentence.",
             )
-            job = jobs.create_job(
+            job = generation_service.start_generation(
                 session, prompt_set_id=ps.id, created_by_id=None, app_settings=app_settings
             )
         Worker(engine, app_settings).run(threading.Event(), until_idle=True)
@@ -125,9 +125,9 @@ def test_a_small_set_gets_n_distinct_candidates_with_metadata(model_home, tmp_pa
 def test_the_chat_template_carries_the_system_prompt_and_every_turn(model_home) -> None:
     _lm, tokenizer, _src, _info = loaded_model("smollm2", model_home / "models", pick_dtype("auto"))
     from app.generation.backends.transformers import TransformersBackend
-    from app.generation.config import GenerationSettings
+    from app.generation.config import JobSettings
 
-    backend = TransformersBackend(_lm, tokenizer, "m", GenerationSettings())
+    backend = TransformersBackend(_lm, tokenizer, "m", JobSettings())
     text = backend.render(
         [
             {"role": "system", "content": "SYSTEM-X"},
@@ -179,7 +179,7 @@ def test_a_killed_worker_is_resumed_by_another_without_duplicates(
             ps = make_generation_set(
                 session, prompts=6, candidates=2, generation={**TINY, "batch_sequences": 2}
             )
-            job = jobs.create_job(
+            job = generation_service.start_generation(
                 session, prompt_set_id=ps.id, created_by_id=None, app_settings=app_settings
             )
         first = _worker_process(env, tmp_path / "first.log")
@@ -219,7 +219,7 @@ def test_two_workers_on_one_job_never_generate_a_prompt_twice(
             ps = make_generation_set(
                 session, prompts=8, candidates=2, generation={**TINY, "batch_sequences": 4}
             )
-            job = jobs.create_job(
+            job = generation_service.start_generation(
                 session, prompt_set_id=ps.id, created_by_id=None, app_settings=app_settings
             )
         workers = [Worker(engine, app_settings, poll_seconds=0.1) for _ in range(2)]

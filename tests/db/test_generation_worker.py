@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker, utcnow
-from app.generation import jobs
+from app.generation import service as generation_service
 from app.generation.backends import GeneratedText, PromptResult
 from app.generation.models import GenerationJob, GenerationTask
 from app.generation.worker import Worker
@@ -49,7 +49,7 @@ def test_skip_locked_hands_concurrent_claims_different_prompts(
     try:
         with make_sessionmaker(engine)() as session:
             ps = make_generation_set(session, prompts=4)
-            jobs.create_job(
+            generation_service.start_generation(
                 session, prompt_set_id=ps.id, created_by_id=None, app_settings=app_settings
             )
         a, b = Worker(engine, app_settings), Worker(engine, app_settings)
@@ -70,7 +70,7 @@ def test_a_stale_claim_is_taken_over_and_the_old_worker_cannot_write(work_url, t
     try:
         with make_sessionmaker(engine)() as session:
             ps = make_generation_set(session, prompts=1, candidates=2)
-            job = jobs.create_job(
+            job = generation_service.start_generation(
                 session, prompt_set_id=ps.id, created_by_id=None, app_settings=app_settings
             )
         old, new = Worker(engine, app_settings), Worker(engine, app_settings)
@@ -116,7 +116,7 @@ def test_writing_keeps_existing_positions_and_fills_only_the_gaps(work_url, tmp_
                 Candidate(prompt_id=prompt.id, position=1, text="imported", source="imported")
             )
             session.commit()
-            jobs.create_job(
+            generation_service.start_generation(
                 session, prompt_set_id=ps.id, created_by_id=None, app_settings=app_settings
             )
         worker = Worker(engine, app_settings)
@@ -139,13 +139,13 @@ def test_a_cancelled_job_drops_the_batch_in_flight(work_url, tmp_path) -> None:
     try:
         with make_sessionmaker(engine)() as session:
             ps = make_generation_set(session, prompts=1)
-            job = jobs.create_job(
+            job = generation_service.start_generation(
                 session, prompt_set_id=ps.id, created_by_id=None, app_settings=app_settings
             )
         worker = Worker(engine, app_settings)
         claim = worker.claim()
         with make_sessionmaker(engine)() as session:
-            jobs.cancel_job(session, job_id=job.id)
+            generation_service.cancel_generation(session, job_id=job.id)
         [prompt_id] = claim.task_ids
         written = worker.write_result(
             claim, claim.task_ids[prompt_id], _result(claim, prompt_id, "x"), "m"

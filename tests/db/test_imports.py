@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -258,10 +257,8 @@ def test_hundred_thousand_rows_import_with_bounded_memory(
             )
     prompt_set = make_prompt_set(session, prompts=0)
     tracemalloc.start()
-    started = time.perf_counter()
     with path.open("rb") as f:
         result = import_prompts(session, prompt_set_id=prompt_set.id, file=f, filename=path.name)
-    elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert result.imported == rows
@@ -269,7 +266,7 @@ def test_hundred_thousand_rows_import_with_bounded_memory(
     # The file is ~6 MB and parsed rows would take well over 100 MB: the peak stays with
     # the per-prompt hash/id sets plus one batch.
     assert peak < 40_000_000, f"peak {peak / 1e6:.1f} MB"
-    assert elapsed < 60
+    # Speed is bench/import_prompts.py's job (docs/benchmarks.md), not a timed assertion.
 
 
 def test_cli_import_with_progress_and_a_rejected_file(tmp_path: Path) -> None:

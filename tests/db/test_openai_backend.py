@@ -13,9 +13,10 @@ from sqlalchemy import Engine, select
 from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker
 from app.generation import jobs
+from app.generation import service as generation_service
 from app.generation.backends import CandidateSpec, PromptRequest
 from app.generation.backends.openai import OpenAIBackend
-from app.generation.config import GenerationSettings
+from app.generation.config import JobSettings
 from app.generation.errors import BackendUnavailable
 from app.generation.models import GenerationJob, GenerationTask
 from app.generation.worker import Worker
@@ -34,9 +35,7 @@ def chat_server() -> Iterator[ChatServer]:
 
 
 def _backend(base_url: str, **kw) -> OpenAIBackend:
-    gen = GenerationSettings(
-        backend="openai", model="tiny-chat", base_url=base_url, max_new_tokens=32
-    )
+    gen = JobSettings(backend="openai", model="tiny-chat", base_url=base_url, max_new_tokens=32)
     kw.setdefault("backoff_seconds", 0.01)
     return OpenAIBackend(base_url=base_url, model_name="tiny-chat", gen=gen, **kw)
 
@@ -139,7 +138,7 @@ def _queue_openai_job(engine: Engine, app_settings: Settings, **set_fields: Any)
     set_fields.setdefault("generation", {"backend": "openai", "max_new_tokens": 16})
     with make_sessionmaker(engine)() as session:
         ps = make_generation_set(session, **set_fields)
-        job = jobs.create_job(
+        job = generation_service.start_generation(
             session, prompt_set_id=ps.id, created_by_id=None, app_settings=app_settings
         )
         return job.id
@@ -219,6 +218,6 @@ def test_a_cancelled_job_is_not_picked_up(
     app_settings = _app_settings(tmp_path, work_url, chat_server.base_url)
     job_id = _queue_openai_job(work_engine, app_settings)
     with make_sessionmaker(work_engine)() as session:
-        jobs.cancel_job(session, job_id=job_id)
+        generation_service.cancel_generation(session, job_id=job_id)
     assert Worker(work_engine, app_settings).run_once() is False
     assert chat_server.requests == []

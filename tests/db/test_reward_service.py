@@ -11,15 +11,16 @@ from sqlalchemy import func, select
 from app.annotation import assignment
 from app.core.db import utcnow
 from app.exports import service as export_service
-from app.prompt_sets.models import Candidate, Prompt
+from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from app.reward import service
 from app.reward.models import CandidateScore, RewardModel
 from app.reward.schemas import RoutingIn
 from app.reward.training import Outcome
-from tests.factories.accounts import make_token, make_user
+from tests.factories.accounts import DEFAULT_PASSWORD, make_token, make_user
 from tests.factories.annotation import make_annotation
 from tests.factories.prompt_sets import make_prompt_set
 from tests.factories.reward import make_ranked_set, make_scored_version, make_version
+from tests.support.http import csrf_from, login
 
 
 def _auth(session, role: str) -> dict[str, str]:
@@ -282,3 +283,87 @@ def test_exports_carry_the_active_versions_scores_on_request(session):
     )
     assert "chosen_score" not in next(iter(export_service.iter_rows(session, plain)))
     assert session.scalar(select(func.count()).select_from(CandidateScore)) == len(cands)
+
+
+def _admin_form_client(client, session) -> str:
+    """Logs the client in as an admin; returns a CSRF token for the admin forms."""
+    admin = make_user(session, role="admin")
+    assert login(client, admin.username, DEFAULT_PASSWORD).status_code == 303
+    return csrf_from(client.get("/admin/prompt-sets").text)
+
+
+def _reward_state(session, ps) -> tuple:
+    """Everything a refused reward request could have touched."""
+    session.expire_all()
+    versions = session.execute(
+        select(RewardModel.id, RewardModel.status, RewardModel.is_active).order_by(RewardModel.id)
+    ).all()
+    routing = session.execute(
+        select(PromptSet.routing, PromptSet.retrain_every).where(PromptSet.id == ps.id)
+    ).one()
+    priorities = session.scalars(
+        select(Prompt.priority).where(Prompt.prompt_set_id == ps.id).order_by(Prompt.id)
+    ).all()
+    scores = session.scalar(select(func.count()).select_from(CandidateScore))
+    return tuple(versions), tuple(routing), tuple(priorities), scores
+
+
+def test_an_archived_set_refuses_training_activation_scoring_and_routing(client, session):
+    ps = make_ranked_set(session, prompts=5)
+    cands = sum(_candidates(session, ps).values(), [])
+    make_scored_version(session, ps, {c: (float(c), 0.0) for c in cands})
+    spare = make_version(session, ps)  # done, not active
+    ps.status = "archived"
+    session.commit()
+    admin = _auth(session, "admin")
+    before = _reward_state(session, ps)
+    api_calls = [
+        ("post", f"/api/v1/prompt-sets/{ps.id}/reward-models", {}),
+        ("post", f"/api/v1/reward-models/{spare.id}/activate", None),
+        ("post", f"/api/v1/prompt-sets/{ps.id}/reward-models/score", None),
+        ("put", f"/api/v1/prompt-sets/{ps.id}/routing", {"routing": "random"}),
+    ]
+    for method, url, body in api_calls:
+        response = getattr(client, method)(url, headers=admin, json=body)
+        assert response.status_code == 409, url
+        assert "is archived and read-only" in response.json()["error"], url
+    token = _admin_form_client(client, session)
+    tab = f"/admin/prompt-sets/{ps.id}/reward-model"
+    forms = [
+        (f"{tab}/train", {"kind": "fast", "backbone": "smollm2"}),
+        (f"{tab}/versions/{spare.id}/activate", {}),
+        (f"{tab}/routing", {"routing": "random", "retrain_every": "0"}),
+    ]
+    for url, data in forms:
+        response = client.post(url, data={"csrf_token": token, **data}, follow_redirects=False)
+        assert response.status_code == 409, url
+        assert "is archived and read-only" in response.text, url
+    assert _reward_state(session, ps) == before
+
+
+def test_the_tab_activates_only_a_version_of_its_own_set(client, session):
+    mine, other = make_ranked_set(session, prompts=1), make_ranked_set(session, prompts=1)
+    theirs = make_version(session, other)
+    token = _admin_form_client(client, session)
+    wrong = client.post(
+        f"/admin/prompt-sets/{mine.id}/reward-model/versions/{theirs.id}/activate",
+        data={"csrf_token": token},
+        follow_redirects=False,
+    )
+    assert wrong.status_code == 404
+    assert f"not a version of prompt set {mine.id}" in wrong.text
+    session.refresh(theirs)
+    assert not theirs.is_active and service.score_count(session, theirs.id) == 0
+
+
+def test_the_routing_form_shows_a_bad_value_and_changes_nothing(client, session):
+    ps = make_prompt_set(session, prompts=3)
+    token = _admin_form_client(client, session)
+    before = _reward_state(session, ps)
+    response = client.post(
+        f"/admin/prompt-sets/{ps.id}/reward-model/routing",
+        data={"csrf_token": token, "routing": "random", "retrain_every": "-3"},
+    )
+    assert response.status_code == 200
+    assert "retrain_every: Input should be greater than or equal to 0" in response.text
+    assert _reward_state(session, ps) == before

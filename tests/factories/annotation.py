@@ -18,10 +18,10 @@ from app.accounts.models import User
 from app.annotation import assignment, submission
 from app.annotation.assignment import TaskView
 from app.annotation.models import Annotation, Assignment, Comparison
-from app.annotation.ranking import derive_comparisons
 from app.annotation.submission import SubmissionInput, SubmissionResult
 from app.core.db import utcnow
 from app.prompt_sets.models import Prompt
+from app.prompt_sets.ranking import derive_comparisons
 
 _keys = itertools.count(1)
 
@@ -88,6 +88,7 @@ def make_annotation(
     rationale: str | None = None,
     seconds: float = 42.0,
     created_at: dt.datetime | None = None,
+    order_changed: bool | None = None,
 ) -> Annotation:
     """A submitted assignment, its annotation and the comparisons the ranking implies."""
     when = created_at or utcnow()
@@ -102,6 +103,7 @@ def make_annotation(
         ratings={str(k): v for k, v in (ratings or {}).items()},
         rationale=rationale,
         seconds_spent=seconds,
+        order_changed=order_changed,
         idempotency_key=f"key-{next(_keys)}",
         created_at=when,
     )

@@ -2,7 +2,7 @@
 
 For the streaming-memory test and bench/export.py. Three annotators rank four candidates
 per prompt (no ties); comparisons are derived in SQL from each stored ranking exactly as
-app.annotation.ranking.derive_comparisons does for singleton groups (chosen = earlier
+app.prompt_sets.ranking.derive_comparisons does for singleton groups (chosen = earlier
 group, margin = group distance), so the rows match what the annotation service writes.
 """
 

@@ -88,8 +88,8 @@ def make_export_scenario(session: Session, **set_fields: Any) -> ExportScenario:
     early = utcnow() - dt.timedelta(days=10)
     a1, a2, a3 = annotators
     make_annotation(session, single, a1, [[s[0]], [s[1]], [s[2]]], created_at=early)
-    make_annotation(session, single, a2, [[s[1]], [s[0]], [s[2]]])
-    make_annotation(session, single, a3, [[s[0], s[1]], [s[2]]])
+    make_annotation(session, single, a2, [[s[1]], [s[0]], [s[2]]], order_changed=True)
+    make_annotation(session, single, a3, [[s[0], s[1]], [s[2]]], order_changed=False)
     make_annotation(
         session,
         multi,

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from app.analytics.agreement import (
     alpha_ordinal,
     annotator_agreement,
+    pair_agreements,
     pair_consensus,
     pairwise_agreement_rate,
 )
-from app.analytics.strength import bradley_terry, win_rates
+from app.analytics.strength import bradley_terry, model_standings, win_rates
 from app.analytics.votes import Vote, votes_from_ranking
 
 
@@ -41,6 +44,38 @@ def test_pair_consensus_counts_votes_and_majority() -> None:
 def test_no_majority_when_the_top_is_shared() -> None:
     votes = votes_from_ranking(1, 1, [[10], [11]]) + votes_from_ranking(1, 2, [[11], [10]])
     assert pair_consensus(votes)[(1, 10, 11)].majority is None
+
+
+def test_pair_agreements_of_one_prompt_are_the_consensus_shares() -> None:
+    rankings = [[[10], [11], [12]], [[10], [11], [12]], [[11], [10, 12]]]
+    assert pair_agreements(rankings) == {
+        (10, 11): pytest.approx(2 / 3),
+        (10, 12): pytest.approx(2 / 3),
+        (11, 12): 1.0,
+    }
+    assert pair_agreements([[[1, 2]]]) == {(1, 2): 1.0}
+    assert pair_agreements([]) == {}
+
+
+def _random_ranking(rng: random.Random, ids: list[int]) -> list[list[int]]:
+    groups: list[list[int]] = []
+    for cid in rng.sample(ids, len(ids)):
+        if groups and rng.random() < 0.3:
+            groups[-1].append(cid)
+        else:
+            groups.append([cid])
+    return groups
+
+
+def test_pair_agreements_match_pair_consensus_on_random_rankings_with_ties() -> None:
+    # pair_agreements is the exports' per-prompt shortcut; it must give the same shares.
+    rng = random.Random(7)
+    for prompt_id in range(200):
+        ids = rng.sample(range(1, 50), rng.randint(2, 6))
+        rankings = [_random_ranking(rng, ids) for _ in range(rng.randint(1, 5))]
+        votes = [v for i, r in enumerate(rankings) for v in votes_from_ranking(prompt_id, i, r)]
+        expected = {(a, b): t.agreement for (_, a, b), t in pair_consensus(votes).items()}
+        assert pair_agreements(rankings) == expected
 
 
 def test_annotator_agreement_is_leave_one_out() -> None:
@@ -85,3 +120,16 @@ def test_bradley_terry_orders_models_and_brackets_the_estimate() -> None:
     for s in strengths.values():
         assert s.ci_low <= s.strength <= s.ci_high
     assert bradley_terry([("a", "a")]) == {}
+
+
+def test_model_standings_put_win_rates_and_strengths_in_one_table_strongest_first() -> None:
+    rows = model_standings([("big", "small")] * 3 + [("small", "big")])
+    assert [(r["model"], r["wins"], r["losses"], r["win_rate"]) for r in rows] == [
+        ("big", 3, 1, 0.75),
+        ("small", 1, 3, 0.25),
+    ]
+    best, worst = rows
+    assert best["strength"] > 0 > worst["strength"]
+    low, high = best["ci_low"], best["ci_high"]
+    assert low is not None and high is not None and low <= best["strength"] <= high
+    assert model_standings([]) == []

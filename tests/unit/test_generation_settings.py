@@ -8,7 +8,7 @@ import pytest
 
 from app.core.config import Settings
 from app.generation.backends import GeneratedText
-from app.generation.config import GenerationSettings, resolve_generation_settings
+from app.generation.config import JobSettings, resolve_generation_settings
 from app.generation.dedupe import duplicate_positions
 from app.generation.errors import InvalidGenerationSettings
 
@@ -50,13 +50,13 @@ def test_defaults_fill_from_app_settings() -> None:
 
 
 def test_seeds_differ_per_prompt_position_and_retry() -> None:
-    gen = GenerationSettings(seed=7)
+    gen = JobSettings(seed=7)
     seeds = {gen.seed_for(p, pos, r) for p in range(5) for pos in range(8) for r in range(3)}
     assert len(seeds) == 5 * 8 * 3
 
 
 def test_temperature_list_cycles_over_positions() -> None:
-    gen = GenerationSettings(temperature=[0.5, 1.0])
+    gen = JobSettings(temperature=[0.5, 1.0])
     assert [gen.temperature_for(i) for i in range(4)] == [0.5, 1.0, 0.5, 1.0]
 
 

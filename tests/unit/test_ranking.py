@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.annotation.ranking import (
+from app.prompt_sets.ranking import (
     DerivedComparison,
     RankingInvalid,
     derive_comparisons,

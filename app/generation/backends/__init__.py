@@ -1,4 +1,4 @@
-"""The generation backend interface and the factory that picks an implementation.
+"""The generation backend interface (factory.py picks an implementation).
 
 A backend turns a batch of requests (one per prompt: the chat, and one seed/temperature
 per candidate wanted) into generated texts with token counts and latency. It knows
@@ -10,9 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
-
-from app.core.config import Settings
-from app.generation.config import GenerationSettings
 
 
 @dataclass(frozen=True)
@@ -54,18 +51,13 @@ class PromptResult:
 
 class Backend(Protocol):
     model_name: str
-    batch_prompts: int  # how many prompts a worker should hand over per call
+
+    @property
+    def batch_prompts(self) -> int:
+        """How many prompts a worker should hand over per call."""
+        ...
+
     # Polled during generation where the backend can stop early (a cancelled job).
     should_stop: Callable[[], bool] | None
 
     def generate(self, requests: list[PromptRequest]) -> list[PromptResult]: ...
-
-
-def make_backend(gen: GenerationSettings, app_settings: Settings) -> Backend:
-    if gen.backend == "openai":
-        from app.generation.backends.openai import OpenAIBackend
-
-        return OpenAIBackend.from_settings(gen, app_settings)
-    from app.generation.backends.transformers import load_transformers_backend
-
-    return load_transformers_backend(gen, app_settings)

@@ -19,7 +19,7 @@ import httpx
 
 from app.core.config import Settings
 from app.generation.backends import CandidateSpec, GeneratedText, PromptRequest, PromptResult
-from app.generation.config import GenerationSettings
+from app.generation.config import JobSettings
 from app.generation.errors import BackendError, BackendUnavailable
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -29,7 +29,7 @@ RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 class OpenAIBackend:
     base_url: str
     model_name: str
-    gen: GenerationSettings
+    gen: JobSettings
     api_key: str = ""
     concurrency: int = 4
     timeout_seconds: float = 120.0
@@ -38,7 +38,7 @@ class OpenAIBackend:
     should_stop: Callable[[], bool] | None = None
 
     @classmethod
-    def from_settings(cls, gen: GenerationSettings, s: Settings) -> OpenAIBackend:
+    def from_settings(cls, gen: JobSettings, s: Settings) -> OpenAIBackend:
         return cls(
             base_url=gen.base_url,
             model_name=gen.model,

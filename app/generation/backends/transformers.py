@@ -18,9 +18,9 @@ from typing import Any
 
 from app.core.config import Settings
 from app.generation.backends import GeneratedText, PromptRequest, PromptResult
-from app.generation.config import GenerationSettings
+from app.generation.config import JobSettings
 
-_models: dict[tuple[str, str], tuple[Any, Any, Any, dict[str, Any]]] = {}
+_models: dict[tuple[str, str, str], tuple[Any, Any, Any, dict[str, Any]]] = {}
 _models_lock = threading.Lock()
 
 
@@ -56,9 +56,7 @@ def _place(lm: Any, dtype: str) -> Any:
     return lm.to("cuda") if torch.cuda.is_available() else lm
 
 
-def load_transformers_backend(
-    gen: GenerationSettings, app_settings: Settings
-) -> TransformersBackend:
+def load_transformers_backend(gen: JobSettings, app_settings: Settings) -> TransformersBackend:
     if app_settings.generation_threads:
         import torch
 
@@ -124,7 +122,7 @@ class StopWhen:
 
 
 class TransformersBackend:
-    def __init__(self, lm: Any, tokenizer: Any, model_name: str, gen: GenerationSettings) -> None:
+    def __init__(self, lm: Any, tokenizer: Any, model_name: str, gen: JobSettings) -> None:
         self.lm = lm
         self.tokenizer = tokenizer
         self.model_name = model_name

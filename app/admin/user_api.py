@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.accounts import service
 from app.accounts.deps import AdminUser
 from app.accounts.models import ApiToken, User
+from app.admin import people
 from app.core.db import SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
@@ -115,7 +116,7 @@ def reset_password(
 
 @router.post("/users/{user_id}/active", response_model=UserOut)
 def set_active(user_id: int, body: ActiveIn, session: SessionDep, admin: AdminUser) -> UserOut:
-    service.set_active(session, user_id=user_id, active=body.is_active, acting_user_id=admin.id)
+    people.set_active(session, user_id=user_id, active=body.is_active, acting_user_id=admin.id)
     return user_out(service.load_user(session, user_id))
 
 

@@ -1,7 +1,8 @@
 """A ranking is an ordered list of tie groups over a prompt's candidates.
 
 The one place that says what a valid ranking is and which comparisons it implies. Used by
-the API, the browser page, the exports and the statistics alike.
+the API, the browser page, the exports and the statistics alike. It sits with the prompts,
+the lowest domain that knows candidates, because a set's gold rankings are checked by it too.
 """
 
 from __future__ import annotations

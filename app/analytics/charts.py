@@ -9,9 +9,69 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from typing import TypedDict
 
 WIDTH, HEIGHT = 720, 200
 LEFT, BOTTOM, TOP = 40, 24, 10
+
+
+class Bar(TypedDict):
+    x: float
+    y: float
+    w: float
+    h: float
+    title: str
+
+
+class AxisLabel(TypedDict):
+    x: float
+    text: str
+
+
+class BarChart(TypedDict):
+    width: int
+    height: int
+    bars: list[Bar]
+    labels: list[AxisLabel]
+    max: int
+    axis_y: int
+    left: int
+    top: int
+    total: int
+
+
+class WinRateRow(TypedDict):
+    y: int
+    label: str
+    w: float
+    text: str
+
+
+class WinRateChart(TypedDict):
+    width: int
+    height: int
+    rows: list[WinRateRow]
+    label_w: int
+    bar_w: int
+    half_x: float
+
+
+class StrengthRow(TypedDict):
+    y: int
+    label: str
+    x: float
+    x1: float | None
+    x2: float | None
+    text: str
+
+
+class StrengthChart(TypedDict):
+    width: int
+    height: int
+    rows: list[StrengthRow]
+    zero_x: float | None
+    label_w: int
+    plot_w: int
 
 
 def hourly_counts(
@@ -30,13 +90,14 @@ def hourly_counts(
     ]
 
 
-def bar_chart(series: list[tuple[dt.datetime, int]]) -> dict:
+def bar_chart(series: list[tuple[dt.datetime, int]]) -> BarChart:
     """Vertical bars over time with a y-axis maximum and a few x labels."""
     peak = max((n for _, n in series), default=0)
     top = max(peak, 1)
     inner_w, inner_h = WIDTH - LEFT - 8, HEIGHT - BOTTOM - TOP
     step = inner_w / max(len(series), 1)
-    bars, labels = [], []
+    bars: list[Bar] = []
+    labels: list[AxisLabel] = []
     for i, (when, n) in enumerate(series):
         h = inner_h * n / top
         bars.append(
@@ -63,10 +124,10 @@ def bar_chart(series: list[tuple[dt.datetime, int]]) -> dict:
     }
 
 
-def win_rate_chart(rates: Mapping[str, tuple[int, int, float | None]]) -> dict:
+def win_rate_chart(rates: Mapping[str, tuple[int, int, float | None]]) -> WinRateChart:
     """Horizontal bars of win rate (0-100%) per model: {model: (wins, losses, rate)}."""
     row_h, label_w, bar_w = 28, 200, 420
-    rows = []
+    rows: list[WinRateRow] = []
     for i, (model, (wins, losses, rate)) in enumerate(sorted(rates.items())):
         share = rate or 0.0
         rows.append(
@@ -87,7 +148,9 @@ def win_rate_chart(rates: Mapping[str, tuple[int, int, float | None]]) -> dict:
     }
 
 
-def strength_chart(strengths: Mapping[str, tuple[float, float | None, float | None]]) -> dict:
+def strength_chart(
+    strengths: Mapping[str, tuple[float, float | None, float | None]],
+) -> StrengthChart:
     """Bradley–Terry log-strengths as dots with 95% interval whiskers on a shared scale."""
     row_h, label_w, plot_w = 28, 200, 420
     values = [v for s in strengths.values() for v in s if v is not None]
@@ -100,7 +163,7 @@ def strength_chart(strengths: Mapping[str, tuple[float, float | None, float | No
     def x(v: float) -> float:
         return round(label_w + plot_w * (v - low) / (high - low), 1)
 
-    rows = []
+    rows: list[StrengthRow] = []
     ordered = sorted(strengths.items(), key=lambda kv: -kv[1][0])
     for i, (model, (value, ci_low, ci_high)) in enumerate(ordered):
         ci = (

@@ -12,22 +12,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from app.accounts import service
-from app.accounts.admin_api import invite_url
 from app.accounts.deps import AdminUser
 from app.accounts.models import ROLE_VALUES
+from app.admin import people
+from app.admin.user_api import invite_url
+from app.analytics.reports import annotator_stats
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError
+from app.core.forms import FormFields
 from app.core.templating import flash, render
-from app.prompt_sets.annotator_stats import annotator_stats
 
 router = APIRouter(tags=["pages"])
 CSRF = [Depends(verify_csrf_form)]
-
-
-async def _form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -58,8 +55,9 @@ def _field_errors(exc: AppError) -> dict[str, str]:
 
 
 @router.post("/admin/users", dependencies=CSRF)
-async def create_user(request: Request, session: SessionDep, admin: AdminUser) -> Response:
-    form = await _form(request)
+def create_user(
+    request: Request, session: SessionDep, admin: AdminUser, form: FormFields
+) -> Response:
     username, role, password = (
         form.get("username", "").strip(),
         form.get("role", ""),
@@ -105,10 +103,10 @@ def user_page(
 
 
 @router.post("/admin/users/{user_id}/password", dependencies=CSRF)
-async def reset_password(
-    user_id: int, request: Request, session: SessionDep, admin: AdminUser
+def reset_password(
+    user_id: int, request: Request, session: SessionDep, admin: AdminUser, form: FormFields
 ) -> Response:
-    password = (await _form(request)).get("password", "")
+    password = form.get("password", "")
     try:
         user = service.reset_password(session, user_id=user_id, password=password)
     except AppError as exc:
@@ -119,12 +117,12 @@ async def reset_password(
 
 
 @router.post("/admin/users/{user_id}/active", dependencies=CSRF)
-async def set_active(
-    user_id: int, request: Request, session: SessionDep, admin: AdminUser
+def set_active(
+    user_id: int, request: Request, session: SessionDep, admin: AdminUser, form: FormFields
 ) -> Response:
-    active = (await _form(request)).get("active") == "true"
+    active = form.get("active") == "true"
     try:
-        released = service.set_active(
+        released = people.set_active(
             session, user_id=user_id, active=active, acting_user_id=admin.id
         )
     except AppError as exc:
@@ -145,10 +143,10 @@ def renew_invite(user_id: int, request: Request, session: SessionDep, admin: Adm
 
 
 @router.post("/admin/users/{user_id}/tokens", dependencies=CSRF)
-async def create_token(
-    user_id: int, request: Request, session: SessionDep, admin: AdminUser
+def create_token(
+    user_id: int, request: Request, session: SessionDep, admin: AdminUser, form: FormFields
 ) -> Response:
-    name = (await _form(request)).get("name", "")[:100]
+    name = form.get("name", "")[:100]
     user = service.load_user(session, user_id)
     _, token = service.create_api_token(session, user=user, name=name)
     flash(request, f"New API token (shown once, copy it now): {token}", "secret")
@@ -174,8 +172,7 @@ def invite_page(token: str, request: Request, session: SessionDep) -> HTMLRespon
 
 
 @router.post("/invite/{token}", dependencies=CSRF)
-async def accept_invite(token: str, request: Request, session: SessionDep) -> Response:
-    form = await _form(request)
+def accept_invite(token: str, request: Request, session: SessionDep, form: FormFields) -> Response:
     user = service.load_invited_user(session, token)
     error = None
     if form.get("password", "") != form.get("password_again", ""):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from app.prompt_sets import charts
+from app.analytics import charts
 
 NOW = dt.datetime(2026, 11, 26, 12, 30, tzinfo=dt.UTC)
 

@@ -1,0 +1,42 @@
+"""Rules that depend on whether anyone annotated a prompt (removing it, regenerating it) live
+here, with the annotations, so the prompt_sets domain below never has to read them."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from app.annotation.models import Annotation
+from app.prompt_sets import service as prompt_set_service
+from app.prompt_sets.models import Prompt
+
+
+def annotation_count(session: Session, prompt_id: int) -> int:
+    query = select(func.count()).select_from(Annotation).where(Annotation.prompt_id == prompt_id)
+    return session.scalar(query) or 0
+
+
+def delete_or_archive_prompt(session: Session, *, prompt_id: int) -> str:
+    """Delete a prompt nobody has annotated; archive one that has annotations, so the
+    rankings already collected stay exportable. Returns "deleted" or "archived"."""
+    prompt = prompt_set_service.load_writable_prompt(session, prompt_id)
+    if annotation_count(session, prompt_id):
+        prompt.status = "archived"
+        outcome = "archived"
+    else:
+        session.execute(delete(Prompt).where(Prompt.id == prompt_id))
+        outcome = "deleted"
+    session.commit()
+    return outcome
+
+
+def unannotated_prompt_ids(session: Session, prompt_set_id: int) -> list[int]:
+    """Active prompts nobody has annotated yet: safe to regenerate."""
+    annotated = select(Annotation.id).where(Annotation.prompt_id == Prompt.id).exists()
+    return list(
+        session.scalars(
+            select(Prompt.id)
+            .where(Prompt.prompt_set_id == prompt_set_id, Prompt.status == "active", ~annotated)
+            .order_by(Prompt.id)
+        )
+    )
