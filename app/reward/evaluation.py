@@ -5,8 +5,7 @@ Everything is measured on the test pairs (the export's stable hash split by prom
   halves), with a percentile bootstrap 95% CI that resamples *prompts* (pairs of one
   prompt are correlated, so resampling pairs would give a CI that is too narrow);
 - ceiling: how often another annotator of the same prompt orders the pair the same way
-  (leave-one-out agreement, a tie counts half) - no model predicting one annotator from
-  the crowd can be expected to beat it;
+  (app.analytics.agreement.leave_one_out_agreement);
 - baselines: the longer answer wins; the candidate displayed first to that annotator wins.
 """
 
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from app.analytics.agreement import leave_one_out_agreement
 from app.annotation.assignment import candidate_order
 from app.reward.data import Pairs, SetData
 from app.reward.head import pair_accuracy
@@ -46,25 +46,16 @@ def accuracy_with_ci(
 
 
 def ceiling(data: SetData, test: Pairs) -> dict[str, Any]:
-    """Leave-one-out agreement of other annotators of the same prompt on each test pair."""
-    values = []
-    for pid, annotator, chosen, rejected in zip(
-        test.prompt_id, test.annotator_id, test.chosen, test.rejected, strict=True
-    ):
-        votes = [
-            1.0
-            if ranks[chosen] < ranks[rejected]
-            else 0.5
-            if ranks[chosen] == ranks[rejected]
-            else 0.0
-            for who, ranks in data.rankings.get(int(pid), [])
-            if who != annotator and chosen in ranks and rejected in ranks
-        ]
-        if votes:
-            values.append(sum(votes) / len(votes))
-    if not values:
-        return {"agreement": None, "pairs": 0}
-    return {"agreement": round(float(np.mean(values)), 4), "pairs": len(values)}
+    """The human agreement ceiling on the test pairs (app.analytics.agreement)."""
+    pairs = zip(
+        test.prompt_id.tolist(),
+        test.annotator_id.tolist(),
+        test.chosen.tolist(),
+        test.rejected.tolist(),
+        strict=True,
+    )
+    agreement, counted = leave_one_out_agreement(pairs, data.rankings)
+    return {"agreement": None if agreement is None else round(agreement, 4), "pairs": counted}
 
 
 def _baseline(test: Pairs, rule: Callable[[int, int, int, int], float]) -> dict[str, Any]:

@@ -110,6 +110,23 @@ def score_missing(session: Session, version: RewardModel, app_settings: Settings
     return len(missing)
 
 
+def prompt_scores(
+    session: Session, version_id: int, prompt_ids: list[int]
+) -> dict[int, list[tuple[int, float, float]]]:
+    """prompt id -> [(candidate id, score, spread)] by the version, best first."""
+    out: dict[int, list[tuple[int, float, float]]] = {}
+    if not prompt_ids:
+        return out
+    for r in session.execute(
+        select(Candidate.prompt_id, Candidate.id, CandidateScore.score, CandidateScore.spread)
+        .join(CandidateScore, CandidateScore.candidate_id == Candidate.id)
+        .where(CandidateScore.reward_model_id == version_id, Candidate.prompt_id.in_(prompt_ids))
+        .order_by(Candidate.prompt_id, CandidateScore.score.desc())
+    ):
+        out.setdefault(r.prompt_id, []).append((r.id, r.score, r.spread))
+    return out
+
+
 def active_scores(
     session: Session, prompt_set_ids: tuple[int, ...]
 ) -> dict[int, tuple[float, int]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import select
@@ -10,10 +9,10 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.prompt_sets import service as prompt_set_service
-from app.prompt_sets.models import ROUTINGS, Candidate, Prompt
+from app.prompt_sets.models import ROUTINGS, Prompt
 from app.reward import charts, service
 from app.reward.data import comparison_count
-from app.reward.models import CandidateScore
+from app.reward.scoring import prompt_scores
 
 
 def scores_payload(session: Session, prompt_set_id: int, *, limit: int) -> dict[str, Any]:
@@ -26,20 +25,9 @@ def scores_payload(session: Session, prompt_set_id: int, *, limit: int) -> dict[
         .order_by(Prompt.priority, Prompt.id)
         .limit(limit)
     ).all()
-    scores: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    if active is not None and prompts:
-        for r in session.execute(
-            select(Candidate.prompt_id, Candidate.id, CandidateScore.score, CandidateScore.spread)
-            .join(CandidateScore, CandidateScore.candidate_id == Candidate.id)
-            .where(
-                CandidateScore.reward_model_id == active.id,
-                Candidate.prompt_id.in_([p.id for p in prompts]),
-            )
-            .order_by(Candidate.prompt_id, CandidateScore.score.desc())
-        ):
-            scores[r.prompt_id].append(
-                {"candidate_id": r.id, "score": round(r.score, 4), "spread": round(r.spread, 4)}
-            )
+    scores = (
+        prompt_scores(session, active.id, [p.id for p in prompts]) if active is not None else {}
+    )
     return {
         "prompt_set_id": prompt_set_id,
         "routing": prompt_set.routing,
@@ -49,7 +37,10 @@ def scores_payload(session: Session, prompt_set_id: int, *, limit: int) -> dict[
                 "id": p.id,
                 "priority": p.priority,
                 "text": (p.text or (p.messages or [{}])[-1].get("content", ""))[:300],
-                "candidates": scores.get(p.id, []),
+                "candidates": [
+                    {"candidate_id": cid, "score": round(s, 4), "spread": round(d, 4)}
+                    for cid, s, d in scores.get(p.id, [])
+                ],
             }
             for p in prompts
         ],

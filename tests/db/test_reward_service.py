@@ -367,3 +367,38 @@ def test_the_routing_form_shows_a_bad_value_and_changes_nothing(client, session)
     assert response.status_code == 200
     assert "retrain_every: Input should be greater than or equal to 0" in response.text
     assert _reward_state(session, ps) == before
+
+
+def test_admins_see_each_candidates_score_on_the_prompt_page_annotators_never(client, session):
+    ps = make_prompt_set(session, prompts=1, candidates=3)
+    prompt_id, cids = next(iter(_candidates(session, ps).items()))
+    unscored = cids[-1]
+    version = make_scored_version(session, ps, {cids[0]: (1.25, 0.5), cids[1]: (-0.75, 0.25)})
+    admin = make_user(session, role="admin")
+    annotator = make_user(session, role="annotator")
+
+    assert login(client, admin.username, DEFAULT_PASSWORD).status_code == 303
+    page = client.get(f"/admin/prompts/{prompt_id}")
+    assert page.status_code == 200
+    assert f'reward-model">#{version.id}</a> (active' in page.text
+    assert f'<td data-score="{cids[0]}">1.25 ± 0.50</td>' in page.text
+    assert f'<td data-score="{cids[1]}">-0.75 ± 0.25</td>' in page.text
+    assert f'<td data-score="{unscored}">–</td>' in page.text
+    client.post("/logout", data={"csrf_token": csrf_from(page.text)})
+
+    assert login(client, annotator.username, DEFAULT_PASSWORD).status_code == 303
+    assert client.get(f"/admin/prompts/{prompt_id}").status_code == 403
+    item = client.get(f"/annotate/{ps.id}/item")
+    assert item.status_code == 200 and 'name="shown_order"' in item.text  # the scored prompt
+    for shown in (item.text, client.get(f"/annotate/{ps.id}").text):
+        assert "data-score" not in shown and "1.25" not in shown and "-0.75" not in shown
+
+
+def test_the_prompt_page_shows_no_score_column_without_an_active_version(client, session):
+    ps = make_prompt_set(session, prompts=1, candidates=2)
+    prompt_id = next(iter(_candidates(session, ps)))
+    admin = make_user(session, role="admin")
+    assert login(client, admin.username, DEFAULT_PASSWORD).status_code == 303
+    page = client.get(f"/admin/prompts/{prompt_id}")
+    assert page.status_code == 200 and "data-score" not in page.text
+    assert "<th>Score</th>" not in page.text
