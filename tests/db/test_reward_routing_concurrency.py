@@ -4,9 +4,7 @@ and 16 annotators at once still fill every prompt exactly k times, never twice e
 from __future__ import annotations
 
 import random
-import threading
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -22,6 +20,7 @@ from tests.db.test_annotation_concurrency import _annotate_until_done
 from tests.factories.accounts import make_token, make_user
 from tests.factories.prompt_sets import make_prompt_set
 from tests.factories.reward import make_scored_version
+from tests.support.crowd import all_at_once, annotations_reach
 from tests.support.server import ranklab_env, start_server
 
 ANNOTATORS, PROMPTS, K = 16, 30, 3
@@ -58,14 +57,11 @@ def test_uncertain_first_leases_least_certain_first_and_keeps_every_lease_rule(
             first = client.get(f"/api/v1/tasks/next?prompt_set={ps.id}")
             assert first.status_code == 200 and first.json()["prompt"]["text"] is not None
             leased = first.json()["assignment_id"]
-        barrier = threading.Barrier(ANNOTATORS)
-
-        def run(i: int) -> list[dict]:
-            barrier.wait()
-            return _annotate_until_done(server.base_url, tokens[i], ps.id, i)
-
-        with ThreadPoolExecutor(ANNOTATORS) as pool:
-            results = [r for rs in pool.map(run, range(ANNOTATORS)) for r in rs]
+        # The first user's live lease keeps one seat: the crowd is done one short of k each.
+        done = annotations_reach(engine, PROMPTS * K - 1)
+        results = all_at_once(
+            ANNOTATORS, lambda i: _annotate_until_done(server.base_url, tokens[i], ps.id, i, done)
+        )
     finally:
         server.stop()
     with Session(engine) as session:
