@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -14,7 +14,8 @@ PROMPT_SET_STATUSES = ("active", "paused", "archived")
 PROMPT_STATUSES = ("active", "archived")
 MIN_CANDIDATES, MAX_CANDIDATES = 2, 8
 # The order the claim hands out a set's prompts (app.annotation.assignment, app.reward.routing).
-ROUTINGS = ("in_order", "random", "uncertain_first")
+Routing = Literal["in_order", "random", "uncertain_first"]
+ROUTINGS: tuple[str, ...] = get_args(Routing)
 
 
 class PromptSet(Base):

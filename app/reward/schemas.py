@@ -7,11 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.prompt_sets.models import ROUTINGS
+from app.prompt_sets.models import Routing
 from app.reward.errors import InvalidRewardOptions
-
-Routing = Literal["in_order", "random", "uncertain_first"]
-assert set(ROUTINGS) == {"in_order", "random", "uncertain_first"}
 
 
 class TrainOptions(BaseModel):
