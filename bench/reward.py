@@ -25,14 +25,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import create_engine, insert, make_url, select, text
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from annotate import fresh_database  # noqa: E402  (bench/, the script's folder)
+
 import app.models  # noqa: E402,F401
-from app.core import migrate  # noqa: E402
 from app.core.config import Settings  # noqa: E402
 from app.core.db import make_engine  # noqa: E402
 from app.prompt_sets.content import content_hash  # noqa: E402
@@ -46,17 +47,6 @@ from app.reward.scoring import compute_scores, scores_from_head, write_scores  #
 
 DB_NAME = "ranklab_bench_reward"
 DIM = 576
-
-
-def fresh_database(admin_url: str) -> str:
-    admin = create_engine(make_url(admin_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    admin.dispose()
-    url = make_url(admin_url).set(database=DB_NAME).render_as_string(hide_password=False)
-    migrate.upgrade(url)
-    return url
 
 
 def bench_embedding(settings: Settings, n: int = 64) -> None:
@@ -277,7 +267,7 @@ def main() -> int:
         if not args.skip_model:
             bench_embedding(settings)
         bench_head()
-        url = fresh_database(admin)
+        url = fresh_database(admin, DB_NAME)
         bench_scoring(url, settings, args.prompts // 4)
         bench_priorities(url, settings, args.prompts)
     return 0
