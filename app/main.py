@@ -48,6 +48,8 @@ def _routers() -> list:
     from app.prompt_sets import api as prompt_sets_api
     from app.prompt_sets import pages as prompt_sets_pages
     from app.prompt_sets import prompts_api
+    from app.reward import api as reward_api
+    from app.reward import pages as reward_pages
 
     return [
         health.router,
@@ -69,6 +71,8 @@ def _routers() -> list:
         generation_api.router,
         generation_pages.router,
         prompts_api.router,
+        reward_api.router,
+        reward_pages.router,
     ]
 
 
@@ -82,8 +86,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.run_worker_in_process:
             from app.generation.worker import start_in_thread
+            from app.reward.worker import RewardWorker
 
-            app.state.on_shutdown.append(start_in_thread(engine, settings))
+            def reward_steps(worker_id: str) -> list:
+                return [RewardWorker(engine, settings, worker_id).run_once]
+
+            app.state.on_shutdown.append(start_in_thread(engine, settings, reward_steps))
         yield
         for stop in app.state.on_shutdown:
             stop()

@@ -6,3 +6,4 @@ from app.annotation.tallies import AnnotatorPromptTally, ModelPairTally, RankCoi
 from app.core.db import Base  # noqa: F401
 from app.generation.models import GenerationJob, GenerationTask  # noqa: F401
 from app.prompt_sets.models import Candidate, Prompt, PromptSet  # noqa: F401
+from app.reward.models import CandidateEmbedding, CandidateScore, RewardModel  # noqa: F401

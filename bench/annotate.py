@@ -2,6 +2,7 @@
 
     PYTHONPATH=$PWD python bench/annotate.py [--prompts 3000] [--seconds 20] [--workers 1]
         [--mode next|pair] [--database ranklab_bench_annotate]
+        [--routing in_order|random|uncertain_first]
 
 `--mode next` (the default, issue 11): one request per item, `POST /api/v1/annotations?next=1`
 stores the ranking and returns the next lease. `--mode pair`: the two-request cycle
@@ -12,6 +13,8 @@ RANKLAB_BENCH_POSTGRES_URL (default: postgres on 127.0.0.1), seeds a prompt set 
 `--prompts` ready prompts of 4 candidates (k=3), starts `ranklab serve`, then measures
 cycles per second and p50/p95 latency with 1 and 16 concurrent clients (httpx, bearer
 tokens), and the bytes the annotate page loads (HTML + CSS + JS, uncompressed).
+With --routing uncertain_first an active reward model with random candidate scores is
+seeded and the priorities refreshed, so the claim walks (priority, id) order.
 """
 
 from __future__ import annotations
@@ -58,7 +61,39 @@ def fresh_database(admin_url: str, name: str) -> str:
     return url
 
 
-def seed(url: str, prompts: int, annotators: int) -> tuple[int, list[str]]:
+def route(session: Session, set_id: int, routing: str) -> None:
+    """Seed what a reward model leaves behind (scores, priorities) for `routing`."""
+    import random
+
+    from app.reward.models import CandidateScore, RewardModel
+    from app.reward.routing import refresh_priorities
+
+    ps = session.get(PromptSet, set_id)
+    ps.routing = routing
+    if routing == "uncertain_first":
+        version = RewardModel(
+            prompt_set_id=set_id, kind="fast", backbone="smollm2", status="done", is_active=True
+        )
+        session.add(version)
+        session.flush()
+        rng = random.Random(0)
+        cids = session.scalars(
+            select(Candidate.id).join(Prompt).where(Prompt.prompt_set_id == set_id)
+        ).all()
+        session.execute(
+            insert(CandidateScore),
+            [
+                {"reward_model_id": version.id, "candidate_id": c, "score": rng.gauss(0, 2)}
+                for c in cids
+            ],
+        )
+    session.flush()
+    refresh_priorities(session, ps)
+
+
+def seed(
+    url: str, prompts: int, annotators: int, routing: str = "in_order"
+) -> tuple[int, list[str]]:
     engine = make_engine(url)
     with Session(engine) as session:
         ps = PromptSet(name="bench", candidates_per_prompt=4, annotators_per_prompt=3)
@@ -94,6 +129,7 @@ def seed(url: str, prompts: int, annotators: int) -> tuple[int, list[str]]:
             )
             session.flush()
             tokens.append(accounts.create_api_token(session, user=user, name="bench")[1])
+        route(session, ps.id, routing)
         session.commit()
         set_id = ps.id
     # Fresh statistics, as autovacuum would have after a real import: without them the
@@ -221,13 +257,20 @@ def main() -> int:
     parser.add_argument("--mode", choices=("next", "pair"), default="next")
     parser.add_argument("--database", default=DB_NAME, help="throwaway database to create")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, CLIENTS])
+    parser.add_argument(
+        "--routing", choices=("in_order", "random", "uncertain_first"), default="in_order"
+    )
     args = parser.parse_args()
     admin = os.environ.get(
         "RANKLAB_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
     url = fresh_database(admin, args.database)
-    set_id, tokens = seed(url, args.prompts, max(args.clients) + 1)
-    print(f"seeded {args.prompts} prompts x 4 candidates, k=3, on {args.database}", flush=True)
+    set_id, tokens = seed(url, args.prompts, max(args.clients) + 1, args.routing)
+    print(
+        f"seeded {args.prompts} prompts x 4 candidates, k=3, routing {args.routing},"
+        f" on {args.database}",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         env = ranklab_env(Path(tmp) / "data", url)
         server = start_server(env, Path(tmp) / "server.log", ["--workers", str(args.workers)])

@@ -1,4 +1,5 @@
-"""A prompt's admin page: its candidates, how many annotations it has, delete, gold."""
+"""A prompt's admin page: its candidates (with the active reward model's scores), how many
+annotations it has, delete, gold. Admins only: annotators never see scores."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from app.core.templating import flash, render
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Candidate, PromptSet
 from app.prompt_sets.schemas import GoldIn
+from app.reward import service as reward_service
+from app.reward.scoring import prompt_scores
 
 router = APIRouter(tags=["pages"])
 CSRF = [Depends(verify_csrf_form)]
@@ -34,6 +37,9 @@ def prompt_context(session: Session, prompt_id: int, errors: list | None = None)
     candidates = session.scalars(
         select(Candidate).where(Candidate.prompt_id == prompt_id).order_by(Candidate.position)
     ).all()
+    active = reward_service.active_version(session, prompt.prompt_set_id)
+    scored = prompt_scores(session, active.id, [prompt_id]) if active else {}
+    score_of = {cid: (s, d) for cid, s, d in scored.get(prompt_id, [])}
     return {
         "prompt": prompt,
         "prompt_set": session.get(PromptSet, prompt.prompt_set_id),
@@ -46,10 +52,12 @@ def prompt_context(session: Session, prompt_id: int, errors: list | None = None)
                 "source": c.source,
                 "generator": c.generator,
                 "transcript": c.transcript,
+                "score": score_of.get(c.id),  # (score, ensemble spread) or None
             }
             for c in candidates
         ],
         "annotations": prompt_removal.annotation_count(session, prompt_id),
+        "reward_model_id": active.id if active else None,
         "gold_text": "; ".join(", ".join(str(i) for i in g) for g in prompt.gold_ranking or []),
         "errors": errors or [],
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,6 +78,33 @@ def pair_agreements(rankings: Iterable[Ranking]) -> dict[tuple[int, int], float]
                     counts[(a, b)] = tally = [0, 0, 0]
                 tally[(diff > 0) - (diff < 0) + 1] += 1
     return {key: max(tally) / (tally[0] + tally[1] + tally[2]) for key, tally in counts.items()}
+
+
+def leave_one_out_agreement(
+    pairs: Iterable[tuple[int, int, int, int]],
+    rankings: Mapping[int, Sequence[tuple[int, Mapping[int, int]]]],
+) -> tuple[float | None, int]:
+    """The human agreement ceiling of ordered pairs: for each (prompt, annotator, chosen,
+    rejected), the share of the prompt's *other* annotators who rank chosen above rejected
+    (a tie counts half), averaged over the pairs that have another annotator. No model
+    predicting one annotator from the crowd can be expected to beat it.
+
+    `rankings`: prompt id -> [(annotator id, {candidate id: rank})]. Returns (mean, pairs
+    counted); the mean is None when no pair has another annotator."""
+    values = []
+    for prompt_id, annotator, chosen, rejected in pairs:
+        votes = [
+            1.0
+            if ranks[chosen] < ranks[rejected]
+            else 0.5
+            if ranks[chosen] == ranks[rejected]
+            else 0.0
+            for who, ranks in rankings.get(prompt_id, [])
+            if who != annotator and chosen in ranks and rejected in ranks
+        ]
+        if votes:
+            values.append(sum(votes) / len(votes))
+    return (float(np.mean(values)) if values else None), len(values)
 
 
 def annotator_agreement(votes: Iterable[Vote]) -> dict[int, AgreementScore]:

@@ -204,15 +204,21 @@ _UNFINISHED = (
     .order_by(Assignment.id)
 )
 
-# The lowest-id regular prompt with a free seat, locked; prompts whose seats filled
-# while we claimed them are passed over.
+# The first regular prompt in hand-out order with a free seat, locked; prompts whose
+# seats filled while we claimed them are passed over. The order is (priority, id), one
+# scan of ix_prompt_claim_order for every routing: `in_order` leaves every priority at 0
+# (id order), `random` and `uncertain_first` have app.reward.routing write priorities
+# (lowest first) whenever scores change, so routing never changes this statement.
+# Seat targets: `_K` is the set's fixed k. A per-prompt target between k and k_max (more
+# annotators where they disagree) replaces `_K` with a `Prompt.seat_target` column here
+# and in `_INSERT_LEASE` / `_REUSE_LEASE`; every other lease rule stays as it is.
 _CLAIM_REGULAR = (
     _open_prompts(_SET, _WHO, gold=False)
     .where(
         _seats_taken(Prompt.id, _NOW) < _K,
         Prompt.id.not_in(bindparam("passed", expanding=True)),
     )
-    .order_by(Prompt.id)
+    .order_by(Prompt.priority, Prompt.id)
     .limit(1)
     .with_for_update(of=Prompt, skip_locked=True)
 )
@@ -383,11 +389,13 @@ def _pick(
 ) -> Row | None:
     """Claim a prompt and write the lease. Roughly one item in GOLD_EVERY is gold.
 
-    Regular prompts go in id order, which is how "finish items before starting new ones"
-    is kept cheaply: everyone takes the lowest open prompt, so prompts are started in id
-    order and the started ones are always the lowest ids that still have a seat (a
-    skipped or expired seat is refilled before a new prompt is opened). The scan stops at
-    the first open prompt instead of counting seats for every prompt of the set.
+    Regular prompts go in hand-out order, (priority, id), which is how "finish items
+    before starting new ones" is kept cheaply: everyone takes the first open prompt, so
+    prompts are started in that order and the started ones always come first while they
+    still have a seat (a skipped or expired seat is refilled before a new prompt is
+    opened). The scan stops at the first open prompt instead of counting seats for every
+    prompt of the set. A priority refresh (new scores) may reorder prompts mid-way; a
+    started prompt then waits its new turn, which is the point of routing by uncertainty.
     """
     reusable = {r.prompt_id: r for r in rows}
     params = {"set_id": prompt_set.id, "who": annotator_id}

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "generate",
     "worker",
     "export",
+    "rm",
 )
 
 

@@ -1,4 +1,5 @@
-"""`ranklab worker`: a generation worker process (scale out: run one per machine or core).
+"""`ranklab worker`: a background worker process: generation jobs and reward-model training
+(scale out: run one per machine or core).
 
 Workers claim prompts with SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, so any number
 of them share the queue. SIGTERM/SIGINT drop the batch in flight (its prompts go back to
@@ -27,11 +28,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _worker(args: argparse.Namespace) -> int:
     from app.core.db import make_engine
-    from app.generation.worker import Worker
+    from app.generation.worker import Worker, new_worker_id
+    from app.reward.worker import RewardWorker
 
     s = settings()
     engine = make_engine(s.sqlalchemy_url)
-    worker = Worker(engine, s, poll_seconds=args.poll)
+    worker_id = new_worker_id()
+    reward = RewardWorker(engine, s, worker_id)
+    worker = Worker(
+        engine, s, worker_id=worker_id, poll_seconds=args.poll, extra_work=[reward.run_once]
+    )
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:
@@ -40,7 +46,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    print(f"generation worker {worker.worker_id} started", flush=True)
+    print(f"worker {worker.worker_id} started", flush=True)
     try:
         worker.run(stop, until_idle=args.until_idle)
     finally:

@@ -112,6 +112,12 @@ class Settings(BaseSettings):
         parse_limits(value)  # raises ValueError with the library's message
         return value
 
+    reward_min_comparisons: int = Field(default=50, ge=1)
+    """A reward model version needs at least this many comparisons of its prompt set."""
+
+    reward_full_time_budget_seconds: float = Field(default=3600.0, gt=0)
+    """A full reward model whose estimated training time exceeds this is refused up front."""
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:

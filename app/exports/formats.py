@@ -6,7 +6,6 @@ TRL's names; metadata after). `columns=core` keeps only the core fields.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -116,13 +115,24 @@ UNPAIRED_LABEL_RULE = (
 )
 
 
+# Reward-model scores (ExportOptions.scores) ride along on the formats with a chosen and a
+# rejected candidate, after every other field.
+SCORED_FORMATS = ("pairs", "conversational", "consensus")
+SCORE_FIELDS = [
+    ("chosen_score", pa.float64()),
+    ("rejected_score", pa.float64()),
+    ("reward_model_id", pa.int64()),
+]
+
+
 def fields(options: ExportOptions) -> list[tuple[str, pa.DataType]]:
     core = list(CORE_FIELDS[options.format])
+    scored = SCORE_FIELDS if options.scores and options.format in SCORED_FORMATS else []
     if options.columns == "core":
         if options.margin and options.format in ("pairs", "conversational"):
             core.append(("margin", pa.float64()))
-        return core
-    return core + META_FIELDS[options.format]
+        return core + scored
+    return core + META_FIELDS[options.format] + scored
 
 
 def arrow_schema(options: ExportOptions) -> pa.Schema:
@@ -136,13 +146,8 @@ class RowContext:
     options: ExportOptions
     render_prompt: Callable[[list[dict[str, str]]], str] | None
     pseudonym: Callable[[int], str]
-
-
-def split_of(content_hash: str, test_fraction: float) -> str:
-    """train or test, from a hash of the prompt's content: stable across exports, and a
-    prompt never lands in both."""
-    digest = hashlib.sha256(f"ranklab-split:{content_hash}".encode()).digest()
-    return "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_fraction else "train"
+    # candidate id -> (score, reward model id), when the export asks for scores
+    scores: dict[int, tuple[float, int]] | None = None
 
 
 def _iso(value: Any) -> str:
@@ -207,12 +212,28 @@ class RowBuilder:
 
     def rows(self, group: PromptGroup) -> Iterator[Row]:
         builder = getattr(self, f"_{self.options.format}")
+        if self.ctx.scores is not None and self.options.format in SCORED_FORMATS:
+            builder = self._scored(builder)
         if self.options.columns == "all":
             # Builders emit the full field list in order already.
             yield from builder(group)
             return
         for row in builder(group):
             yield {k: row[k] for k in self._keys}
+
+    def _scored(self, builder: Callable[[PromptGroup], Iterator[Row]]) -> Callable:
+        scores = self.ctx.scores or {}
+
+        def with_scores(group: PromptGroup) -> Iterator[Row]:
+            for row in builder(group):
+                chosen = scores.get(row["chosen_id"]) if "chosen_id" in row else None
+                rejected = scores.get(row["rejected_id"]) if "rejected_id" in row else None
+                row["chosen_score"] = chosen[0] if chosen else None
+                row["rejected_score"] = rejected[0] if rejected else None
+                row["reward_model_id"] = (chosen or rejected or (None, None))[1]
+                yield row
+
+        return with_scores
 
     # -- pairs and conversational -------------------------------------------------------
     def _pair_candidates(

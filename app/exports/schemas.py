@@ -55,6 +55,9 @@ class ExportChoices(BaseModel):
     tokenizer: Text = Field(default="", max_length=500)
     """Model whose chat template renders prompts (default: the set's generation model)."""
     bundle: bool = False
+    # Add chosen_score, rejected_score and reward_model_id: each set's active reward model's
+    # scores (pairs, conversational, consensus; empty where a set has no active version).
+    scores: bool = False
 
     @model_validator(mode="before")
     @classmethod

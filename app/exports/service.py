@@ -24,7 +24,7 @@ from app.core.db import read_only
 from app.core.errors import InvalidInput, NotFound
 from app.core.inputs import form_int
 from app.exports import card as card_module
-from app.exports.formats import RowBuilder, RowContext, arrow_schema, split_of
+from app.exports.formats import RowBuilder, RowContext, arrow_schema
 from app.exports.plan import ExportPlan
 from app.exports.pseudonym import pseudonym
 from app.exports.schemas import FORMATS, RENDERED_FORMATS, ExportOptions, ExportQuery
@@ -32,6 +32,8 @@ from app.exports.source import PromptGroup, count_pair_rows, prompt_groups
 from app.exports.tokenizers import allowed_tokenizers, choose_tokenizer, renderer
 from app.exports.writers import EXTENSIONS, ChunkSink, encode, jsonl_line_chunks
 from app.prompt_sets.models import PromptSet
+from app.prompt_sets.split import split_of
+from app.reward.scoring import active_scores
 
 DEDUPED_FORMATS = ("pairs", "conversational", "consensus")
 
@@ -187,7 +189,7 @@ def iter_rows(
     """The export's rows in prompt order; `split` overrides the options' split."""
     options = plan.options
     split = split or options.split
-    builder = _row_builder(plan)
+    builder = _row_builder(plan, session)
     seen: set[bytes] = set()
     dedupe = options.dedupe and options.format in DEDUPED_FORMATS
     for group in _groups(session, plan, split):
@@ -200,12 +202,17 @@ def iter_rows(
             yield row
 
 
-def _row_builder(plan: ExportPlan) -> RowBuilder:
+def _row_builder(plan: ExportPlan, session: Session | None = None) -> RowBuilder:
     options = plan.options
     render = None
     if options.format in RENDERED_FORMATS:
         render = renderer(options.tokenizer, plan.tokenizer_setting)
-    return RowBuilder(RowContext(options, render, lambda uid: pseudonym(plan.secret_key, uid)))
+    scores = None
+    if options.scores and session is not None:
+        scores = active_scores(session, options.prompt_set_ids)
+    return RowBuilder(
+        RowContext(options, render, lambda uid: pseudonym(plan.secret_key, uid), scores)
+    )
 
 
 def _groups(session: Session, plan: ExportPlan, split: str) -> Iterator[PromptGroup]:
@@ -223,6 +230,7 @@ def fast_jsonl(options: ExportOptions) -> bool:
         options.file_type == "jsonl"
         and options.format in ("pairs", "conversational")
         and not options.dedupe
+        and not options.scores
     )
 
 

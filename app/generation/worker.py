@@ -17,7 +17,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, func, or_, select, update
@@ -60,6 +60,7 @@ class Worker:
         worker_id: str | None = None,
         poll_seconds: float = 1.0,
         max_attempts: int = MAX_ATTEMPTS,
+        extra_work: Sequence[Callable[[], bool]] = (),
     ) -> None:
         self.engine = engine
         self.settings = app_settings
@@ -67,6 +68,9 @@ class Worker:
         self.worker_id = worker_id or new_worker_id()
         self.poll_seconds = poll_seconds
         self.max_attempts = max_attempts
+        # Steps of other background work (reward-model training) run between batches by
+        # this loop; each returns whether it did something. Passed in by the layers above.
+        self.extra_work = list(extra_work)
         self._backends: dict[str, Backend] = {}
         self._backends_job: int | None = None
         self._held_job: int | None = None
@@ -87,6 +91,11 @@ class Worker:
                 except Exception:  # keep the worker alive; the task is retried via staleness
                     log.exception("worker %s: unexpected error", self.worker_id)
                     worked = False
+                for step in self.extra_work:
+                    try:
+                        worked = step() or worked
+                    except Exception:
+                        log.exception("worker %s: unexpected error", self.worker_id)
                 if not worked:
                     if until_idle:
                         return
@@ -513,10 +522,17 @@ def split_by_generator(claim: Claim) -> dict[str, list[PromptRequest]]:
     return out
 
 
-def start_in_thread(engine: Engine, app_settings: Settings) -> Callable[[], None]:
-    """Run a worker in a daemon thread (for `ranklab serve`); returns a stop function."""
+def start_in_thread(
+    engine: Engine,
+    app_settings: Settings,
+    extra_work: Callable[[str], Sequence[Callable[[], bool]]] | None = None,
+) -> Callable[[], None]:
+    """Run a worker in a daemon thread (for `ranklab serve`); returns a stop function.
+    `extra_work(worker_id)` gives the other background steps the loop also runs."""
     stop = threading.Event()
-    worker = Worker(engine, app_settings)
+    worker_id = new_worker_id()
+    steps = extra_work(worker_id) if extra_work else ()
+    worker = Worker(engine, app_settings, worker_id=worker_id, extra_work=steps)
     thread = threading.Thread(target=worker.run, args=(stop,), name="ranklab-worker", daemon=True)
     thread.start()
     log.info("in-process generation worker %s started", worker.worker_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -13,6 +13,9 @@ from app.core.db import Base, JSONType, NullableJSONType, utcnow
 PROMPT_SET_STATUSES = ("active", "paused", "archived")
 PROMPT_STATUSES = ("active", "archived")
 MIN_CANDIDATES, MAX_CANDIDATES = 2, 8
+# The order the claim hands out a set's prompts (app.annotation.assignment, app.reward.routing).
+Routing = Literal["in_order", "random", "uncertain_first"]
+ROUTINGS: tuple[str, ...] = get_args(Routing)
 
 
 class PromptSet(Base):
@@ -28,6 +31,8 @@ class PromptSet(Base):
         ),
         CheckConstraint("lease_seconds >= 30", name="lease_seconds_min"),
         CheckConstraint("length(name) BETWEEN 1 AND 200", name="name_length"),
+        CheckConstraint(f"routing IN {ROUTINGS!r}", name="routing_known"),
+        CheckConstraint("retrain_every >= 0", name="retrain_every_non_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -48,6 +53,10 @@ class PromptSet(Base):
     # annotator never touched (issue 11); off for sets whose shown order is meaningful.
     confirm_untouched_order: Mapped[bool] = mapped_column(default=True)
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # How prompts are handed out; every routing orders the claim by Prompt.priority.
+    routing: Mapped[str] = mapped_column(String(16), default="in_order", server_default="in_order")
+    # Retrain the fast reward model after this many new annotations (0: only by hand).
+    retrain_every: Mapped[int] = mapped_column(default=0, server_default="0")
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL")
     )
@@ -65,6 +74,8 @@ class Prompt(Base):
         CheckConstraint("(text IS NULL) <> (messages IS NULL)", name="text_xor_messages"),
         CheckConstraint("length(content_hash) = 64", name="content_hash_sha256"),
         Index("ix_prompt_set_status", "prompt_set_id", "status"),
+        # The claim walks a set's prompts in (priority, id) order: one index scan.
+        Index("ix_prompt_claim_order", "prompt_set_id", "priority", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -83,6 +94,10 @@ class Prompt(Base):
     is_gold: Mapped[bool] = mapped_column(default=False)
     # Known correct ranking for gold items, as tie groups of candidate ids.
     gold_ranking: Mapped[list[list[int]] | None] = mapped_column(NullableJSONType)
+    # Hand-out order within the set, lowest first (ties by id). 0 for every prompt under
+    # `in_order` and for prompts no reward model has scored yet; app.reward.routing writes
+    # it for `random` and `uncertain_first` whenever scores change.
+    priority: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,7 +19,12 @@ from tests.db.test_reporting_tallies import assert_tallies_exact
 from tests.factories.accounts import make_token, make_user
 from tests.factories.annotation import submission_for
 from tests.factories.prompt_sets import make_prompt_set
-from tests.support.crowd import all_at_once, assert_k_distinct_annotators
+from tests.support.crowd import (
+    all_at_once,
+    annotations_reach,
+    assert_k_distinct_annotators,
+    next_item,
+)
 from tests.support.databases import migrated, sqlite_url
 from tests.support.server import ranklab_env, start_server
 
@@ -27,17 +33,18 @@ PROMPTS = 40
 K = 3
 
 
-def _annotate_until_done(base_url: str, token: str, set_id: int, index: int) -> list[dict]:
-    """One annotator: next, submit (sometimes skip, sometimes retry) until told 204."""
+def _annotate_until_done(
+    base_url: str, token: str, set_id: int, index: int, done: Callable[[], bool]
+) -> list[dict]:
+    """One annotator: next, submit (sometimes skip, sometimes retry) until the crowd is
+    done (`next_item`: a 204 alone does not mean the set is finished)."""
     saved = []
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
         for step in range(PROMPTS + 5):
-            task = client.get(f"/api/v1/tasks/next?prompt_set={set_id}")
-            if task.status_code == 204:
+            item = next_item(client, set_id, done)
+            if item is None:
                 return saved
-            assert task.status_code == 200, task.text
-            item = task.json()
             if (index + step) % 9 == 4:
                 skip = client.post(
                     f"/api/v1/assignments/{item['assignment_id']}/skip", json={"reason": "busy"}
@@ -70,8 +77,9 @@ def test_32_annotators_hammering_a_k3_set_fill_every_prompt_exactly(
         tokens = [make_token(session, make_user(session)) for _ in range(ANNOTATORS)]
     server = start_server(ranklab_env(tmp_path / "data", fresh_postgres_url), tmp_path / "log")
     try:
+        done = annotations_reach(engine, PROMPTS * K)
         results = all_at_once(
-            ANNOTATORS, lambda i: _annotate_until_done(server.base_url, tokens[i], ps.id, i)
+            ANNOTATORS, lambda i: _annotate_until_done(server.base_url, tokens[i], ps.id, i, done)
         )
     finally:
         server.stop()

@@ -3,7 +3,7 @@ lease in one transaction, with every lease rule of the two-request cycle (issue 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -15,7 +15,12 @@ from app.annotation.models import Annotation, Assignment
 from app.core.db import make_engine
 from tests.factories.accounts import make_token, make_user
 from tests.factories.prompt_sets import make_prompt_set
-from tests.support.crowd import all_at_once, assert_k_distinct_annotators
+from tests.support.crowd import (
+    all_at_once,
+    annotations_reach,
+    assert_k_distinct_annotators,
+    next_item,
+)
 from tests.support.server import LiveServer, ranklab_env, start_server
 
 ANNOTATORS = 16
@@ -39,18 +44,17 @@ def _body(item: dict, key: str) -> dict:
     }
 
 
-def _annotate_with_next(base_url: str, token: str, set_id: int, index: int) -> list[dict]:
-    """One annotator: one GET for the first item, then submit-and-next until no `next`;
-    every fourth submit is sent twice (a retry after a lost answer)."""
+def _annotate_with_next(
+    base_url: str, token: str, set_id: int, index: int, done: Callable[[], bool]
+) -> list[dict]:
+    """One annotator: GET an item, then submit-and-next while there is a `next` (and GET
+    again when there is none, until the crowd is done: see `next_item`); every fourth
+    submit is sent twice (a retry after a lost answer)."""
     saved = []
     with httpx.Client(
         base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
     ) as client:
-        first = client.get(f"/api/v1/tasks/next?prompt_set={set_id}")
-        if first.status_code == 204:
-            return saved
-        assert first.status_code == 200, first.text
-        item: dict | None = first.json()
+        item = next_item(client, set_id, done)
         step = 0
         while item is not None:
             body = _body(item, f"{index}-{step}")
@@ -67,7 +71,7 @@ def _annotate_with_next(base_url: str, token: str, set_id: int, index: int) -> l
                     assert again["next"]["assignment_id"] == out["next"]["assignment_id"]
                 else:  # nothing was free a moment ago; a seat may have freed since
                     out = again
-            item = out.get("next")
+            item = out.get("next") or next_item(client, set_id, done)
             step += 1
             assert step <= PROMPTS + 1, "annotator never ran out of work"
     return saved
@@ -79,8 +83,9 @@ def test_16_annotators_submit_and_next_fill_every_prompt_exactly_k_times(live) -
     with Session(engine, expire_on_commit=False) as session:
         ps = make_prompt_set(session, prompts=PROMPTS, annotators_per_prompt=K)
         tokens = [make_token(session, make_user(session)) for _ in range(ANNOTATORS)]
+    done = annotations_reach(engine, PROMPTS * K)
     results = all_at_once(
-        ANNOTATORS, lambda i: _annotate_with_next(server.base_url, tokens[i], ps.id, i)
+        ANNOTATORS, lambda i: _annotate_with_next(server.base_url, tokens[i], ps.id, i, done)
     )
     with Session(engine) as session:
         assert_k_distinct_annotators(session, prompts=PROMPTS, k=K)

@@ -9,6 +9,7 @@ import pytest
 from app.analytics.agreement import (
     alpha_ordinal,
     annotator_agreement,
+    leave_one_out_agreement,
     pair_agreements,
     pair_consensus,
     pairwise_agreement_rate,
@@ -85,6 +86,23 @@ def test_annotator_agreement_is_leave_one_out() -> None:
     # Annotator 3 disagrees on 10-vs-11 and 10-vs-12, agrees on 11-vs-12.
     assert (scores[3].agree, scores[3].total) == (1, 3)
     assert scores[3].rate == pytest.approx(1 / 3)
+
+
+def test_agreement_ceiling_asks_the_other_annotators_of_the_prompt() -> None:
+    # Prompt 1: annotators 10 and 11 put candidate 1 first, 12 ties 1 and 2.
+    # Prompt 2: annotator 20 alone.
+    rankings = {
+        1: [(10, {1: 0, 2: 1}), (11, {1: 0, 2: 1}), (12, {1: 0, 2: 0})],
+        2: [(20, {5: 0, 6: 1})],
+    }
+    pairs = [
+        (1, 10, 1, 2),  # others: 11 agrees (1), 12 ties (0.5) -> 0.75
+        (1, 12, 2, 1),  # others: 10 and 11 disagree -> 0.0
+        (2, 20, 5, 6),  # nobody else: not counted
+        (1, 10, 1, 9),  # candidate 9 unranked by the others: not counted
+    ]
+    assert leave_one_out_agreement(pairs, rankings) == (0.375, 2)
+    assert leave_one_out_agreement(pairs[2:], rankings) == (None, 0)
 
 
 def test_pairwise_agreement_rate() -> None:

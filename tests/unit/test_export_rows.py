@@ -7,10 +7,11 @@ from pydantic import ValidationError
 
 from app.analytics.agreement import PairTally
 from app.exports.chat import gguf_chat_metadata, prompt_renderer
-from app.exports.formats import consensus_row, fields, split_of, unpaired_label
+from app.exports.formats import consensus_row, fields, unpaired_label
 from app.exports.pseudonym import pseudonym
 from app.exports.schemas import ExportOptions
 from app.generation.model_files import bundled_gguf
+from app.prompt_sets.split import split_of
 
 
 @pytest.mark.parametrize(

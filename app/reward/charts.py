@@ -1,0 +1,96 @@
+"""SVG geometry for the Reward model tab: the learning curve and the accuracy bars.
+
+Plain numbers in a fixed viewBox, drawn by templates/reward/_charts.html (no JS library),
+in the style of app.analytics.charts.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+WIDTH, HEIGHT = 720, 240
+LEFT, RIGHT, TOP, BOTTOM = 48, 16, 12, 32
+
+
+def learning_curve_chart(
+    points: list[dict[str, Any]], ceiling: float | None, chance: float = 0.5
+) -> dict[str, Any] | None:
+    """Held-out accuracy (with its 95% CI band) against training comparisons, log x."""
+    points = [p for p in points if p.get("accuracy") is not None]
+    if not points:
+        return None
+    xs = [math.log10(max(p["comparisons"], 1)) for p in points]
+    x_low, x_high = min(xs), max(xs)
+    if x_high - x_low < 1e-9:
+        x_low, x_high = x_low - 0.5, x_high + 0.5
+    inner_w, inner_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    y_low = min([0.4, *(p["ci95"][0] for p in points if p.get("ci95"))])
+
+    def x(v: float) -> float:
+        return round(LEFT + inner_w * (v - x_low) / (x_high - x_low), 1)
+
+    def y(acc: float) -> float:
+        return round(TOP + inner_h * (1.0 - (acc - y_low) / (1.0 - y_low)), 1)
+
+    line = " ".join(f"{x(v)},{y(p['accuracy'])}" for v, p in zip(xs, points, strict=True))
+    upper = [f"{x(v)},{y(p['ci95'][1])}" for v, p in zip(xs, points, strict=True) if p.get("ci95")]
+    lower = [f"{x(v)},{y(p['ci95'][0])}" for v, p in zip(xs, points, strict=True) if p.get("ci95")]
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "line": line,
+        "band": " ".join(upper + lower[::-1]),
+        "dots": [
+            {
+                "x": x(v),
+                "y": y(p["accuracy"]),
+                "title": f"{p['comparisons']} comparisons: {p['accuracy']:.3f}",
+            }
+            for v, p in zip(xs, points, strict=True)
+        ],
+        "x_labels": [
+            {"x": x(v), "text": str(p["comparisons"])} for v, p in zip(xs, points, strict=True)
+        ],
+        "y_labels": [
+            {"y": y(a), "text": f"{a:.1f}"} for a in (y_low, 0.5, 0.75, 1.0) if a >= y_low
+        ],
+        "ceiling_y": y(ceiling) if ceiling is not None and ceiling >= y_low else None,
+        "chance_y": y(chance) if chance >= y_low else None,
+        "left": LEFT,
+        "right": WIDTH - RIGHT,
+        "axis_y": TOP + inner_h,
+    }
+
+
+def accuracy_bars(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """The model's held-out accuracy beside the ceiling and the baselines (0-100%)."""
+    rows_in = [("reward model", metrics.get("test", {}))]
+    ceiling = metrics.get("ceiling", {})
+    rows_in.append(("human agreement ceiling", {"accuracy": ceiling.get("agreement")}))
+    for name, value in metrics.get("baselines", {}).items():
+        rows_in.append((name.replace("_", " "), value))
+    rows_in = [(n, v) for n, v in rows_in if v.get("accuracy") is not None]
+    if not rows_in:
+        return None
+    row_h, label_w, bar_w = 28, 210, 400
+    rows = []
+    for i, (name, value) in enumerate(rows_in):
+        ci = value.get("ci95")
+        rows.append(
+            {
+                "y": i * row_h + 4,
+                "label": name,
+                "w": round(bar_w * value["accuracy"], 1),
+                "ci": [round(label_w + bar_w * c, 1) for c in ci] if ci else None,
+                "text": f"{value['accuracy']:.1%}" + (f" [{ci[0]:.1%}, {ci[1]:.1%}]" if ci else ""),
+            }
+        )
+    return {
+        "width": label_w + bar_w + 170,
+        "height": len(rows) * row_h + 8,
+        "rows": rows,
+        "label_w": label_w,
+        "bar_w": bar_w,
+        "half_x": label_w + bar_w / 2,
+    }

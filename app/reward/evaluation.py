@@ -1,0 +1,110 @@
+"""Held-out evaluation of a version: accuracy with a 95% CI, the human ceiling, baselines.
+
+Everything is measured on the test pairs (the export's stable hash split by prompt):
+- accuracy: share of test pairs whose chosen candidate scores higher (weights count tie
+  halves), with a percentile bootstrap 95% CI that resamples *prompts* (pairs of one
+  prompt are correlated, so resampling pairs would give a CI that is too narrow);
+- ceiling: how often another annotator of the same prompt orders the pair the same way
+  (app.analytics.agreement.leave_one_out_agreement);
+- baselines: the longer answer wins; the candidate displayed first to that annotator wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from app.analytics.agreement import leave_one_out_agreement
+from app.annotation.assignment import candidate_order
+from app.reward.data import Pairs, SetData
+from app.reward.head import pair_accuracy
+
+BOOTSTRAP = 1000
+
+
+def accuracy_with_ci(
+    correct: np.ndarray, weight: np.ndarray, prompt_ids: np.ndarray, *, seed: int = 0
+) -> dict[str, Any]:
+    """Weighted accuracy and a prompt-clustered percentile bootstrap 95% CI."""
+    if len(correct) == 0:
+        return {"accuracy": None, "ci95": None, "pairs": 0}
+    prompts, index = np.unique(prompt_ids, return_inverse=True)
+    hits = np.bincount(index, weights=correct * weight, minlength=len(prompts))
+    totals = np.bincount(index, weights=weight, minlength=len(prompts))
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(prompts), size=(BOOTSTRAP, len(prompts)))
+    boot = hits[draws].sum(axis=1) / np.maximum(totals[draws].sum(axis=1), 1e-12)
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return {
+        "accuracy": round(float(hits.sum() / totals.sum()), 4),
+        "ci95": [round(float(low), 4), round(float(high), 4)],
+        "pairs": int(len(correct)),
+        "prompts": int(len(prompts)),
+    }
+
+
+def ceiling(data: SetData, test: Pairs) -> dict[str, Any]:
+    """The human agreement ceiling on the test pairs (app.analytics.agreement)."""
+    pairs = zip(
+        test.prompt_id.tolist(),
+        test.annotator_id.tolist(),
+        test.chosen.tolist(),
+        test.rejected.tolist(),
+        strict=True,
+    )
+    agreement, counted = leave_one_out_agreement(pairs, data.rankings)
+    return {"agreement": None if agreement is None else round(agreement, 4), "pairs": counted}
+
+
+def _baseline(test: Pairs, rule: Callable[[int, int, int, int], float]) -> dict[str, Any]:
+    correct = np.asarray(
+        [
+            rule(int(p), int(a), int(c), int(r))
+            for p, a, c, r in zip(
+                test.prompt_id, test.annotator_id, test.chosen, test.rejected, strict=True
+            )
+        ],
+        dtype=float,
+    )
+    return accuracy_with_ci(correct, test.weight, test.prompt_id)
+
+
+def baselines(data: SetData, test: Pairs) -> dict[str, Any]:
+    by_prompt: dict[int, list[int]] = {}
+    for cid, (pid, _) in data.candidates.items():
+        by_prompt.setdefault(pid, []).append(cid)
+
+    def longer(_p: int, _a: int, c: int, r: int) -> float:
+        lc, lr = len(data.candidates[c][1]), len(data.candidates[r][1])
+        return 1.0 if lc > lr else 0.5 if lc == lr else 0.0
+
+    def first_displayed(p: int, a: int, c: int, r: int) -> float:
+        order = candidate_order(a, p, by_prompt[p])
+        return 1.0 if order.index(c) < order.index(r) else 0.0
+
+    return {
+        "longer_answer_wins": _baseline(test, longer),
+        "first_displayed_wins": _baseline(test, first_displayed),
+    }
+
+
+def model_accuracy(score_of: dict[int, float], test: Pairs, *, seed: int = 0) -> dict[str, Any]:
+    diff = np.asarray(
+        [
+            score_of[int(c)] - score_of[int(r)]
+            for c, r in zip(test.chosen, test.rejected, strict=True)
+        ]
+    )
+    return accuracy_with_ci(
+        pair_accuracy(diff) if len(diff) else diff, test.weight, test.prompt_id, seed=seed
+    )
+
+
+def curve_sizes(n_train: int, points: int = 6, smallest: int = 16) -> list[int]:
+    """Training-set sizes for the learning curve: geometric from `smallest` to all."""
+    if n_train <= smallest:
+        return [n_train] if n_train else []
+    sizes = np.unique(np.geomspace(smallest, n_train, points).astype(int))
+    return [int(s) for s in sizes]

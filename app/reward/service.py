@@ -1,0 +1,334 @@
+"""Reward-model use cases: queue a version, activate, cancel, score, route. No FastAPI.
+
+Each public function the API, pages or CLI call commits once at its end; helpers only add
+and flush. Training itself runs in a worker (app.reward.worker), which ends a version with
+`finish_version` or `fail_version`, each one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.core.db import utcnow
+from app.prompt_sets import service as prompt_set_service
+from app.prompt_sets.models import Candidate, Prompt, PromptSet
+from app.reward import data as reward_data
+from app.reward.backbone import validate_backbone
+from app.reward.errors import (
+    NoActiveRewardModel,
+    NotEnoughComparisons,
+    RewardModelNotFound,
+    RewardModelNotReady,
+)
+from app.reward.models import ACTIVE_STATUSES, RewardModel
+from app.reward.routing import refresh_priorities
+from app.reward.schemas import RewardModelOut, RoutingIn, parse_options
+from app.reward.scoring import compute_scores, write_scores
+from app.reward.training import Outcome, head_accuracy_on
+
+
+def create_version(
+    session: Session,
+    *,
+    prompt_set_id: int,
+    options: dict[str, Any],
+    created_by_id: int | None,
+    app_settings: Settings,
+) -> RewardModel:
+    """Check everything, then queue a version for the worker. Commits.
+
+    422 for a bad option or an unknown backbone (naming the field); 409 when the set has
+    too few comparisons, (full) when the estimated time is over the budget, or when the set
+    is archived.
+    """
+    prompt_set = prompt_set_service.load_writable_prompt_set(session, prompt_set_id)
+    opts = parse_options(options)
+    validate_backbone(opts.backbone)
+    have = reward_data.comparison_count(session, prompt_set_id)
+    need = app_settings.reward_min_comparisons
+    if have < need:
+        raise NotEnoughComparisons(
+            f"Prompt set {prompt_set.name!r} needs at least {need} comparisons "
+            f"(has {have}) to train a reward model."
+        )
+    if opts.kind == "full":
+        from app.reward.full import check_time_budget
+
+        check_time_budget(session, prompt_set_id, opts, app_settings)
+    version = RewardModel(
+        prompt_set_id=prompt_set_id,
+        kind=opts.kind,
+        backbone=opts.backbone,
+        options=opts.model_dump(),
+        created_by_id=created_by_id,
+        progress_message="waiting for a worker",
+    )
+    session.add(version)
+    session.commit()
+    return version
+
+
+def load_version(session: Session, version_id: int) -> RewardModel:
+    version = session.get(RewardModel, version_id)
+    if version is None:
+        raise RewardModelNotFound(f"Reward model {version_id} does not exist.")
+    return version
+
+
+def list_versions(session: Session, prompt_set_id: int | None = None) -> list[RewardModel]:
+    query = select(RewardModel).order_by(RewardModel.id.desc())
+    if prompt_set_id is not None:
+        query = query.where(RewardModel.prompt_set_id == prompt_set_id)
+    return list(session.scalars(query))
+
+
+def active_version(session: Session, prompt_set_id: int) -> RewardModel | None:
+    return session.scalar(
+        select(RewardModel).where(
+            RewardModel.prompt_set_id == prompt_set_id, RewardModel.is_active.is_(True)
+        )
+    )
+
+
+def version_out(version: RewardModel) -> RewardModelOut:
+    fields = {n: getattr(version, n) for n in RewardModelOut.model_fields if n != "download_url"}
+    done = version.status == "done" and version.artifact_path
+    url = f"/api/v1/reward-models/{version.id}/download" if done else None
+    return RewardModelOut(**fields, download_url=url)
+
+
+def cancel_version(session: Session, *, version_id: int) -> RewardModel:
+    """Cancel a queued version now; a running one stops at its next progress report."""
+    version = load_version(session, version_id)
+    session.refresh(version)
+    if version.status not in ACTIVE_STATUSES:
+        raise RewardModelNotReady(f"Reward model {version_id} is already {version.status}.")
+    version.cancel_requested = True
+    if version.status == "queued":
+        version.status, version.finished_at = "cancelled", utcnow()
+    session.commit()
+    return version
+
+
+def activate_version(
+    session: Session,
+    *,
+    version_id: int,
+    app_settings: Settings,
+    prompt_set_id: int | None = None,
+) -> RewardModel:
+    """Make a finished version the set's active one: score every candidate with it and
+    refresh the routing priorities, all in one commit. `prompt_set_id`, when given, must be
+    the version's set (404 otherwise); an archived set answers 409."""
+    version = load_version(session, version_id)
+    if prompt_set_id is not None and version.prompt_set_id != prompt_set_id:
+        raise RewardModelNotFound(
+            f"Reward model {version_id} is not a version of prompt set {prompt_set_id}."
+        )
+    prompt_set_service.load_writable_prompt_set(session, version.prompt_set_id)
+    if version.status != "done":
+        raise RewardModelNotReady(
+            f"Reward model {version_id} is {version.status}; only a finished one can be active."
+        )
+    candidate_ids = _candidate_ids(session, version.prompt_set_id)
+    scores = compute_scores(session, version, candidate_ids, app_settings)
+    _make_active(session, version, scores)
+    session.commit()
+    return version
+
+
+def _make_active(
+    session: Session, version: RewardModel, scores: dict[int, tuple[float, float]]
+) -> None:
+    session.execute(
+        update(RewardModel)
+        .where(RewardModel.prompt_set_id == version.prompt_set_id, RewardModel.id != version.id)
+        .values(is_active=False)
+    )
+    session.flush()
+    version.is_active = True
+    write_scores(session, version.id, scores, replace=True)
+    session.flush()
+    prompt_set = session.get(PromptSet, version.prompt_set_id)
+    assert prompt_set is not None
+    refresh_priorities(session, prompt_set)
+
+
+def _candidate_ids(session: Session, prompt_set_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            select(Candidate.id)
+            .join(Prompt, Prompt.id == Candidate.prompt_id)
+            .where(Prompt.prompt_set_id == prompt_set_id)
+        )
+    )
+
+
+def rescore_set(session: Session, *, prompt_set_id: int, app_settings: Settings) -> int:
+    """Score every candidate of the set with its active version again; 409 without one
+    (or on an archived set)."""
+    prompt_set = prompt_set_service.load_writable_prompt_set(session, prompt_set_id)
+    version = active_version(session, prompt_set_id)
+    if version is None:
+        raise NoActiveRewardModel(
+            f"Prompt set {prompt_set.name!r} has no active reward model; train one first."
+        )
+    scores = compute_scores(session, version, _candidate_ids(session, prompt_set_id), app_settings)
+    write_scores(session, version.id, scores, replace=True)
+    session.flush()
+    refresh_priorities(session, prompt_set)
+    session.commit()
+    return len(scores)
+
+
+def set_routing(session: Session, *, prompt_set_id: int, data: RoutingIn) -> PromptSet:
+    """Change how the set hands out prompts and rewrite the priorities. Commits."""
+    prompt_set = prompt_set_service.load_writable_prompt_set(session, prompt_set_id)
+    prompt_set.routing, prompt_set.retrain_every = data.routing, data.retrain_every
+    session.flush()
+    refresh_priorities(session, prompt_set)
+    session.commit()
+    return prompt_set
+
+
+# -- the end of a training run (the worker calls these) -------------------------------------
+
+
+def finish_version(session: Session, *, version_id: int, outcome: Outcome) -> RewardModel:
+    """Store a finished version; activate it unless it evaluates worse than the active
+    one on the same held-out pairs (then it is kept, inactive, with the reason). Commits."""
+    version = load_version(session, version_id)
+    version.metrics, version.training_data = outcome.metrics, outcome.training_data
+    version.artifact_path = outcome.artifact_path
+    version.status, version.finished_at, version.progress = "done", utcnow(), 1.0
+    version.progress_message = "done"
+    current = active_version(session, version.prompt_set_id)
+    ours = outcome.metrics.get("test", {}).get("accuracy")
+    theirs = None if current is None else _accuracy_of(current, version, outcome)
+    version.metrics = {
+        **outcome.metrics,
+        "compared_with_active": _comparison(current, theirs, ours),
+    }
+    if theirs is not None and ours is not None and ours < theirs:
+        version.progress_message = (
+            f"kept inactive: held-out accuracy {ours:.3f} is below the active version "
+            f"{current.id}'s {theirs:.3f}"  # type: ignore[union-attr]
+        )
+    else:
+        session.flush()
+        _make_active(session, version, outcome.scores)
+    session.commit()
+    return version
+
+
+def _accuracy_of(current: RewardModel, new: RewardModel, outcome: Outcome) -> float | None:
+    """The active version's accuracy on the new version's test pairs where it can be
+    measured (a fast head on the same embeddings), else its own recorded accuracy."""
+    same_inputs = (
+        current.kind == new.kind == "fast"
+        and current.options.get("backbone") == new.options.get("backbone")
+        and current.options.get("pooling") == new.options.get("pooling")
+        and current.artifact_path
+    )
+    if same_inputs and outcome.test is not None:
+        from pathlib import Path
+
+        try:
+            return head_accuracy_on(Path(current.artifact_path or ""), outcome)
+        except OSError:
+            pass
+    return (current.metrics or {}).get("test", {}).get("accuracy")
+
+
+def _comparison(current: RewardModel | None, theirs: float | None, ours: float | None) -> dict:
+    if current is None:
+        return {}
+    return {"version": current.id, "its_accuracy": theirs, "this_accuracy": ours}
+
+
+def fail_version(session: Session, *, version_id: int, reason: str) -> None:
+    version = load_version(session, version_id)
+    session.refresh(version)
+    if version.status in ("done", "failed"):
+        return
+    cancelled = version.cancel_requested
+    version.status = "cancelled" if cancelled else "failed"
+    version.error = None if cancelled else reason[:2000]
+    version.progress_message = "cancelled" if cancelled else "failed"
+    version.finished_at = utcnow()
+    session.commit()
+
+
+def fail_stale_versions(session: Session, *, stale_seconds: float) -> list[int]:
+    """Running versions whose worker stopped beating: failed with the reason. Their
+    prompt set's active version is untouched. Commits; returns the ids."""
+    now = utcnow()
+    stale = list(
+        session.scalars(
+            select(RewardModel).where(
+                RewardModel.status == "running",
+                RewardModel.heartbeat_at < now - dt.timedelta(seconds=stale_seconds),
+            )
+        )
+    )
+    for version in stale:
+        version.status, version.finished_at = "failed", now
+        version.error = (
+            f"worker {version.worker_id} stopped during training (no heartbeat since "
+            f"{version.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); the active version is unchanged."
+        )
+        version.progress_message = "failed"
+    session.commit()
+    return [v.id for v in stale]
+
+
+def queue_due_retrains(session: Session, *, min_comparisons: int) -> list[int]:
+    """Queue a fast retrain for sets with `retrain_every` > 0 that gained at least that
+    many annotations since their newest version, when none is queued or running."""
+    queued = []
+    sets = select(PromptSet).where(PromptSet.retrain_every > 0, PromptSet.status != "archived")
+    for prompt_set in session.scalars(sets):
+        versions = list_versions(session, prompt_set.id)
+        if any(v.status in ACTIVE_STATUSES for v in versions):
+            continue
+        seen = max(
+            ((v.training_data or {}).get("annotations", 0) for v in versions if v.kind == "fast"),
+            default=0,
+        )
+        annotations = reward_data.annotation_count(session, prompt_set.id)
+        if annotations - seen < prompt_set.retrain_every:
+            continue
+        if reward_data.comparison_count(session, prompt_set.id) < min_comparisons:
+            continue
+        last = next((v for v in versions if v.kind == "fast"), None)
+        options = dict(last.options) if last else {"kind": "fast"}
+        version = RewardModel(
+            prompt_set_id=prompt_set.id,
+            kind="fast",
+            backbone=options.get("backbone", "smollm2"),
+            options=parse_options(options).model_dump(),
+            progress_message=f"retrain after {annotations - seen} new annotations",
+        )
+        session.add(version)
+        session.flush()
+        queued.append(version.id)
+    session.commit()
+    return queued
+
+
+def score_count(session: Session, version_id: int) -> int:
+    from app.reward.models import CandidateScore
+
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(CandidateScore)
+            .where(CandidateScore.reward_model_id == version_id)
+        )
+        or 0
+    )
