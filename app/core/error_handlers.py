@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import AppError, error_body, wants_json
@@ -101,6 +102,20 @@ def install_error_handlers(app: FastAPI) -> None:
             503,
             "The database is unavailable right now; try again in a moment.",
             headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+        )
+
+    @app.exception_handler(StaleDataError)
+    async def _changed_meanwhile(request: Request, exc: StaleDataError) -> Response:
+        # The row was deleted (or changed) by a concurrent request between our read and
+        # our write, e.g. clearing a prompt's gold while another request deletes it.
+        log.info(
+            "concurrent change, request_id=%s path=%s", request_id_of(request), request.url.path
+        )
+        return render_error(
+            request,
+            409,
+            "What you changed was changed or deleted by someone else meanwhile; "
+            "reload and try again.",
         )
 
     @app.exception_handler(DataError)

@@ -313,9 +313,11 @@ def parse_row(line: int, row: dict[str, Any]) -> ParsedRow:
     # _csv_record); the size limit applies to the merged whole.
     extra = {k: v for k, v in row.items() if k not in KNOWN_FIELDS}
     meta = row.get("metadata")
-    if extra:
-        meta = {**extra, **meta} if isinstance(meta, dict) else meta if meta is not None else extra
-    meta = _check_metadata(meta)
+    if extra and meta is None:
+        meta = extra
+    elif extra and isinstance(meta, dict):
+        meta = {**extra, **meta}
+    meta = _check_metadata(meta)  # (metadata that is no object is refused there)
     candidates = row.get("candidates")
     parsed = ParsedRow(
         line=line,

@@ -8,14 +8,16 @@ from collections.abc import Iterator
 import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.db import SessionDep, get_session
 from app.core.security_headers import CONTENT_SECURITY_POLICY
 from app.main import create_app
+from app.prompt_sets.models import Prompt
 from tests.factories.accounts import DEFAULT_PASSWORD, make_token, make_user
+from tests.factories.prompt_sets import make_prompt_set
 from tests.support.http import login
 
 ALWAYS = {
@@ -38,6 +40,17 @@ def _app_client(settings: Settings, engine: Engine, session: Session, **changes)
         db.rollback()
         db.expunge_all()
         raise RuntimeError("simulated bug")
+
+    @app.post("/clear-gold-of-a-prompt-deleted-meanwhile/{prompt_id}")
+    def race(prompt_id: int, db: SessionDep) -> None:
+        # What the fuzzer met: DELETE /prompts/1 committed between another request's read
+        # and its write of the same prompt.
+        prompt = db.get(Prompt, prompt_id)
+        # The other request's delete, behind the ORM's back (as another session's is).
+        stmt = delete(Prompt).where(Prompt.id == prompt_id)
+        db.execute(stmt.execution_options(synchronize_session=False))
+        prompt.is_gold = not prompt.is_gold
+        db.commit()
 
     return TestClient(app, base_url="http://testserver", raise_server_exceptions=False)
 
@@ -133,3 +146,14 @@ def test_docs_can_be_turned_off(settings: Settings, engine: Engine, session: Ses
     with _app_client(settings, engine, session, docs_enabled=False) as client:
         assert client.get("/docs").status_code == 404
         assert client.get("/openapi.json").status_code == 404
+
+
+def test_a_row_deleted_meanwhile_is_a_409_not_a_500(hardened: TestClient, session: Session) -> None:
+    ps = make_prompt_set(session, prompts=1)
+    prompt_id = session.scalar(select(Prompt.id).where(Prompt.prompt_set_id == ps.id))
+    response = hardened.post(
+        f"/clear-gold-of-a-prompt-deleted-meanwhile/{prompt_id}",
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 409, response.text
+    assert "changed or deleted by someone else meanwhile" in response.json()["error"]
