@@ -84,8 +84,8 @@ def test_two_generators_and_a_pipeline_from_form_to_leaderboard(page: Page, tmp_
             content = ranker.content()
             for secret in ("cool", "warm", "team", "draft_critique_revise", "critique"):
                 assert secret not in content, secret
-            ranker.locator(".rank-row").first.focus()
-            ranker.keyboard.press("Enter")
+            for key in ("b", "a", "c", "Enter"):  # typed order B > A > C, then submit
+                ranker.keyboard.press(key)
             expect(ranker.locator("[data-counter]")).to_contain_text(f"Done today: {done + 1}")
 
         page.goto(f"{server.base_url}/admin/prompt-sets/{set_id}")
