@@ -62,7 +62,6 @@ def _routers() -> list:
         admin_prompt_set_pages.router,
         admin_prompt_set_api.router,
         admin_leaderboard.router,
-        admin_leaderboard.router,
         admin_prompt_pages.router,
         annotation_pages.router,
         annotation_api.router,
