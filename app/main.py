@@ -61,6 +61,7 @@ def _routers() -> list:
         prompt_sets_api.router,
         admin_prompt_set_pages.router,
         admin_prompt_set_api.router,
+        admin_leaderboard.api_router,
         admin_leaderboard.router,
         admin_prompt_pages.router,
         annotation_pages.router,

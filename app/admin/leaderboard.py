@@ -15,15 +15,18 @@ from app.accounts.deps import ResearcherUser
 from app.analytics import loaders
 from app.analytics.reports import generator_leaderboard
 from app.core.db import SessionDep
+from app.core.inputs import Id
 from app.core.templating import render
 from app.prompt_sets import service as prompt_set_service
 
 router = APIRouter(tags=["leaderboard"])
+# Its own router under /api/v1, so the app declares the API's error responses for it.
+api_router = APIRouter(prefix="/api/v1", tags=["leaderboard"])
 
 
-@router.get("/api/v1/prompt-sets/{prompt_set_id}/leaderboard")
+@api_router.get("/prompt-sets/{prompt_set_id}/leaderboard")
 def prompt_set_leaderboard(
-    prompt_set_id: int, session: SessionDep, user: ResearcherUser
+    prompt_set_id: Id, session: SessionDep, user: ResearcherUser
 ) -> dict[str, Any]:
     """Generators ranked: raw and style-controlled Bradley–Terry strengths with 95%
     intervals, the pairwise win-rate matrix and per-category standings."""
@@ -31,11 +34,11 @@ def prompt_set_leaderboard(
     return dict(generator_leaderboard(session, [prompt_set_id])["board"])
 
 
-@router.get("/api/v1/leaderboard")
+@api_router.get("/leaderboard")
 def pooled_leaderboard(
     session: SessionDep,
     user: ResearcherUser,
-    prompt_set: list[int] | None = Query(default=None),  # noqa: B008 (FastAPI's idiom)
+    prompt_set: list[Id] | None = Query(default=None, max_length=100),  # noqa: B008 (FastAPI's idiom)
 ) -> dict[str, Any]:
     """Across sets (default: all), pooling generators that share a name."""
     set_ids = _set_ids(session, prompt_set)
@@ -52,7 +55,7 @@ def _set_ids(session: SessionDep, chosen: list[int] | None) -> list[int]:
 
 @router.get("/research/prompt-sets/{prompt_set_id}/leaderboard", response_class=HTMLResponse)
 def prompt_set_leaderboard_page(
-    prompt_set_id: int, request: Request, session: SessionDep, user: ResearcherUser
+    prompt_set_id: Id, request: Request, session: SessionDep, user: ResearcherUser
 ) -> HTMLResponse:
     prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
     report = generator_leaderboard(session, [prompt_set_id])

@@ -6,14 +6,15 @@ versions, scores and download artifacts; annotators get 403 everywhere here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
 
 from app.accounts.deps import AdminUser, ResearcherUser
 from app.core.db import SessionDep
+from app.core.inputs import Id
 from app.prompt_sets import service as prompt_set_service
 from app.reward import artifacts, service, views
 from app.reward.errors import RewardModelNotReady
@@ -28,7 +29,7 @@ def _out(version: Any) -> dict[str, Any]:
 
 @router.post("/prompt-sets/{prompt_set_id}/reward-models", status_code=202)
 def train_reward_model(
-    prompt_set_id: int,
+    prompt_set_id: Id,
     request: Request,
     session: SessionDep,
     user: AdminUser,
@@ -47,21 +48,21 @@ def train_reward_model(
 
 @router.get("/prompt-sets/{prompt_set_id}/reward-models")
 def list_reward_models(
-    prompt_set_id: int, session: SessionDep, user: ResearcherUser
+    prompt_set_id: Id, session: SessionDep, user: ResearcherUser
 ) -> list[dict[str, Any]]:
     prompt_set_service.load_prompt_set(session, prompt_set_id)
     return [_out(v) for v in service.list_versions(session, prompt_set_id)]
 
 
 @router.get("/reward-models/{version_id}")
-def get_reward_model(version_id: int, session: SessionDep, user: ResearcherUser) -> dict[str, Any]:
+def get_reward_model(version_id: Id, session: SessionDep, user: ResearcherUser) -> dict[str, Any]:
     """Status, progress, metrics and the learning curve of one version."""
     return _out(service.load_version(session, version_id))
 
 
 @router.post("/reward-models/{version_id}/activate")
 def activate_reward_model(
-    version_id: int, request: Request, session: SessionDep, user: AdminUser
+    version_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> dict[str, Any]:
     version = service.activate_version(
         session, version_id=version_id, app_settings=request.app.state.settings
@@ -70,13 +71,13 @@ def activate_reward_model(
 
 
 @router.post("/reward-models/{version_id}/cancel")
-def cancel_reward_model(version_id: int, session: SessionDep, user: AdminUser) -> dict[str, Any]:
+def cancel_reward_model(version_id: Id, session: SessionDep, user: AdminUser) -> dict[str, Any]:
     return _out(service.cancel_version(session, version_id=version_id))
 
 
 @router.get("/reward-models/{version_id}/download")
 def download_reward_model(
-    version_id: int, session: SessionDep, user: ResearcherUser
+    version_id: Id, session: SessionDep, user: ResearcherUser
 ) -> FileResponse:
     """The version's folder as a zip (a fast head, or a Hugging Face model folder)."""
     version = service.load_version(session, version_id)
@@ -97,7 +98,7 @@ def download_reward_model(
 
 @router.post("/prompt-sets/{prompt_set_id}/reward-models/score")
 def rescore_prompt_set(
-    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> dict[str, Any]:
     """Score every candidate with the active version again (409 when there is none)."""
     scored = service.rescore_set(
@@ -108,15 +109,18 @@ def rescore_prompt_set(
 
 @router.get("/prompt-sets/{prompt_set_id}/scores")
 def prompt_set_scores(
-    prompt_set_id: int, session: SessionDep, user: ResearcherUser, limit: int = 100
+    prompt_set_id: Id,
+    session: SessionDep,
+    user: ResearcherUser,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Prompts in hand-out order with their candidates' scores by the active version."""
-    return views.scores_payload(session, prompt_set_id, limit=min(max(limit, 1), 1000))
+    return views.scores_payload(session, prompt_set_id, limit=limit)
 
 
 @router.put("/prompt-sets/{prompt_set_id}/routing")
 def set_routing(
-    prompt_set_id: int, body: RoutingIn, session: SessionDep, user: AdminUser
+    prompt_set_id: Id, body: RoutingIn, session: SessionDep, user: AdminUser
 ) -> dict[str, Any]:
     prompt_set = service.set_routing(session, prompt_set_id=prompt_set_id, data=body)
     return {"routing": prompt_set.routing, "retrain_every": prompt_set.retrain_every}

@@ -15,6 +15,7 @@ from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.forms import FormFields
+from app.core.inputs import Id
 from app.core.templating import flash, render
 from app.prompt_sets.service import PromptSetArchived
 from app.reward import service, views
@@ -24,7 +25,7 @@ router = APIRouter(tags=["pages"])
 CSRF = [Depends(verify_csrf_form)]
 
 
-def _tab(prompt_set_id: int) -> RedirectResponse:
+def _tab(prompt_set_id: Id) -> RedirectResponse:
     return RedirectResponse(f"/admin/prompt-sets/{prompt_set_id}/reward-model", status_code=303)
 
 
@@ -38,7 +39,7 @@ def _flash_or_raise(request: Request, exc: AppError) -> None:
 
 @router.get("/admin/prompt-sets/{prompt_set_id}/reward-model", response_class=HTMLResponse)
 def reward_tab(
-    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> HTMLResponse:
     context = views.reward_tab_context(session, prompt_set_id, request.app.state.settings)
     return render(request, "reward/tab.html", context)
@@ -46,7 +47,7 @@ def reward_tab(
 
 @router.post("/admin/prompt-sets/{prompt_set_id}/reward-model/train", dependencies=CSRF)
 def train_from_tab(
-    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser, form: FormFields
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser, form: FormFields
 ) -> RedirectResponse:
     options = {"kind": form.get("kind") or "fast", "backbone": form.get("backbone") or "smollm2"}
     try:
@@ -69,7 +70,7 @@ def train_from_tab(
     dependencies=CSRF,
 )
 def activate_from_tab(
-    prompt_set_id: int, version_id: int, request: Request, session: SessionDep, user: AdminUser
+    prompt_set_id: Id, version_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> RedirectResponse:
     try:
         service.activate_version(
@@ -87,7 +88,7 @@ def activate_from_tab(
 
 @router.post("/admin/prompt-sets/{prompt_set_id}/reward-model/routing", dependencies=CSRF)
 def routing_from_tab(
-    prompt_set_id: int, request: Request, session: SessionDep, user: AdminUser, form: FormFields
+    prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser, form: FormFields
 ) -> RedirectResponse:
     fields = {"routing": form.get("routing"), "retrain_every": form.get("retrain_every") or 0}
     try:
