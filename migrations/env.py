@@ -45,6 +45,8 @@ def run_migrations_online() -> None:
         return
     engine = make_engine(_url())
     with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            _sqlite_foreign_keys(connection, on=False)
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
             connection.commit()
@@ -58,7 +60,23 @@ def run_migrations_online() -> None:
                     text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID}
                 )
                 connection.commit()
+            if connection.dialect.name == "sqlite":
+                _sqlite_foreign_keys(connection, on=True)
     engine.dispose()
+
+
+def _sqlite_foreign_keys(connection, *, on: bool) -> None:
+    """Batch migrations on SQLite rebuild a table (copy, DROP, rename). With foreign keys on,
+    that DROP deletes every row that references the table through ON DELETE CASCADE (all the
+    prompts of a rebuilt prompt_set), so they are off while migrating, as Alembic's batch
+    docs advise. The pragma only takes effect outside a transaction, hence the raw DBAPI
+    connection; afterwards foreign_key_check must find no dangling reference."""
+    raw = connection.connection.dbapi_connection
+    raw.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    if on:
+        broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise RuntimeError(f"migration left dangling foreign keys: {broken[:5]}")
 
 
 if context.is_offline_mode():
