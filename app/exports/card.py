@@ -10,7 +10,6 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.analytics import loaders
@@ -19,8 +18,6 @@ from app.core.package_files import TEMPLATES_DIR
 from app.exports.formats import UNPAIRED_LABEL_RULE, fields
 from app.exports.schemas import ExportOptions
 from app.exports.writers import CSV_NOTE
-from app.prompt_sets.generators import describe, generators_of
-from app.prompt_sets.models import PromptSet
 
 log = logging.getLogger("ranklab.exports")
 
@@ -164,7 +161,6 @@ def dataset_card(
     ]
     return _env.get_template("dataset_card.md.j2").render(
         o=o,
-        generator_sets=_generator_sets(session, o.prompt_set_ids),
         annotators=loaders.count_annotators(session, o.prompt_set_ids),
         prompt_sets=prompt_sets,
         models=loaders.count_candidates_by_model(session, o.prompt_set_ids),
@@ -175,15 +171,3 @@ def dataset_card(
         csv_note=CSV_NOTE,
         loader={"jsonl": "json", "csv": "csv", "parquet": "parquet"}[o.file_type],
     )
-
-
-def _generator_sets(session: Session, prompt_set_ids: Iterable[int]) -> list[dict[str, Any]]:
-    """Each exported set's generators, one described line each, for the card."""
-    sets = session.scalars(select(PromptSet).where(PromptSet.id.in_(prompt_set_ids)))
-    return [
-        {
-            "name": ps.name,
-            "generators": [describe(g) for g in generators_of(ps.generators, ps.generation)],
-        }
-        for ps in sorted(sets, key=lambda ps: ps.id)
-    ]

@@ -31,6 +31,7 @@ from app.exports.schemas import FORMATS, RENDERED_FORMATS, ExportOptions, Export
 from app.exports.source import PromptGroup, count_pair_rows, prompt_groups
 from app.exports.tokenizers import allowed_tokenizers, choose_tokenizer, renderer
 from app.exports.writers import EXTENSIONS, ChunkSink, encode, jsonl_line_chunks
+from app.prompt_sets.generators import describe, generators_of
 from app.prompt_sets.models import PromptSet
 from app.prompt_sets.split import split_of
 from app.reward.scoring import active_scores
@@ -177,6 +178,7 @@ def plan_export(
             "guidelines": ps.guidelines,
             "generation": ps.generation or {},
             "system_prompt": ps.system_prompt,
+            "generators": [describe(g) for g in generators_of(ps.generators, ps.generation)],
         }
         for ps in prompt_sets
     ]

@@ -30,7 +30,7 @@ from app.reward import artifacts, evaluation
 from app.reward.errors import OverTimeBudget
 from app.reward.models import RewardModel
 from app.reward.schemas import TrainOptions
-from app.reward.training import Outcome, Progress, load_data
+from app.reward.training import Outcome, Progress, read_training_data
 
 # Sustained training throughput assumed by the estimate (FLOP/s): deliberately low, so a
 # refused run is really too long, and an accepted one rarely overruns by much.
@@ -155,10 +155,7 @@ def train_full(
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
     from trl import RewardConfig, RewardTrainer
 
-    opts = TrainOptions.model_validate(version.options)
-    progress(0.02, "reading comparisons")
-    data = load_data(session, version, opts)
-    session.commit()  # hold no transaction while training
+    opts, data = read_training_data(session, version, progress)
     source_folder = _model_folder(opts.backbone, app_settings)
     tokenizer = AutoTokenizer.from_pretrained(source_folder)
     if tokenizer.pad_token is None:

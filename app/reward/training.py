@@ -64,6 +64,18 @@ def load_data(session: Session, version: RewardModel, opts: TrainOptions) -> Set
     return data
 
 
+def read_training_data(
+    session: Session, version: RewardModel, progress: Progress
+) -> tuple[TrainOptions, SetData]:
+    """The version's options and its set's comparisons, then no transaction held: training
+    runs for long, and an open one would keep SQLite's write lock."""
+    opts = TrainOptions.model_validate(version.options)
+    progress(0.02, "reading comparisons")
+    data = load_data(session, version, opts)
+    session.commit()
+    return opts, data
+
+
 def train_fast(
     session: Session,
     version: RewardModel,
@@ -72,10 +84,7 @@ def train_fast(
     *,
     prompt_set_name: str,
 ) -> Outcome:
-    opts = TrainOptions.model_validate(version.options)
-    progress(0.02, "reading comparisons")
-    data = load_data(session, version, opts)
-    session.commit()  # hold no transaction while embedding (SQLite: the write lock)
+    opts, data = read_training_data(session, version, progress)
     tokenizer = embeddings.tokenizer_for(opts.backbone)
     chats = embeddings.candidate_chats(
         data.candidates, data.prompts, data.system_prompt, data.candidates, tokenizer
