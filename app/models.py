@@ -5,5 +5,6 @@ from app.annotation.models import Annotation, Assignment, Comparison  # noqa: F4
 from app.annotation.tallies import AnnotatorPromptTally, ModelPairTally, RankCoincidence  # noqa: F401
 from app.core.db import Base  # noqa: F401
 from app.generation.models import GenerationJob, GenerationTask  # noqa: F401
+from app.judges.models import Judge, JudgeRanking, JudgeRun  # noqa: F401
 from app.prompt_sets.models import Candidate, Prompt, PromptSet  # noqa: F401
 from app.reward.models import CandidateEmbedding, CandidateScore, RewardModel  # noqa: F401

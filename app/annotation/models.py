@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, JSONType, utcnow
@@ -70,6 +78,9 @@ class Annotation(Base):
     # False means they sent the order as shown (after confirming it); NULL means the
     # client did not say (API callers that don't send it, rows stored before the field).
     order_changed: Mapped[bool | None]
+    # Whether the page started the annotator from a judge's suggested order (issue 13:
+    # an opt-in per judge). Anchoring is a known bias: exports can separate these labels.
+    suggestion_shown: Mapped[bool] = mapped_column(default=False, server_default=false())
     idempotency_key: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
