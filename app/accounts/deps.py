@@ -126,3 +126,13 @@ AdminUser = Annotated[User, Depends(require_role(Role.admin))]
 ResearcherUser = Annotated[User, Depends(require_role(Role.researcher, Role.admin))]
 # Admins may annotate too (to try the task out or fill gaps); researchers only read.
 AnnotatorUser = Annotated[User, Depends(require_role(Role.annotator, Role.admin))]
+
+
+async def _require_adjudicator(user: CurrentUser) -> User:
+    if user.role != Role.admin.value and not user.is_expert:
+        raise NotAllowed("Settling contested prompts needs the admin role or an expert account.")
+    return user
+
+
+# Admins, and anyone an admin marked as an expert: the adjudication queue (issue 13).
+AdjudicatorUser = Annotated[User, Depends(_require_adjudicator)]

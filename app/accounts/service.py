@@ -242,6 +242,14 @@ def change_active(
     return user
 
 
+def set_expert(session: Session, *, user_id: int, expert: bool) -> User:
+    """Mark a user as an expert (may settle contested prompts, issue 13), or not. Commits."""
+    user = load_user(session, user_id)
+    user.is_expert = expert
+    session.commit()
+    return user
+
+
 def _new_invite(user: User) -> str:
     token = new_api_token().removeprefix("rk_")
     user.invite_token_hash = hash_api_token(token)  # only the hash is stored

@@ -30,6 +30,7 @@ class UserOut(BaseModel):
     username: str
     role: str
     is_active: bool
+    is_expert: bool
     has_password: bool
     created_at: dt.datetime
     last_login_at: dt.datetime | None
@@ -43,6 +44,10 @@ class PasswordIn(BaseModel):
 
 class ActiveIn(BaseModel):
     is_active: Bool
+
+
+class ExpertIn(BaseModel):
+    is_expert: Bool
 
 
 class TokenCreate(BaseModel):
@@ -68,6 +73,7 @@ def user_out(user: User, invite_url: str | None = None) -> UserOut:
         username=user.username,
         role=user.role,
         is_active=user.is_active,
+        is_expert=user.is_expert,
         has_password=user.password_hash is not None,
         created_at=user.created_at,
         last_login_at=user.last_login_at,
@@ -117,6 +123,12 @@ def reset_password(user_id: Id, body: PasswordIn, session: SessionDep, admin: Ad
 def set_active(user_id: Id, body: ActiveIn, session: SessionDep, admin: AdminUser) -> UserOut:
     people.set_active(session, user_id=user_id, active=body.is_active, acting_user_id=admin.id)
     return user_out(service.load_user(session, user_id))
+
+
+@router.post("/users/{user_id}/expert", response_model=UserOut)
+def set_expert(user_id: Id, body: ExpertIn, session: SessionDep, admin: AdminUser) -> UserOut:
+    """Mark a user as an expert: they may settle contested prompts (adjudication queue)."""
+    return user_out(service.set_expert(session, user_id=user_id, expert=body.is_expert))
 
 
 @router.post("/users/{user_id}/invite", response_model=UserOut)

@@ -147,6 +147,17 @@ def set_active(
     return _see_other(f"/admin/users/{user_id}")
 
 
+@router.post("/admin/users/{user_id}/expert", dependencies=CSRF)
+def set_expert(
+    user_id: Id, request: Request, session: SessionDep, admin: AdminUser, form: FormFields
+) -> Response:
+    expert = form.get("expert") == "true"
+    user = service.set_expert(session, user_id=user_id, expert=expert)
+    verb = "may now settle" if expert else "no longer settles"
+    flash(request, f"{user.username!r} {verb} contested prompts.")
+    return _see_other(f"/admin/users/{user_id}")
+
+
 @router.post("/admin/users/{user_id}/invite", dependencies=CSRF)
 def renew_invite(user_id: Id, request: Request, session: SessionDep, admin: AdminUser) -> Response:
     service.renew_invite(session, user_id=user_id, show_to=_show_to(request))

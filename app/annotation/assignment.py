@@ -11,7 +11,10 @@ Concurrency (issue 4):
   concurrent annotators take different prompts instead of queueing. Every lease of a
   prompt is written while holding that row lock, by a statement that counts the seats
   again and writes only if one is free (a fresh statement under READ COMMITTED sees every
-  committed lease), so submitted + live leases never exceed k. The annotator's own user
+  committed lease), so submitted + live leases never exceed the prompt's seat target. The
+  target is the set's k plus the prompt's `extra_seats` (escalation, issue 13: raised only
+  by a submit holding the same row lock, so the value read under the lock is current, and
+  never above the set's annotators_max). The annotator's own user
   row is locked first, so two tabs of one person cannot each lease a different prompt at
   the same moment.
 - SQLite: every transaction begins with BEGIN IMMEDIATE (app.core.db), one writer at a
@@ -209,13 +212,15 @@ _UNFINISHED = (
 # scan of ix_prompt_claim_order for every routing: `in_order` leaves every priority at 0
 # (id order), `random` and `uncertain_first` have app.reward.routing write priorities
 # (lowest first) whenever scores change, so routing never changes this statement.
-# Seat targets: `_K` is the set's fixed k. A per-prompt target between k and k_max (more
-# annotators where they disagree) replaces `_K` with a `Prompt.seat_target` column here
-# and in `_INSERT_LEASE` / `_REUSE_LEASE`; every other lease rule stays as it is.
+# Seat targets: a prompt's target is the set's k (`_K`) plus its `extra_seats` (more
+# annotators where they disagree, app.annotation.escalation), a column of the row the scan
+# reads anyway. The claim returns the prompt's extra seats, read under its row lock, and
+# `_INSERT_LEASE` / `_REUSE_LEASE` get that target as their `_K`.
 _CLAIM_REGULAR = (
     _open_prompts(_SET, _WHO, gold=False)
+    .add_columns(Prompt.extra_seats)
     .where(
-        _seats_taken(Prompt.id, _NOW) < _K,
+        _seats_taken(Prompt.id, _NOW) < _K + Prompt.extra_seats,
         Prompt.id.not_in(bindparam("passed", expanding=True)),
     )
     .order_by(Prompt.priority, Prompt.id)
@@ -230,7 +235,8 @@ _RETURNING = [getattr(Assignment, c) for c in _LEASE_COLUMNS]
 
 # A new lease, written only while the prompt still has a free seat. This is a new
 # statement after the row lock is held, so under READ COMMITTED its count sees every
-# lease committed before the lock was granted: submitted + live leases never exceed k.
+# lease committed before the lock was granted: submitted + live leases never exceed the
+# prompt's seat target (bound as `k`).
 _INSERT_LEASE = (
     insert(Assignment)
     .from_select(
@@ -291,16 +297,17 @@ def _lease(
     now: dt.datetime,
     reusable: Row | None,
     *,
-    capped: bool,
+    target: int | None,
 ) -> Row:
     """Write the lease (a new row, or this annotator's lapsed/released row for the prompt)
-    if a seat is still free; returns (id, prompt_id, leased_at, lease_expires_at)."""
+    if a seat is still free under the prompt's seat `target` (None: a gold prompt, no
+    cap); returns (id, prompt_id, leased_at, lease_expires_at)."""
     expires = now + dt.timedelta(seconds=prompt_set.lease_seconds)
-    k = prompt_set.annotators_per_prompt if capped else _NO_CAP
+    k = _NO_CAP if target is None else target
     params = {"prompt": prompt_id, "who": annotator_id, "now": now, "expires": expires, "k": k}
     conn = session.connection()
     if reusable is None:
-        stmt = _INSERT_LEASE if capped else _INSERT_GOLD_LEASE
+        stmt = _INSERT_GOLD_LEASE if target is None else _INSERT_LEASE
         row = conn.execute(stmt, params).first()
         if row is None:
             raise _SeatsFull
@@ -406,7 +413,7 @@ def _pick(
         if prompt_id is None:
             return None
         return _lease(
-            session, prompt_id, annotator_id, prompt_set, now, reusable.get(prompt_id), capped=False
+            session, prompt_id, annotator_id, prompt_set, now, reusable.get(prompt_id), target=None
         )
 
     if finished % GOLD_EVERY == GOLD_EVERY - 1 and (lease := gold()) is not None:
@@ -418,9 +425,10 @@ def _pick(
         "passed": [],
     }
     for _ in range(_MAX_CLAIM_ATTEMPTS):
-        prompt_id = conn.execute(_CLAIM_REGULAR, claim).scalar()
-        if prompt_id is None:
+        claimed = conn.execute(_CLAIM_REGULAR, claim).first()
+        if claimed is None:
             break
+        prompt_id, extra_seats = claimed
         try:
             return _lease(
                 session,
@@ -429,7 +437,7 @@ def _pick(
                 prompt_set,
                 now,
                 reusable.get(prompt_id),
-                capped=True,
+                target=prompt_set.annotators_per_prompt + extra_seats,
             )
         except _SeatsFull:
             claim["passed"] = [*claim["passed"], prompt_id]
@@ -499,8 +507,8 @@ def progress(
         .where(Assignment.prompt_id == Prompt.id, Assignment.status == "submitted")
         .scalar_subquery()
     )
-    k = prompt_set.annotators_per_prompt
-    regular = _open_prompts(prompt_set.id, annotator_id, gold=False).where(submitted < k)
+    target = prompt_set.annotators_per_prompt + Prompt.extra_seats
+    regular = _open_prompts(prompt_set.id, annotator_id, gold=False).where(submitted < target)
     gold = _open_prompts(prompt_set.id, annotator_id, gold=True)
     remaining = sum(
         session.scalar(select(func.count()).select_from(q.subquery())) or 0 for q in (regular, gold)

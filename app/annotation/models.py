@@ -112,3 +112,28 @@ class Comparison(Base):
     # Distance between the two tie groups (1 = adjacent).
     margin: Mapped[int]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Adjudication(Base):
+    """The settled ranking of a prompt still contested at its set's annotators_max (issue
+    13), by an admin or an expert. Its own origin, never an annotation: it counts toward
+    no seat, agreement or annotator statistic; the consensus export takes it over the vote.
+    """
+
+    __tablename__ = "adjudication"
+    __table_args__ = (
+        UniqueConstraint("prompt_id"),
+        CheckConstraint(
+            f"note IS NULL OR length(note) <= {MAX_RATIONALE_CHARS}", name="note_length"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prompt_id: Mapped[int] = mapped_column(ForeignKey("prompt.id", ondelete="CASCADE"))
+    adjudicator_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )
+    # Tie groups of candidate ids, best first, as an annotation's.
+    ranking: Mapped[list[list[int]]] = mapped_column(JSONType)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -27,6 +27,7 @@ from app.annotation.assignment import (
     claim_next_task,
     lease_next_task,
 )
+from app.annotation.escalation import escalate_if_contested
 from app.annotation.models import (
     FLAG_KINDS,
     MAX_RATIONALE_CHARS,
@@ -159,6 +160,12 @@ _LOCK_PROMPT = (
         PromptSet.id.label("prompt_set_id"),
         PromptSet.require_ratings,
         PromptSet.require_rationale,
+        PromptSet.annotators_per_prompt,
+        PromptSet.annotators_max,
+        PromptSet.escalate_below_tau,
+        PromptSet.escalate_on_split_top,
+        Prompt.is_gold,
+        Prompt.extra_seats,
         Assignment.annotator_id,
         Assignment.prompt_id,
         Candidate.id.label("candidate_id"),
@@ -214,7 +221,8 @@ def _expire_held(session: Session, assignment_id: int) -> None:
 
 def _lock_prompt(session: Session, assignment_id: int, annotator: User) -> tuple[Row, list[int]]:
     """Lock the assignment's prompt. Returns its set's rules (require_ratings,
-    require_rationale) with its prompt_id, and its candidate ids."""
+    require_rationale, the escalation settings) with its prompt_id, is_gold and
+    extra_seats, and its candidate ids."""
     rows = session.connection().execute(_LOCK_PROMPT, {"assignment": assignment_id}).all()
     first = own_assignment(rows[0] if rows else None, assignment_id, annotator)
     return first, [row.candidate_id for row in rows if row.candidate_id is not None]
@@ -457,7 +465,8 @@ def store_annotation(
                 ],
             )
         conn.execute(_CLOSE_ASSIGNMENT, {"assignment": assignment.id, "now": now})
-        tallies.record_change(session, prompt_id, new_annotator_id=annotator.id)
+        answers = tallies.record_change(session, prompt_id, new_annotator_id=annotator.id)
+        escalate_if_contested(conn, rules, answers)
         _expire_held(session, assignment.id)
     except IntegrityError as exc:
         # A concurrent retry with the same key won the race (our row lock makes this

@@ -423,24 +423,27 @@ def _write_postgres(
     conn.execute(_POSTGRES_WRITE, params)
 
 
-def record_change(session: Session, prompt_id: int, *, new_annotator_id: int | None = None) -> None:
+def record_change(
+    session: Session, prompt_id: int, *, new_annotator_id: int | None = None
+) -> list[Answer]:
     """Bring the tallies up to date after a prompt gained an annotation (by
     `new_annotator_id`) or a skip. Call in the same transaction, with the prompt's row
-    locked (`lock_prompt`, or the submit path's own lock)."""
+    locked (`lock_prompt`, or the submit path's own lock). Returns the prompt's answers
+    (the submit path decides escalation on them without reading them again)."""
     conn = session.connection()
     found = _answers_of(conn, [prompt_id], one=True).get(prompt_id)
     if found is None:
-        return
+        return []
     set_id, answers = found
     new = next(
         (a for a in answers if a.annotator_id == new_annotator_id and a.ranking is not None), None
     )
     if conn.dialect.name == "postgresql":
         _write_postgres(conn, prompt_id, set_id, answers, new)
-        return
+        return answers
     _write_prompt_rows(conn, prompt_id, set_id, answers)
     if new is None or new.ranking is None:
-        return
+        return answers
     shard = shard_of(prompt_id)
     models = {cid: model for cid, model in conn.execute(_MODELS, {"prompt": prompt_id})}
     wins = model_wins(new.ranking, models)
@@ -472,6 +475,7 @@ def record_change(session: Session, prompt_id: int, *, new_annotator_id: int | N
             if n
         ],
     )
+    return answers
 
 
 def rebuild(conn: Connection, prompt_set_id: int | None = None, *, batch: int = 2000) -> None:

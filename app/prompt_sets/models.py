@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal, get_args
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, JSONType, NullableJSONType, utcnow
@@ -33,6 +33,11 @@ class PromptSet(Base):
         CheckConstraint("length(name) BETWEEN 1 AND 200", name="name_length"),
         CheckConstraint(f"routing IN {ROUTINGS!r}", name="routing_known"),
         CheckConstraint("retrain_every >= 0", name="retrain_every_non_negative"),
+        CheckConstraint(
+            "annotators_max IS NULL OR annotators_max BETWEEN annotators_per_prompt AND 100",
+            name="annotators_max_range",
+        ),
+        CheckConstraint("escalate_below_tau BETWEEN -1 AND 1", name="escalate_below_tau_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -46,6 +51,12 @@ class PromptSet(Base):
     generators: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     candidates_per_prompt: Mapped[int] = mapped_column(default=4)
     annotators_per_prompt: Mapped[int] = mapped_column(default=3)
+    # More annotators where they disagree (issue 13): up to `annotators_max` seats for a
+    # prompt whose rankings are contested (app.annotation.disagreement says when). NULL,
+    # or equal to k: off. Each escalation adds one seat (Prompt.extra_seats).
+    annotators_max: Mapped[int | None] = mapped_column(default=None)
+    escalate_below_tau: Mapped[float] = mapped_column(default=0.5, server_default="0.5")
+    escalate_on_split_top: Mapped[bool] = mapped_column(default=True, server_default=true())
     lease_seconds: Mapped[int] = mapped_column(default=1800)
     require_rationale: Mapped[bool] = mapped_column(default=False)
     require_ratings: Mapped[bool] = mapped_column(default=False)
@@ -76,6 +87,7 @@ class Prompt(Base):
         Index("ix_prompt_set_status", "prompt_set_id", "status"),
         # The claim walks a set's prompts in (priority, id) order: one index scan.
         Index("ix_prompt_claim_order", "prompt_set_id", "priority", "id"),
+        CheckConstraint("extra_seats >= 0", name="extra_seats_non_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -98,6 +110,9 @@ class Prompt(Base):
     # `in_order` and for prompts no reward model has scored yet; app.reward.routing writes
     # it for `random` and `uncertain_first` whenever scores change.
     priority: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Seats added by escalation (issue 13): the prompt's seat target is the set's k plus
+    # these, never above the set's annotators_max (the settings change clamps it).
+    extra_seats: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -67,6 +67,11 @@ class PromptSetFields(BaseModel):
     system_prompt: Text = Field(default="", max_length=20_000)
     candidates_per_prompt: WholeNumber = Field(default=4, ge=MIN_CANDIDATES, le=MAX_CANDIDATES)
     annotators_per_prompt: WholeNumber = Field(default=3, ge=1, le=100)
+    # More annotators where they disagree (app.annotation.disagreement): None or k is off;
+    # at least k (checked with k by the service, which knows both on a patch).
+    annotators_max: WholeNumber | None = Field(default=None, ge=1, le=100)
+    escalate_below_tau: Number = Field(default=0.5, ge=-1, le=1)
+    escalate_on_split_top: Bool = True
     lease_seconds: WholeNumber = Field(default=1800, ge=30, le=7 * 24 * 3600)
     require_rationale: Bool = False
     require_ratings: Bool = False
@@ -98,6 +103,10 @@ class PromptSetPatch(BaseModel):
         default=None, ge=MIN_CANDIDATES, le=MAX_CANDIDATES
     )
     annotators_per_prompt: WholeNumber | None = Field(default=None, ge=1, le=100)
+    # An explicit null turns escalation off (the one nullable setting here).
+    annotators_max: WholeNumber | None = Field(default=None, ge=1, le=100)
+    escalate_below_tau: Number | None = Field(default=None, ge=-1, le=1)
+    escalate_on_split_top: Bool | None = None
     lease_seconds: WholeNumber | None = Field(default=None, ge=30, le=7 * 24 * 3600)
     require_rationale: Bool | None = None
     require_ratings: Bool | None = None
@@ -116,6 +125,9 @@ class PromptSetOut(BaseModel):
     system_prompt: str
     candidates_per_prompt: int
     annotators_per_prompt: int
+    annotators_max: int | None
+    escalate_below_tau: float
+    escalate_on_split_top: bool
     lease_seconds: int
     require_rationale: bool
     require_ratings: bool

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, func, null, select
+from sqlalchemy import exists, func, null, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -60,6 +60,27 @@ def _check_temperatures(generation: GenerationSettings, candidates_per_prompt: i
                 }
             ],
         )
+
+
+def _check_annotators_max(k: int, k_max: int | None) -> None:
+    """annotators_max (k_max) is at least k; None or k turns escalation off."""
+    if k_max is not None and k_max < k:
+        message = f"annotators_max {k_max} is below annotators_per_prompt (k = {k})"
+        raise InvalidInput(
+            f"Give annotators_max at least k ({k}), or leave it empty to turn escalation off.",
+            errors=[{"field": "annotators_max", "message": message}],
+        )
+
+
+def _clamp_extra_seats(session: Session, prompt_set: PromptSet) -> None:
+    """Keep every prompt's seat target (k + extra_seats) within a changed k or k_max."""
+    k = prompt_set.annotators_per_prompt
+    cap = max(0, (prompt_set.annotators_max or k) - k)
+    session.execute(
+        update(Prompt)
+        .where(Prompt.prompt_set_id == prompt_set.id, Prompt.extra_seats > cap)
+        .values(extra_seats=cap)
+    )
 
 
 def load_prompt_set(session: Session, prompt_set_id: int) -> PromptSet:
@@ -118,6 +139,7 @@ def create_prompt_set(
     session: Session, *, data: PromptSetCreate, created_by_id: int | None
 ) -> PromptSet:
     _check_temperatures(data.generation, data.candidates_per_prompt)
+    _check_annotators_max(data.annotators_per_prompt, data.annotators_max)
     if get_prompt_set_by_name(session, data.name) is not None:
         raise _name_taken(data.name)
     values = data.model_dump()
@@ -182,6 +204,13 @@ def apply_prompt_set_changes(
         values["generation"] = changes.generation.to_stored()
     if changes.generators is not None:
         values["generators"] = checked_generators(changes.generators)
+    if "annotators_max" in changes.model_fields_set:
+        values["annotators_max"] = changes.annotators_max  # null: escalation off
+    seats_changed = bool({"annotators_per_prompt", "annotators_max"} & set(values))
+    _check_annotators_max(
+        values.get("annotators_per_prompt", prompt_set.annotators_per_prompt),
+        values.get("annotators_max", prompt_set.annotators_max),
+    )
     generation = GenerationSettings(**values.get("generation", prompt_set.generation))
     _check_temperatures(
         generation, values.get("candidates_per_prompt", prompt_set.candidates_per_prompt)
@@ -196,6 +225,8 @@ def apply_prompt_set_changes(
         setattr(prompt_set, name, value)
     try:
         session.flush()
+        if seats_changed:
+            _clamp_extra_seats(session, prompt_set)
     except IntegrityError as exc:  # a concurrent rename to the same name won
         session.rollback()
         raise _name_taken(new_name or prompt_set.name) from exc

@@ -20,7 +20,12 @@ from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import PromptSet
 from app.prompt_sets.schemas import FORM_FIELDS, GenerationSettings, PromptSetCreate
 
-CHECKBOXES = ("require_rationale", "require_ratings", "confirm_untouched_order")
+CHECKBOXES = (
+    "require_rationale",
+    "require_ratings",
+    "confirm_untouched_order",
+    "escalate_on_split_top",
+)
 
 
 def _parse_temperature(raw: str) -> Any:
@@ -66,6 +71,11 @@ def form_to_fields(
         data["generators"] = generators
     for name in CHECKBOXES:
         data[name] = name in form
+    # An empty annotators_max turns escalation off; an empty threshold keeps the default.
+    if str(data.get("annotators_max", "")).strip() == "":
+        data["annotators_max"] = None
+    if str(data.get("escalate_below_tau", "x")).strip() == "":
+        data.pop("escalate_below_tau")
     data.pop("regenerate", None)
     data.pop("action", None)
     generation = {k: form[k] for k in FORM_FIELDS if form.get(k, "") != ""}
