@@ -32,6 +32,7 @@ def _routers() -> list:
     # Imported here so importing app.main stays cheap and free of cycles.
     from app.accounts import api as accounts_api
     from app.accounts import pages as accounts_pages
+    from app.admin import adjudication_pages
     from app.admin import leaderboard as admin_leaderboard
     from app.admin import prompt_pages as admin_prompt_pages
     from app.admin import prompt_set_api as admin_prompt_set_api
@@ -64,6 +65,7 @@ def _routers() -> list:
         admin_leaderboard.api_router,
         admin_leaderboard.router,
         admin_prompt_pages.router,
+        adjudication_pages.router,
         annotation_pages.router,
         annotation_api.router,
         exports_pages.router,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.deps import AdminUser
 from app.analytics.reports import annotator_stats, dashboard_numbers
+from app.annotation import adjudication
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError
@@ -28,6 +29,7 @@ def dashboard_context(session: Session, prompt_set_id: int) -> dict[str, Any]:
     return {
         "prompt_set": prompt_set,
         **dashboard_numbers(session, prompt_set_id, prompt_set.annotators_per_prompt),
+        "adjudication_queue": len(adjudication.queue(session, prompt_set_id=prompt_set_id)),
         "import_error": None,
     }
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.analytics import loaders
 from app.analytics.reports import prompt_set_stats
+from app.annotation.adjudication import adjudicated_rankings
 from app.core.package_files import TEMPLATES_DIR
 from app.exports.formats import UNPAIRED_LABEL_RULE, fields
 from app.exports.schemas import ExportOptions
@@ -168,6 +169,7 @@ def dataset_card(
         counts=counts,
         lengths=lengths,
         label_rule=UNPAIRED_LABEL_RULE,
+        adjudicated_prompts=len(adjudicated_rankings(session, o.prompt_set_ids)),
         csv_note=CSV_NOTE,
         loader={"jsonl": "json", "csv": "csv", "parquet": "parquet"}[o.file_type],
     )

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -19,7 +19,7 @@ from app.analytics.votes import votes_from_ranking
 from app.exports.schemas import ExportOptions
 from app.exports.source import AnnotationRec, ComparisonRec, PromptGroup
 from app.prompt_sets.content import as_messages
-from app.prompt_sets.ranking import rank_of, tied_pairs
+from app.prompt_sets.ranking import Ranking, rank_of, tied_pairs
 
 Row = dict[str, Any]
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
@@ -104,6 +104,9 @@ META_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
         ("annotators", pa.int64()),
         ("agreement", pa.float64()),
         ("majority", pa.bool_()),
+        # The prompt was settled by an admin or expert (issue 13): chosen/rejected follow
+        # the adjudicated ranking, not the vote.
+        ("adjudicated", pa.bool_()),
     ],
 }
 UNPAIRED_LABEL_RULE = (
@@ -148,6 +151,8 @@ class RowContext:
     pseudonym: Callable[[int], str]
     # candidate id -> (score, reward model id), when the export asks for scores
     scores: dict[int, tuple[float, int]] | None = None
+    # prompt id -> its adjudicated ranking (consensus exports)
+    adjudicated: dict[int, Ranking] = field(default_factory=dict)
 
 
 def _iso(value: Any) -> str:
@@ -471,21 +476,27 @@ class RowBuilder:
         flagged = _flagged_candidates(group, opts)
         prompt = self.ctx.render_prompt(_chat(group))
         tallies = _consensus(group, annotations)
+        settled = self.ctx.adjudicated.get(group.prompt_id)
+        ranks = rank_of(settled) if settled is not None else None
         for (_, a, b), tally in sorted(tallies.items()):
             if a in flagged or b in flagged:
                 continue
-            if opts.min_agreement is not None and tally.agreement < opts.min_agreement:
+            # An adjudicated prompt was contested by definition: its agreement does not
+            # filter the adjudicator's answer.
+            if (
+                ranks is None
+                and opts.min_agreement is not None
+                and tally.agreement < opts.min_agreement
+            ):
                 continue
-            row = consensus_row(tally, a, b)
-            if row is None and not opts.include_no_majority:
+            vote = consensus_row(tally, a, b)
+            decision = settle_pair(vote[:2] if vote else None, ranks, a, b)
+            if decision is None and not opts.include_no_majority:
                 continue
-            chosen, rejected, votes_chosen, votes_rejected, majority = row or (
-                a,
-                b,
-                tally.a_wins,
-                tally.b_wins,
-                False,
-            )
+            chosen, rejected = decision or (a, b)
+            votes = {a: tally.a_wins, b: tally.b_wins}
+            votes_chosen, votes_rejected = votes[chosen], votes[rejected]
+            majority = vote is not None and vote[:2] == (chosen, rejected)
             c, r = group.candidates[chosen], group.candidates[rejected]
             yield {
                 "prompt": prompt,
@@ -505,7 +516,22 @@ class RowBuilder:
                 "annotators": tally.n,
                 "agreement": tally.agreement,
                 "majority": majority,
+                "adjudicated": ranks is not None,
             }
+
+
+def settle_pair(
+    vote: tuple[int, int] | None, adjudicated: Mapping[int, int] | None, a: int, b: int
+) -> tuple[int, int] | None:
+    """A consensus pair's (chosen, rejected) once adjudication is applied: for a prompt
+    with an adjudicated ranking ({candidate id: rank}) that ranking wins over whatever
+    `vote` the consensus method gave (a tie there: no winner, None); otherwise `vote`.
+    The one override rule, for every consensus method (majority, weighted)."""
+    if adjudicated is None:
+        return vote
+    if a not in adjudicated or b not in adjudicated or adjudicated[a] == adjudicated[b]:
+        return None
+    return (a, b) if adjudicated[a] < adjudicated[b] else (b, a)
 
 
 def consensus_row(tally: PairTally, a: int, b: int) -> tuple[int, int, int, int, bool] | None:

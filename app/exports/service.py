@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import User
+from app.annotation.adjudication import adjudicated_rankings
 from app.core.db import read_only
 from app.core.errors import InvalidInput, NotFound
 from app.core.inputs import form_int
@@ -212,8 +213,13 @@ def _row_builder(plan: ExportPlan, session: Session | None = None) -> RowBuilder
     scores = None
     if options.scores and session is not None:
         scores = active_scores(session, options.prompt_set_ids)
+    adjudicated = {}
+    if options.format == "consensus" and session is not None:
+        adjudicated = adjudicated_rankings(session, options.prompt_set_ids)
     return RowBuilder(
-        RowContext(options, render, lambda uid: pseudonym(plan.secret_key, uid), scores)
+        RowContext(
+            options, render, lambda uid: pseudonym(plan.secret_key, uid), scores, adjudicated
+        )
     )
 
 
