@@ -2,7 +2,7 @@
 
     PYTHONPATH=$PWD python bench/annotate.py [--prompts 3000] [--seconds 20] [--workers 1]
         [--mode next|pair] [--database ranklab_bench_annotate]
-        [--routing in_order|random|uncertain_first]
+        [--routing in_order|random|uncertain_first] [--k-max 5]
 
 `--mode next` (the default, issue 11): one request per item, `POST /api/v1/annotations?next=1`
 stores the ranking and returns the next lease. `--mode pair`: the two-request cycle
@@ -15,6 +15,9 @@ cycles per second and p50/p95 latency with 1 and 16 concurrent clients (httpx, b
 tokens), and the bytes the annotate page loads (HTML + CSS + JS, uncompressed).
 With --routing uncertain_first an active reward model with random candidate scores is
 seeded and the priorities refreshed, so the claim walks (priority, id) order.
+With --k-max the set escalates contested prompts up to that many annotators (issue 13);
+the bench's rankings are each client's shuffled order, so nearly every prompt is contested
+and escalates: the claim's and the submit's worst case.
 """
 
 from __future__ import annotations
@@ -92,11 +95,13 @@ def route(session: Session, set_id: int, routing: str) -> None:
 
 
 def seed(
-    url: str, prompts: int, annotators: int, routing: str = "in_order"
+    url: str, prompts: int, annotators: int, routing: str = "in_order", k_max: int | None = None
 ) -> tuple[int, list[str]]:
     engine = make_engine(url)
     with Session(engine) as session:
-        ps = PromptSet(name="bench", candidates_per_prompt=4, annotators_per_prompt=3)
+        ps = PromptSet(
+            name="bench", candidates_per_prompt=4, annotators_per_prompt=3, annotators_max=k_max
+        )
         session.add(ps)
         session.flush()
         rows = []
@@ -260,14 +265,16 @@ def main() -> int:
     parser.add_argument(
         "--routing", choices=("in_order", "random", "uncertain_first"), default="in_order"
     )
+    parser.add_argument("--k-max", type=int, default=None, help="escalate up to k_max seats")
     args = parser.parse_args()
     admin = os.environ.get(
         "RANKLAB_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
     )
     url = fresh_database(admin, args.database)
-    set_id, tokens = seed(url, args.prompts, max(args.clients) + 1, args.routing)
+    set_id, tokens = seed(url, args.prompts, max(args.clients) + 1, args.routing, args.k_max)
     print(
-        f"seeded {args.prompts} prompts x 4 candidates, k=3, routing {args.routing},"
+        f"seeded {args.prompts} prompts x 4 candidates, k=3, k_max={args.k_max},"
+        f" routing {args.routing},"
         f" on {args.database}",
         flush=True,
     )

@@ -26,7 +26,7 @@ def upgrade() -> None:
     with op.batch_alter_table("prompt_set") as batch:
         batch.add_column(sa.Column("annotators_max", sa.Integer(), nullable=True))
         batch.add_column(
-            sa.Column("escalate_below_tau", sa.Float(), server_default="0.5", nullable=False)
+            sa.Column("escalate_below_tau", sa.Double(), server_default="0.5", nullable=False)
         )
         batch.add_column(
             sa.Column(
