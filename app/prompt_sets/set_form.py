@@ -21,6 +21,8 @@ from app.prompt_sets.models import PromptSet
 from app.prompt_sets.schemas import FORM_FIELDS, GenerationSettings, PromptSetCreate
 
 CHECKBOXES = ("require_rationale", "require_ratings", "confirm_untouched_order")
+# Number fields whose empty box means "off" (None).
+OPTIONAL_NUMBERS = ("gold_pause_below",)
 
 
 def _parse_temperature(raw: str) -> Any:
@@ -66,6 +68,9 @@ def form_to_fields(
         data["generators"] = generators
     for name in CHECKBOXES:
         data[name] = name in form
+    for name in OPTIONAL_NUMBERS:
+        if name in data and not str(data[name]).strip():
+            data[name] = None  # an empty box turns the setting off
     data.pop("regenerate", None)
     data.pop("action", None)
     generation = {k: form[k] for k in FORM_FIELDS if form.get(k, "") != ""}
@@ -113,6 +118,8 @@ def form_context(
         "values": values,
         "errors": by_field,
         "preview": values.get("guidelines", "") if preview else None,
+        "qualification_warning": prompt_set
+        and prompt_set_service.qualification_warning(session, prompt_set),
         "has_candidates": prompt_set is not None
         and prompt_set_service.has_candidates(session, prompt_set.id),
     }
