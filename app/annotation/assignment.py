@@ -187,6 +187,7 @@ _SET_AND_ANNOTATOR = (
         AnnotatorStanding.state.label("standing"),
         AnnotatorStanding.reason.label("standing_reason"),
     )
+    .select_from(PromptSet)
     .join(User, User.id == _WHO)
     .outerjoin(
         AnnotatorStanding,

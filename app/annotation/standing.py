@@ -101,6 +101,7 @@ _RULES = (
         AnnotatorStanding.state,
         AnnotatorStanding.counts_after_annotation_id,
     )
+    .select_from(PromptSet)
     .join(User, User.id == _WHO)
     .outerjoin(
         AnnotatorStanding,
@@ -185,13 +186,10 @@ def _save(
     now: dt.datetime,
     *,
     exists: bool,
-    by: int | None = None,
-    after: int | None = None,
 ) -> None:
+    """Write the system's decision (updated_by None) for params' set and annotator."""
     values: dict[str, Any] = {"state": state, "reason": reason, "updated_at": now}
-    values["updated_by_id"] = by
-    if after is not None:
-        values["counts_after_annotation_id"] = after
+    values["updated_by_id"] = None
     if exists:
         session.execute(
             update(AnnotatorStanding)
@@ -302,9 +300,9 @@ def lift(
     what = "retry of the qualification round allowed" if retry else "pause lifted"
     was = f"was {standing.state}: {standing.reason}"
     reason = f"{what} by {admin.username} on {now:%Y-%m-%d %H:%M} UTC ({was})"
-    params = {"set_id": prompt_set_id, "who": annotator_id}
-    state = "qualifying" if retry else "qualified"
-    _save(session, params, state, reason, now, exists=True, by=admin.id, after=last or 0)
+    standing.state = "qualifying" if retry else "qualified"
+    standing.reason, standing.updated_at, standing.updated_by_id = reason, now, admin.id
+    standing.counts_after_annotation_id = last or 0
     session.commit()
     rows = list_standings(session, prompt_set_id=prompt_set_id, annotator_id=annotator_id)
     return rows[0]
