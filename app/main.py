@@ -37,6 +37,7 @@ def _routers() -> list:
     from app.admin import prompt_pages as admin_prompt_pages
     from app.admin import prompt_set_api as admin_prompt_set_api
     from app.admin import prompt_set_pages as admin_prompt_set_pages
+    from app.admin import standings as admin_standings
     from app.admin import user_api as admin_user_api
     from app.admin import user_pages as admin_user_pages
     from app.annotation import api as annotation_api
@@ -64,6 +65,8 @@ def _routers() -> list:
         admin_prompt_set_api.router,
         admin_leaderboard.api_router,
         admin_leaderboard.router,
+        admin_standings.router,
+        admin_standings.api_router,
         admin_prompt_pages.router,
         adjudication_pages.router,
         annotation_pages.router,

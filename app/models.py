@@ -1,7 +1,13 @@
 """Import every domain's tables so Base.metadata is complete (Alembic, tests)."""
 
 from app.accounts.models import ApiToken, BrowserSession, ShownOnceSecret, User  # noqa: F401
-from app.annotation.models import Adjudication, Annotation, Assignment, Comparison  # noqa: F401
+from app.annotation.models import (  # noqa: F401
+    Adjudication,
+    Annotation,
+    AnnotatorStanding,
+    Assignment,
+    Comparison,
+)
 from app.annotation.tallies import AnnotatorPromptTally, ModelPairTally, RankCoincidence  # noqa: F401
 from app.core.db import Base  # noqa: F401
 from app.generation.models import GenerationJob, GenerationTask  # noqa: F401

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.deps import AdminUser
 from app.analytics.reports import annotator_stats, dashboard_numbers
-from app.annotation import adjudication
+from app.annotation import adjudication, standing
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError
@@ -31,6 +31,7 @@ def dashboard_context(session: Session, prompt_set_id: int) -> dict[str, Any]:
         **dashboard_numbers(session, prompt_set_id, prompt_set.annotators_per_prompt),
         "adjudication_queue": len(adjudication.queue(session, prompt_set_id=prompt_set_id)),
         "import_error": None,
+        "qualification_warning": prompt_set_service.qualification_warning(session, prompt_set),
     }
 
 
@@ -71,8 +72,11 @@ def upload_import(
 def annotators(
     prompt_set_id: Id, request: Request, session: SessionDep, user: AdminUser
 ) -> HTMLResponse:
+    prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
     context = {
-        "prompt_set": prompt_set_service.load_prompt_set(session, prompt_set_id),
+        "prompt_set": prompt_set,
         "rows": annotator_stats(session, prompt_set_id),
+        "standings": standing.list_standings(session, prompt_set_id=prompt_set_id),
+        "qualification_warning": prompt_set_service.qualification_warning(session, prompt_set),
     }
     return render(request, "prompt_sets/annotators.html", context)

@@ -16,6 +16,7 @@ from app.accounts.deps import AdminUser
 from app.accounts.models import ROLE_VALUES, User
 from app.admin import people
 from app.analytics.reports import annotator_stats
+from app.annotation import standing
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError
@@ -99,6 +100,7 @@ def user_context(
         "user": user,
         "tokens": service.list_tokens(session, user_id=user_id),
         "rows": stats,
+        "standings": standing.list_standings(session, annotator_id=user_id),
         "errors": errors or {},
         "secrets": secrets or [],
     }

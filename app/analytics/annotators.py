@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from app.analytics.loaders import AnnotatorTally, GoldAnswer, Person
-from app.prompt_sets.ranking import Ranking, derive_comparisons, rank_of
+from app.prompt_sets.ranking import gold_scores
 
 
 @dataclass
@@ -28,24 +28,6 @@ class AnnotatorStats:
     gold_items: int = 0
     gold_accuracy: float | None = None  # share of the gold ranking's pair orders matched
     gold_top_match: float | None = None  # share of gold items where their top pick is the gold best
-
-
-def gold_scores(ranking: Ranking, gold: Ranking) -> tuple[int, int, bool]:
-    """(gold pair orders matched, gold pair orders, top pick is a gold best).
-
-    Only the gold ranking's strict orders count: where gold ties candidates (as a known
-    best candidate ties all the others), any order is accepted."""
-    ranks = rank_of(ranking)
-    pairs = derive_comparisons(gold)
-    matched = sum(
-        1
-        for p in pairs
-        if p.chosen_id in ranks
-        and p.rejected_id in ranks
-        and ranks[p.chosen_id] < ranks[p.rejected_id]
-    )
-    top = bool(ranking) and bool(set(ranking[0]) & set(gold[0]))
-    return matched, len(pairs), top
 
 
 @dataclass

@@ -6,17 +6,22 @@ from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from app.accounts.deps import AnnotatorUser
-from app.annotation import assignment, submission
+from app.annotation import assignment, standing, submission
 from app.annotation.schemas import SkipIn, SubmissionIn
 from app.core.db import SessionDep
 from app.core.inputs import Id
+from app.prompt_sets import service as prompt_set_service
 
 router = APIRouter(prefix="/api/v1", tags=["annotation"])
 
 
 @router.get("/tasks/next", responses={204: {"description": "nothing left for you in this set"}})
 def next_task(prompt_set: Id, session: SessionDep, user: AnnotatorUser) -> Response:
-    """Lease the next item of the set to the caller (the same item while a lease is live)."""
+    """Lease the next item of the set to the caller (the same item while a lease is live).
+
+    403 `annotator_held` says why a caller gets no items in the set: they did not pass its
+    qualification round ("3 of 5 gold items agreed, 80% needed"), or are paused in it.
+    """
     task = assignment.lease_next_task(session, prompt_set_id=prompt_set, annotator=user)
     if task is None:
         return Response(status_code=204)
@@ -34,7 +39,8 @@ def create_annotation(
 
     With `?next=1` the same transaction also leases the caller's next item of the set and
     answers `{"annotation": ..., "next": task}`; `next` is left out when nothing is left.
-    A retry gets the same next item back (the live lease), never a second one.
+    A retry gets the same next item back (the live lease), never a second one. When the
+    caller may have no more items (this gold answer failed or paused them), `held` says why.
     """
     if not with_next:
         result = submission.submit_annotation(session, annotator=user, data=body.to_input())
@@ -43,6 +49,10 @@ def create_annotation(
     out: dict = {"annotation": result.as_json()}
     if task is not None:
         out["next"] = task.as_json()
+    elif result.prompt_set_id is not None:
+        prompt_set = prompt_set_service.load_prompt_set(session, result.prompt_set_id)
+        if (held := standing.hold_message(session, prompt_set, user.id)) is not None:
+            out["held"] = held
     return JSONResponse(out, status_code=201 if result.created else 200)
 
 

@@ -38,6 +38,7 @@ from sqlalchemy import (
     Integer,
     Row,
     String,
+    and_,
     bindparam,
     exists,
     func,
@@ -51,7 +52,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.annotation.models import Assignment
+from app.annotation import standing
+from app.annotation.models import AnnotatorStanding, Assignment
 from app.core.db import UTCDateTime, utcnow
 from app.core.errors import Conflict
 from app.prompt_sets import service as prompt_set_service
@@ -162,7 +164,9 @@ _K: BindParameter[int] = bindparam("k")
 # The set, the annotator's row lock (serialises one person's tabs on PostgreSQL) and how
 # many items they finished in the set (for the gold turn), in one round trip. The count
 # may miss a submit that commits while this waits for the lock; it only paces gold items.
-# The set is read as plain columns (what a lease needs), not as an ORM object.
+# The set is read as plain columns (what a lease needs), not as an ORM object. The
+# annotator's standing in the set (qualification, pause) rides along: a primary-key
+# lookup in the same statement, no extra round trip.
 _SET_AND_ANNOTATOR = (
     select(
         PromptSet.id,
@@ -182,8 +186,19 @@ _SET_AND_ANNOTATOR = (
         )
         .scalar_subquery()
         .label("finished"),
+        PromptSet.qualification_items,
+        AnnotatorStanding.state.label("standing"),
+        AnnotatorStanding.reason.label("standing_reason"),
     )
+    .select_from(PromptSet)
     .join(User, User.id == _WHO)
+    .outerjoin(
+        AnnotatorStanding,
+        and_(
+            AnnotatorStanding.prompt_set_id == PromptSet.id,
+            AnnotatorStanding.annotator_id == _WHO,
+        ),
+    )
     .where(PromptSet.id == _SET)
     .with_for_update(of=User)
 )
@@ -343,7 +358,11 @@ def claim_next_task(
     annotator: User,
     now: dt.datetime | None = None,
 ) -> TaskView | None:
-    """`lease_next_task` inside the caller's transaction (the caller commits)."""
+    """`lease_next_task` inside the caller's transaction (the caller commits).
+
+    Raises standing.AnnotatorHeld (403, with the reason) for an annotator who failed the
+    set's qualification round or is paused in it, before anything is written.
+    """
     now = now or utcnow()
     params = {"set_id": prompt_set_id, "who": annotator.id}
     prompt_set = session.connection().execute(_SET_AND_ANNOTATOR, params).first()
@@ -354,13 +373,21 @@ def claim_next_task(
         raise PromptSetNotOpen(
             f"Prompt set {prompt_set.name!r} is {prompt_set.status}; it hands out no items."
         )
+    gold_only = standing.qualifying(
+        set_name=prompt_set.name,
+        state=prompt_set.standing,
+        reason=prompt_set.standing_reason,
+        qualification_items=prompt_set.qualification_items,
+    )
     rows = session.connection().execute(_UNFINISHED, params).all()
     live = [r for r in rows if r.status == "leased" and r.lease_expires_at > now]
     if live:
         return _view(session, live[0], annotator.id, prompt_set)
     _mark_lapsed(session, rows, now)
     try:
-        lease = _pick(session, prompt_set, annotator.id, now, prompt_set.finished or 0, rows)
+        lease = _pick(
+            session, prompt_set, annotator.id, now, prompt_set.finished or 0, rows, gold_only
+        )
     except IntegrityError as exc:  # pragma: no cover - guarded by the locks above
         session.rollback()
         raise Conflict("Someone else took this item at the same moment; ask again.") from exc
@@ -393,8 +420,10 @@ def _pick(
     now: dt.datetime,
     finished: int,
     rows: Sequence[Row[*tuple[Any, ...]]],
+    gold_only: bool = False,
 ) -> Row | None:
-    """Claim a prompt and write the lease. Roughly one item in GOLD_EVERY is gold.
+    """Claim a prompt and write the lease. Roughly one item in GOLD_EVERY is gold; only
+    gold during a qualification round (`gold_only`), and AnnotatorHeld when none is left.
 
     Regular prompts go in hand-out order, (priority, id), which is how "finish items
     before starting new ones" is kept cheaply: everyone takes the first open prompt, so
@@ -416,6 +445,10 @@ def _pick(
             session, prompt_id, annotator_id, prompt_set, now, reusable.get(prompt_id), target=None
         )
 
+    if gold_only:
+        if (lease := gold()) is None:
+            raise standing.no_gold_left(session, prompt_set.id, prompt_set.name)
+        return lease
     if finished % GOLD_EVERY == GOLD_EVERY - 1 and (lease := gold()) is not None:
         return lease
     claim: dict[str, Any] = {

@@ -137,3 +137,35 @@ class Adjudication(Base):
     ranking: Mapped[list[list[int]]] = mapped_column(JSONType)
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+STANDING_STATES = ("qualifying", "qualified", "failed", "paused")
+
+
+class AnnotatorStanding(Base):
+    """Where an annotator stands in a prompt set's qualification and calibration
+    (app.annotation.standing). No row: not started, which counts as "qualifying" when
+    the set has a qualification round and as "qualified" otherwise. "failed" and
+    "paused" hand out no items; an admin lifting them is recorded here (updated_by, and
+    the old reason kept in the new one). Nothing is ever deleted for a failure."""
+
+    __tablename__ = "annotator_standing"
+    __table_args__ = (CheckConstraint(f"state IN {STANDING_STATES!r}", name="state_known"),)
+
+    prompt_set_id: Mapped[int] = mapped_column(
+        ForeignKey("prompt_set.id", ondelete="CASCADE"), primary_key=True
+    )
+    annotator_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(16))
+    # The numbers behind the state, in words: "3 of 5 gold items agreed, 80% needed".
+    reason: Mapped[str] = mapped_column(Text, default="")
+    # Gold answers with an annotation id up to this one no longer count: a retried
+    # round or a lifted pause starts afresh.
+    counts_after_annotation_id: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The admin who last changed it; None: the system (a gold answer decided it).
+    updated_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL")
+    )

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.deps import AnnotatorUser
 from app.accounts.models import User
-from app.annotation import assignment, submission
+from app.annotation import assignment, standing, submission
 from app.annotation.assignment import TaskView
 from app.annotation.models import FLAG_KINDS, MAX_RATIONALE_CHARS
 from app.annotation.schemas import SubmissionIn
@@ -82,6 +82,8 @@ def item_context(
             "confirm_untouched_order": prompt_set.confirm_untouched_order,
         },
         "task": task,
+        # Why there is no item, when the annotator is held back (failed, paused).
+        "held": None if task else standing.hold_message(session, prompt_set, user.id),
         "progress": assignment.progress(session, prompt_set=prompt_set, annotator_id=user.id),
         "flag_kinds": [(k, FLAG_LABELS.get(k, k)) for k in FLAG_KINDS],
         "ratings": list(range(RATING_MIN, RATING_MAX + 1)),
@@ -93,7 +95,11 @@ def item_context(
 
 
 def _next_item_context(session: Session, user: User, set_id: Id) -> dict[str, Any]:
-    task = assignment.lease_next_task(session, prompt_set_id=set_id, annotator=user)
+    try:
+        task = assignment.lease_next_task(session, prompt_set_id=set_id, annotator=user)
+    except standing.AnnotatorHeld:
+        session.rollback()
+        task = None  # item_context says why
     prompt_set = prompt_set_service.load_prompt_set(session, set_id)
     return item_context(session, user, prompt_set, task)
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
 from app.accounts.models import User
-from app.annotation import tallies
+from app.annotation import standing, tallies
 from app.annotation.assignment import (
     FINISHED,
     PromptSetNotOpen,
@@ -168,6 +168,7 @@ _LOCK_PROMPT = (
         Prompt.extra_seats,
         Assignment.annotator_id,
         Assignment.prompt_id,
+        Prompt.is_gold,
         Candidate.id.label("candidate_id"),
     )
     .join(Prompt, Prompt.prompt_set_id == PromptSet.id)
@@ -365,7 +366,9 @@ def submit_and_next(
 
     Every lease rule is the claim's own (`assignment.claim_next_task`). A retried submit
     stores nothing and the claim hands back the live lease the first attempt took, so a
-    retry gets the same next item, never a second one. None: nothing is left for them.
+    retry gets the same next item, never a second one. None: nothing is left for them,
+    or they may not have items (this gold answer failed or paused them, say): the ranking
+    is saved either way, and `standing.hold_message` says why.
     The locks are taken in the lease path's order after the submit's: the prompt and
     assignment rows of the submitted item, then the annotator's row, then (SKIP LOCKED)
     the next prompt; nothing here waits for a row lock while holding the annotator's.
@@ -382,9 +385,9 @@ def submit_and_next(
             # its own. Near the end of a set those may be the only ones left, so ask once
             # more with nothing held: the request the two-step cycle made anyway.
             task = lease_next_task(session, prompt_set_id=set_id, annotator=annotator)
-    except PromptSetNotOpen:
+    except (PromptSetNotOpen, standing.AnnotatorHeld):
         session.commit()
-        task = None  # the set was paused meanwhile: the ranking is still saved
+        task = None  # the set was paused meanwhile, or they were: the ranking is saved
     return result, task
 
 
@@ -477,6 +480,10 @@ def store_annotation(
             replay.prompt_set_id = rules.prompt_set_id
             return replay
         raise AssignmentClosed(f"Assignment {data.assignment_id} was already submitted.") from exc
+    if rules.is_gold:  # qualification and calibration are decided in this transaction
+        standing.record_gold_answer(
+            session, prompt_set_id=rules.prompt_set_id, annotator_id=annotator.id, now=now
+        )
     return SubmissionResult(
         annotation_id, assignment.id, prompt_id, len(pairs), True, rules.prompt_set_id
     )

@@ -16,6 +16,8 @@ MIN_CANDIDATES, MAX_CANDIDATES = 2, 8
 # The order the claim hands out a set's prompts (app.annotation.assignment, app.reward.routing).
 Routing = Literal["in_order", "random", "uncertain_first"]
 ROUTINGS: tuple[str, ...] = get_args(Routing)
+# Qualification and calibration limits (app.annotation.standing applies them).
+MAX_QUALIFICATION_ITEMS, MAX_GOLD_WINDOW = 100, 1000
 
 
 class PromptSet(Base):
@@ -38,6 +40,18 @@ class PromptSet(Base):
             name="annotators_max_range",
         ),
         CheckConstraint("escalate_below_tau BETWEEN -1 AND 1", name="escalate_below_tau_range"),
+        CheckConstraint(
+            f"qualification_items BETWEEN 0 AND {MAX_QUALIFICATION_ITEMS}",
+            name="qualification_items_range",
+        ),
+        CheckConstraint(
+            "qualification_min_agreement BETWEEN 0 AND 1", name="qualification_min_agreement_range"
+        ),
+        CheckConstraint(
+            "gold_pause_below IS NULL OR gold_pause_below BETWEEN 0 AND 1",
+            name="gold_pause_below_range",
+        ),
+        CheckConstraint(f"gold_window BETWEEN 1 AND {MAX_GOLD_WINDOW}", name="gold_window_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -68,6 +82,14 @@ class PromptSet(Base):
     routing: Mapped[str] = mapped_column(String(16), default="in_order", server_default="in_order")
     # Retrain the fast reward model after this many new annotations (0: only by hand).
     retrain_every: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Qualification (app.annotation.standing): a new annotator's first N items are gold
+    # (0: no round) and they pass with at least this share of gold items agreed (0..1).
+    qualification_items: Mapped[int] = mapped_column(default=0, server_default="0")
+    qualification_min_agreement: Mapped[float] = mapped_column(default=0.8, server_default="0.8")
+    # Calibration: pause an annotator whose share of agreed items among their last
+    # `gold_window` gold answers falls below this (0..1); None: never pause.
+    gold_pause_below: Mapped[float | None]
+    gold_window: Mapped[int] = mapped_column(default=10, server_default="10")
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL")
     )

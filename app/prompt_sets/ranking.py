@@ -120,3 +120,31 @@ def tied_pairs(ranking: Ranking) -> list[tuple[int, int]]:
 def rank_of(ranking: Ranking) -> dict[int, int]:
     """Candidate id -> 1-based rank of its group (tied candidates share a rank)."""
     return {cid: position for position, group in enumerate(ranking, start=1) for cid in group}
+
+
+def gold_scores(ranking: Ranking, gold: Ranking) -> tuple[int, int, bool]:
+    """(gold pair orders matched, gold pair orders, top pick is a gold best).
+
+    Only the gold ranking's strict orders count: where gold ties candidates (as a known
+    best candidate ties all the others), any order is accepted."""
+    ranks = rank_of(ranking)
+    pairs = derive_comparisons(gold)
+    matched = sum(
+        1
+        for p in pairs
+        if p.chosen_id in ranks
+        and p.rejected_id in ranks
+        and ranks[p.chosen_id] < ranks[p.rejected_id]
+    )
+    top = bool(ranking) and bool(set(ranking[0]) & set(gold[0]))
+    return matched, len(pairs), top
+
+
+def gold_agrees(ranking: Ranking, gold: Ranking) -> bool:
+    """One gold item "agreed": the answer keeps every strict order of the gold ranking.
+
+    The per-item rule of qualification rounds and rolling gold accuracy
+    (app.annotation.standing); where gold ties candidates any order is accepted, so a
+    known best candidate agrees exactly when the annotator put it alone on top."""
+    matched, pairs, _ = gold_scores(ranking, gold)
+    return matched == pairs

@@ -8,7 +8,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.core.inputs import Bool, Id, Number, Text, WholeNumber
-from app.prompt_sets.models import MAX_CANDIDATES, MIN_CANDIDATES
+from app.prompt_sets.models import (
+    MAX_CANDIDATES,
+    MAX_GOLD_WINDOW,
+    MAX_QUALIFICATION_ITEMS,
+    MIN_CANDIDATES,
+)
 
 BACKENDS = ("transformers", "openai")
 # The worker's limit: longer answers would not fit the bundled model's context anyway.
@@ -76,6 +81,11 @@ class PromptSetFields(BaseModel):
     require_rationale: Bool = False
     require_ratings: Bool = False
     confirm_untouched_order: Bool = True
+    # Qualification and calibration (app.annotation.standing); shares are 0..1, not %.
+    qualification_items: WholeNumber = Field(default=0, ge=0, le=MAX_QUALIFICATION_ITEMS)
+    qualification_min_agreement: Number = Field(default=0.8, ge=0, le=1)
+    gold_pause_below: Number | None = Field(default=None, ge=0, le=1)
+    gold_window: WholeNumber = Field(default=10, ge=1, le=MAX_GOLD_WINDOW)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     # Named generators, checked by app.prompt_sets.generators (names, settings, pipeline
     # wiring); None: one generator, "default", made of `generation`.
@@ -111,6 +121,11 @@ class PromptSetPatch(BaseModel):
     require_rationale: Bool | None = None
     require_ratings: Bool | None = None
     confirm_untouched_order: Bool | None = None
+    qualification_items: WholeNumber | None = Field(default=None, ge=0, le=MAX_QUALIFICATION_ITEMS)
+    qualification_min_agreement: Number | None = Field(default=None, ge=0, le=1)
+    # An explicit null turns pausing off (the one setting where null means "clear it").
+    gold_pause_below: Number | None = Field(default=None, ge=0, le=1)
+    gold_window: WholeNumber | None = Field(default=None, ge=1, le=MAX_GOLD_WINDOW)
     generation: GenerationSettings | None = None
     generators: list[dict[str, Any]] | None = Field(default=None, max_length=16)
     status: Literal["active", "paused", "archived"] | None = None
@@ -132,6 +147,10 @@ class PromptSetOut(BaseModel):
     require_rationale: bool
     require_ratings: bool
     confirm_untouched_order: bool
+    qualification_items: int = 0
+    qualification_min_agreement: float = 0.8
+    gold_pause_below: float | None = None
+    gold_window: int = 10
     generation: dict[str, Any]
     generators: list[dict[str, Any]] = []
     status: str

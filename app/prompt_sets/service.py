@@ -197,6 +197,8 @@ def apply_prompt_set_changes(
     # An explicit null means "not given": every column here is NOT NULL, so null can only
     # mean "leave it", never "clear it" (it used to reach the database as a 500).
     values = changes.model_dump(exclude_unset=True, exclude_none=True, exclude={"regenerate"})
+    if "gold_pause_below" in changes.model_fields_set and changes.gold_pause_below is None:
+        values["gold_pause_below"] = None  # explicit null: pausing off
     unarchiving = values.get("status") in ("active", "paused")
     if not unarchiving and set(values) - {"status"}:
         check_writable(prompt_set)
@@ -322,3 +324,30 @@ def clear_gold(session: Session, *, prompt_id: int) -> Prompt:
     session.commit()
     session.refresh(prompt)
     return prompt
+
+
+def gold_prompt_count(session: Session, prompt_set_id: int) -> int:
+    """Gold prompts annotators can be given: active, candidates ready."""
+    query = select(func.count()).where(
+        Prompt.prompt_set_id == prompt_set_id,
+        Prompt.is_gold.is_(True),
+        Prompt.status == "active",
+        Prompt.candidates_ready.is_(True),
+    )
+    return session.scalar(query) or 0
+
+
+def qualification_warning(session: Session, prompt_set: PromptSet) -> str | None:
+    """Said to admins (and to annotators waiting) when the set's qualification round
+    cannot run: fewer gold prompts than the round's items. Real items stay held."""
+    needed = prompt_set.qualification_items
+    if not needed:
+        return None
+    have = gold_prompt_count(session, prompt_set.id)
+    if have >= needed:
+        return None
+    return (
+        f"The qualification round needs {needed} gold items but this set has {have}: "
+        "new annotators get no items until an admin marks more gold prompts (or lowers "
+        "qualification_items)."
+    )

@@ -26,6 +26,8 @@ CHECKBOXES = (
     "confirm_untouched_order",
     "escalate_on_split_top",
 )
+# Number fields whose empty box means "off" (None).
+OPTIONAL_NUMBERS = ("gold_pause_below", "annotators_max")
 
 
 def _parse_temperature(raw: str) -> Any:
@@ -71,9 +73,10 @@ def form_to_fields(
         data["generators"] = generators
     for name in CHECKBOXES:
         data[name] = name in form
-    # An empty annotators_max turns escalation off; an empty threshold keeps the default.
-    if str(data.get("annotators_max", "")).strip() == "":
-        data["annotators_max"] = None
+    for name in OPTIONAL_NUMBERS:
+        if name in data and not str(data[name]).strip():
+            data[name] = None  # an empty box turns the setting off
+    # An empty threshold keeps the default.
     if str(data.get("escalate_below_tau", "x")).strip() == "":
         data.pop("escalate_below_tau")
     data.pop("regenerate", None)
@@ -123,6 +126,8 @@ def form_context(
         "values": values,
         "errors": by_field,
         "preview": values.get("guidelines", "") if preview else None,
+        "qualification_warning": prompt_set
+        and prompt_set_service.qualification_warning(session, prompt_set),
         "has_candidates": prompt_set is not None
         and prompt_set_service.has_candidates(session, prompt_set.id),
     }
