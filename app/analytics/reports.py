@@ -7,15 +7,19 @@ beside it; nothing here queries the database itself.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from collections import Counter
+from collections.abc import Sequence
 from typing import NotRequired, TypedDict
 
 from sqlalchemy.orm import Session
 
-from app.analytics import charts, intervals, loaders
+from app.analytics import charts, intervals, loaders, signals
 from app.analytics.annotators import AnnotatorStats, annotator_rows, gold_tallies
 from app.analytics.leaderboard import Leaderboard, leaderboard
 from app.analytics.loaders import JobProgress, Progress
 from app.analytics.set_stats import PromptSetStats
+from app.analytics.signals import AgreementCounts, AnnotatorSignals, flagged_annotators
 from app.analytics.set_stats import prompt_set_stats as summarize_prompt_set
 from app.analytics.strength import ModelStanding, model_standings
 from app.core.db import utcnow
@@ -69,6 +73,32 @@ def annotator_stats(session: Session, prompt_set_id: int | None = None) -> list[
     people = loaders.load_people(session, {t.annotator_id for t in tallies})
     gold = gold_tallies(loaders.load_gold_answers(session, prompt_set_id))
     return annotator_rows(tallies, gold, people)
+
+
+def annotator_signals(
+    session: Session, prompt_set_ids: Sequence[int] | None = None
+) -> dict[int, AnnotatorSignals]:
+    """Bias and spam signals per annotator (app.analytics.signals), over these sets or
+    everywhere: one streamed pass over the annotations, plus the agreement tallies and the
+    gold answers."""
+    scopes: list[int | None] = [None] if prompt_set_ids is None else list(prompt_set_ids)
+    agree: Counter[int] = Counter()
+    total: Counter[int] = Counter()
+    for scope in scopes:
+        for tally in loaders.load_annotator_tallies(session, scope):
+            agree[tally.annotator_id] += tally.agree
+            total[tally.annotator_id] += tally.agree_total
+    agreement = {a: AgreementCounts(agree[a], total[a]) for a in total}
+    gold = gold_tallies(
+        itertools.chain.from_iterable(loaders.load_gold_answers(session, s) for s in scopes)
+    )
+    rows = loaders.iter_signal_rows(session, prompt_set_ids)
+    return signals.annotator_signals(rows, agreement, gold)
+
+
+def flagged_annotator_ids(session: Session, prompt_set_ids: Sequence[int]) -> list[int]:
+    """Annotators any signal flags on these sets (the exports' exclude_flagged_annotators)."""
+    return flagged_annotators(annotator_signals(session, prompt_set_ids))
 
 
 def model_report(session: Session, prompt_set_id: int) -> ModelReport:
