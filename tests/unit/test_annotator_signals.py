@@ -245,7 +245,7 @@ def test_low_gold_agreement_is_flagged_and_good_gold_is_not() -> None:
 def test_wilson_upper_bound() -> None:
     assert wilson_upper(0, 0) is None
     assert wilson_upper(50, 100) == pytest.approx(0.5962, abs=1e-4)
-    assert wilson_upper(100, 100) == 1.0
+    assert wilson_upper(100, 100) == pytest.approx(1.0)
 
 
 def test_tooltip_names_the_numbers() -> None:
