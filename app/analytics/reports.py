@@ -19,8 +19,8 @@ from app.analytics.annotators import AnnotatorStats, annotator_rows, gold_tallie
 from app.analytics.leaderboard import Leaderboard, leaderboard
 from app.analytics.loaders import JobProgress, Progress
 from app.analytics.set_stats import PromptSetStats
-from app.analytics.signals import AgreementCounts, AnnotatorSignals, flagged_annotators
 from app.analytics.set_stats import prompt_set_stats as summarize_prompt_set
+from app.analytics.signals import AgreementCounts, AnnotatorSignals, flagged_annotators
 from app.analytics.strength import ModelStanding, model_standings
 from app.core.db import utcnow
 from app.prompt_sets import service as prompt_set_service

@@ -239,7 +239,9 @@ class _Speeds:
         for chunk in np.split(order, bounds):
             if not len(chunk):
                 continue
-            out[ids[int(who[chunk[0]])]] = _speed_signal(rates[chunk], z[chunk], medians[sets[chunk]])
+            out[ids[int(who[chunk[0]])]] = _speed_signal(
+                rates[chunk], z[chunk], medians[sets[chunk]]
+            )
         return out
 
 
