@@ -175,3 +175,33 @@ def test_usernames_in_the_signals_column_are_escaped(
     login(client, "signals-admin2", DEFAULT_PASSWORD)
     text = client.get("/admin/users").text
     assert "<b>spam</b>" not in text and "&lt;b&gt;spam&lt;/b&gt;" in text
+
+
+def test_research_form_offers_the_option_and_its_preview_honours_it(
+    client: TestClient, session: Session, crowd: SignalCrowd
+) -> None:
+    make_user(session, role="researcher", username="signals-researcher")
+    login(client, "signals-researcher", DEFAULT_PASSWORD)
+    base = f"/research?format=rankings&prompt_set={crowd.prompt_set.id}"
+    assert 'name="exclude_flagged_annotators"' in client.get("/research").text
+    page = client.get(base + "&exclude_flagged_annotators=true")
+    assert page.status_code == 200
+    assert f"<strong data-row-count>{PROMPTS * len(crowd.honest)}</strong>" in page.text
+    assert "exclude_flagged_annotators=true" in page.text  # the download link keeps it
+    everyone = client.get(base).text
+    assert f"<strong data-row-count>{PROMPTS * 4}</strong>" in everyone
+
+
+def test_cli_flag_becomes_the_option() -> None:
+    import argparse
+
+    from app.cli import export as export_cli
+
+    parser = argparse.ArgumentParser()
+    export_cli.register(parser.add_subparsers())
+    args = parser.parse_args(
+        ["export", "pairs", "--prompt-set", "s", "-o", "x", "--exclude-flagged-annotators"]
+    )
+    assert export_cli._raw(args)["exclude_flagged_annotators"] is True
+    args = parser.parse_args(["export", "pairs", "--prompt-set", "s", "-o", "x"])
+    assert "exclude_flagged_annotators" not in export_cli._raw(args)
