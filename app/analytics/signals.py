@@ -16,6 +16,7 @@ the three display-order signals: their starting order was the judge's, not the s
 
 from __future__ import annotations
 
+import functools
 import math
 from array import array
 from collections import Counter
@@ -188,6 +189,7 @@ class _Annotator:
     runs: _Runs = field(default_factory=_Runs)
 
 
+@functools.lru_cache(maxsize=4096)  # a handful of distinct patterns recur over every item
 def _pattern_chance(pattern: tuple[int, ...]) -> float:
     """How likely a shuffle lays out given tie groups in exactly this display pattern: one
     over the multinomial n! / (g1! g2! ...)."""
