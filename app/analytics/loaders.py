@@ -430,6 +430,22 @@ def iter_signal_rows(
         result.close()
 
 
+def load_annotations_mark(
+    session: Session, prompt_set_ids: Sequence[int] | None = None
+) -> tuple[str, int, int | None, dt.datetime | None]:
+    """(database, annotations, newest id, newest created_at) of these sets or everywhere:
+    what changes whenever an annotation is added or removed, for caching what is computed
+    from them."""
+    stmt = select(func.count(), func.max(Annotation.id), func.max(Annotation.created_at))
+    if prompt_set_ids is not None:
+        stmt = stmt.join(Prompt, Prompt.id == Annotation.prompt_id).where(
+            Prompt.prompt_set_id.in_(list(prompt_set_ids))
+        )
+    count, newest, latest = session.execute(stmt).one()
+    database = session.get_bind().engine.url.render_as_string(hide_password=True)
+    return database, int(count), newest, latest
+
+
 def load_prompt_set_ids(session: Session) -> list[int]:
     return list(session.scalars(select(PromptSet.id)))
 

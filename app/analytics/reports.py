@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from typing import NotRequired, TypedDict
 
@@ -92,8 +93,33 @@ def annotator_signals(
     gold = gold_tallies(
         itertools.chain.from_iterable(loaders.load_gold_answers(session, s) for s in scopes)
     )
-    rows = loaders.iter_signal_rows(session, prompt_set_ids)
-    return signals.annotator_signals(rows, agreement, gold)
+    return signals.with_agreement(_streamed_signals(session, prompt_set_ids), agreement, gold)
+
+
+# The streamed signals read every annotation (~25 µs each: docs/benchmarks.md), and the
+# people pages ask for them on each view; they change only when annotations are added or
+# removed, so the last few are kept per (database, scope, annotations mark). Agreement and
+# gold (gold rankings can be edited) are read fresh each time: they come from tallies.
+_STREAMED_KEPT = 8
+_streamed: OrderedDict[tuple, dict[int, list[signals.Signal]]] = OrderedDict()
+_streamed_lock = threading.Lock()
+
+
+def _streamed_signals(
+    session: Session, prompt_set_ids: Sequence[int] | None
+) -> dict[int, list[signals.Signal]]:
+    scope = None if prompt_set_ids is None else tuple(sorted(prompt_set_ids))
+    key = (scope, loaders.load_annotations_mark(session, prompt_set_ids))
+    with _streamed_lock:
+        if key in _streamed:
+            _streamed.move_to_end(key)
+            return _streamed[key]
+    result = signals.stream_signals(loaders.iter_signal_rows(session, prompt_set_ids))
+    with _streamed_lock:
+        _streamed[key] = result
+        while len(_streamed) > _STREAMED_KEPT:
+            _streamed.popitem(last=False)
+    return result
 
 
 def flagged_annotator_ids(session: Session, prompt_set_ids: Sequence[int]) -> list[int]:

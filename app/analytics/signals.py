@@ -404,16 +404,14 @@ def _gold_signal(gold: GoldTally | None) -> Signal:
 _NONE = np.empty(0)
 
 
-def annotator_signals(
-    rows: Iterable[SignalRow],
-    agreement: Mapping[int, AgreementCounts],
-    gold: Mapping[int, GoldTally],
-) -> dict[int, AnnotatorSignals]:
-    """Every signal of every annotator with at least one annotation, by annotator id.
+def stream_signals(rows: Iterable[SignalRow]) -> dict[int, list[Signal]]:
+    """The signals read from the annotations themselves (position bias, untouched order,
+    speed, straight-lining), by annotator id.
 
     `rows` must come in submission order (straight-lining reads consecutive items); they
     are read once and only small per-annotator counters and three numbers per annotation
-    (for the speed baseline) are kept."""
+    (for the speed baseline) are kept. Annotations never change once stored, so the
+    result only changes when annotations are added or removed."""
     states: dict[int, _Annotator] = {}
     speeds = _Speeds()
     for row in rows:
@@ -423,18 +421,44 @@ def annotator_signals(
         _add(state, row)
         speeds.add(row)
     speed = speeds.signals()
-    out = {}
-    for annotator_id, state in states.items():
-        signals = [
+    return {
+        annotator_id: [
             _chance_signal("position_bias", state.position, "first shown ranked first"),
             _chance_signal("untouched_order", state.untouched, "sent as shown"),
             speed.get(annotator_id) or _speed_signal(_NONE, _NONE, _NONE),
             _runs_signal(state.runs),
-            _majority_signal(agreement.get(annotator_id)),
-            _gold_signal(gold.get(annotator_id)),
         ]
-        out[annotator_id] = AnnotatorSignals(annotator_id, signals)
-    return out
+        for annotator_id, state in states.items()
+    }
+
+
+def with_agreement(
+    streamed: Mapping[int, list[Signal]],
+    agreement: Mapping[int, AgreementCounts],
+    gold: Mapping[int, GoldTally],
+) -> dict[int, AnnotatorSignals]:
+    """Every signal of every annotator with at least one annotation: the streamed ones
+    plus agreement with the majority and with gold."""
+    return {
+        annotator_id: AnnotatorSignals(
+            annotator_id,
+            [
+                *signals,
+                _majority_signal(agreement.get(annotator_id)),
+                _gold_signal(gold.get(annotator_id)),
+            ],
+        )
+        for annotator_id, signals in streamed.items()
+    }
+
+
+def annotator_signals(
+    rows: Iterable[SignalRow],
+    agreement: Mapping[int, AgreementCounts],
+    gold: Mapping[int, GoldTally],
+) -> dict[int, AnnotatorSignals]:
+    """Every signal of every annotator with at least one annotation, by annotator id."""
+    return with_agreement(stream_signals(rows), agreement, gold)
 
 
 def flagged_annotators(signals: Mapping[int, AnnotatorSignals]) -> list[int]:
