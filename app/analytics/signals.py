@@ -227,24 +227,24 @@ class _Speeds:
         rates = np.frombuffer(self.log_rates, dtype=np.float64)
         medians = np.full(len(self.set_index), np.nan)
         scales = np.full(len(self.set_index), np.nan)
-        for s in range(len(self.set_index)):
-            values = rates[sets == s]
-            if len(values) >= MIN_SET_BASELINE:
+        for chunk in _groups(sets):
+            if len(chunk) >= MIN_SET_BASELINE:
+                s, values = sets[chunk[0]], rates[chunk]
                 medians[s] = np.median(values)
                 mad = np.median(np.abs(values - medians[s]))
                 scales[s] = MAD_TO_SD * max(float(mad), MAD_FLOOR)
         z = (rates - medians[sets]) / scales[sets]
-        order = np.argsort(who, kind="stable")
-        bounds = np.flatnonzero(np.diff(who[order])) + 1
-        out = {}
         ids = {i: a for a, i in self.annotator_index.items()}
-        for chunk in np.split(order, bounds):
-            if not len(chunk):
-                continue
-            out[ids[int(who[chunk[0]])]] = _speed_signal(
-                rates[chunk], z[chunk], medians[sets[chunk]]
-            )
-        return out
+        return {
+            ids[int(who[chunk[0]])]: _speed_signal(rates[chunk], z[chunk], medians[sets[chunk]])
+            for chunk in _groups(who)
+        }
+
+
+def _groups(keys: np.ndarray) -> list[np.ndarray]:
+    """Indices of `keys` grouped by value (one sort, not a scan per value)."""
+    order = np.argsort(keys, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(keys[order])) + 1)
 
 
 def _speed_signal(log_rates: np.ndarray, z: np.ndarray, set_medians: np.ndarray) -> Signal:
