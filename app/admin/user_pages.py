@@ -15,7 +15,7 @@ from app.accounts import service, sessions
 from app.accounts.deps import AdminUser
 from app.accounts.models import ROLE_VALUES, User
 from app.admin import people
-from app.analytics.reports import annotator_stats
+from app.analytics.reports import annotator_signals, annotator_stats
 from app.annotation import standing
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
@@ -45,6 +45,7 @@ def users_context(
     return {
         "users": service.list_users(session),
         "stats": stats,
+        "signals": annotator_signals(session),
         "roles": ROLE_VALUES,
         "values": values or {"username": "", "role": "annotator"},
         "errors": errors or {},
@@ -101,6 +102,7 @@ def user_context(
         "tokens": service.list_tokens(session, user_id=user_id),
         "rows": stats,
         "standings": standing.list_standings(session, annotator_id=user_id),
+        "signals": annotator_signals(session).get(user_id),
         "errors": errors or {},
         "secrets": secrets or [],
     }

@@ -10,14 +10,15 @@ SQL, so no request reads votes or comparisons one by one (issue #16).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict, TypeVarTuple
+from typing import Any, NamedTuple, TypedDict, TypeVarTuple
 
 import numpy as np
-from sqlalchemy import Select, func, literal, select
+from sqlalchemy import Select, Text, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
@@ -102,6 +103,19 @@ class GoldAnswer:
     annotator_id: int
     ranking: Ranking
     gold: Ranking | None
+
+
+class SignalRow(NamedTuple):
+    """One annotation as the bias and spam signals need it (app.analytics.signals)."""
+
+    annotator_id: int
+    prompt_set_id: int
+    prompt_id: int
+    ranking: Ranking
+    seconds: float
+    chars: int  # characters shown: the prompt and every candidate
+    order_changed: bool | None
+    suggestion_shown: bool
 
 
 @dataclass(frozen=True)
@@ -358,6 +372,78 @@ def load_gold_answers(session: Session, prompt_set_id: int | None) -> list[GoldA
     if prompt_set_id is not None:
         query = query.where(Prompt.prompt_set_id == prompt_set_id)
     return [GoldAnswer(*row) for row in session.execute(query)]
+
+
+SIGNAL_ROWS_PER_FETCH = 5000
+
+
+def iter_signal_rows(
+    session: Session, prompt_set_ids: Sequence[int] | None = None
+) -> Iterator[SignalRow]:
+    """Every annotation (of these sets, or everywhere) in submission order, streamed with
+    a server-side cursor: the characters each showed come from one GROUP BY over the
+    candidates joined in SQL, so memory never holds more than a fetch of rows.
+
+    A multi-turn prompt counts the characters of its messages as stored (JSON text): an
+    overestimate by the keys, the same for everyone who saw that prompt."""
+    shown = select(
+        Candidate.prompt_id, func.sum(func.length(Candidate.text)).label("chars")
+    ).group_by(Candidate.prompt_id)
+    in_sets: list[Any] = []
+    if prompt_set_ids is not None:
+        in_sets = [Prompt.prompt_set_id.in_(list(prompt_set_ids))]
+        shown = shown.join(Prompt, Prompt.id == Candidate.prompt_id).where(*in_sets)
+    answers = shown.subquery()
+    prompt_chars = func.length(func.coalesce(Prompt.text, cast(Prompt.messages, Text), ""))
+    stmt = (
+        select(
+            Annotation.annotator_id,
+            Prompt.prompt_set_id,
+            Annotation.prompt_id,
+            cast(Annotation.ranking, Text),
+            Annotation.seconds_spent,
+            prompt_chars + func.coalesce(answers.c.chars, 0),
+            Annotation.order_changed,
+            Annotation.suggestion_shown,
+        )
+        .join(Prompt, Prompt.id == Annotation.prompt_id)
+        .outerjoin(answers, answers.c.prompt_id == Annotation.prompt_id)
+        .where(*in_sets)
+        .order_by(Annotation.created_at, Annotation.id)
+        .execution_options(yield_per=SIGNAL_ROWS_PER_FETCH)
+    )
+    decode = json.JSONDecoder().decode
+    result = session.connection().execute(stmt)
+    try:
+        for annotator, prompt_set, prompt, ranking, seconds, chars, changed, suggested in result:
+            yield SignalRow(
+                annotator,
+                prompt_set,
+                prompt,
+                decode(ranking),
+                float(seconds),
+                int(chars or 0),
+                changed,
+                bool(suggested),
+            )
+    finally:
+        result.close()
+
+
+def load_annotations_mark(
+    session: Session, prompt_set_ids: Sequence[int] | None = None
+) -> tuple[str, int, int | None, dt.datetime | None]:
+    """(database, annotations, newest id, newest created_at) of these sets or everywhere:
+    what changes whenever an annotation is added or removed, for caching what is computed
+    from them."""
+    stmt = select(func.count(), func.max(Annotation.id), func.max(Annotation.created_at))
+    if prompt_set_ids is not None:
+        stmt = stmt.join(Prompt, Prompt.id == Annotation.prompt_id).where(
+            Prompt.prompt_set_id.in_(list(prompt_set_ids))
+        )
+    count, newest, latest = session.execute(stmt).one()
+    database = session.get_bind().engine.url.render_as_string(hide_password=True)
+    return database, int(count), newest, latest
 
 
 def load_prompt_set_ids(session: Session) -> list[int]:

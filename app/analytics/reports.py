@@ -7,16 +7,21 @@ beside it; nothing here queries the database itself.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
 from typing import NotRequired, TypedDict
 
 from sqlalchemy.orm import Session
 
-from app.analytics import charts, intervals, loaders
+from app.analytics import charts, intervals, loaders, signals
 from app.analytics.annotators import AnnotatorStats, annotator_rows, gold_tallies
 from app.analytics.leaderboard import Leaderboard, leaderboard
 from app.analytics.loaders import JobProgress, Progress
 from app.analytics.set_stats import PromptSetStats
 from app.analytics.set_stats import prompt_set_stats as summarize_prompt_set
+from app.analytics.signals import AgreementCounts, AnnotatorSignals, flagged_annotators
 from app.analytics.strength import ModelStanding, model_standings
 from app.core.db import utcnow
 from app.prompt_sets import service as prompt_set_service
@@ -69,6 +74,57 @@ def annotator_stats(session: Session, prompt_set_id: int | None = None) -> list[
     people = loaders.load_people(session, {t.annotator_id for t in tallies})
     gold = gold_tallies(loaders.load_gold_answers(session, prompt_set_id))
     return annotator_rows(tallies, gold, people)
+
+
+def annotator_signals(
+    session: Session, prompt_set_ids: Sequence[int] | None = None
+) -> dict[int, AnnotatorSignals]:
+    """Bias and spam signals per annotator (app.analytics.signals), over these sets or
+    everywhere: one streamed pass over the annotations, plus the agreement tallies and the
+    gold answers."""
+    scopes: list[int | None] = [None] if prompt_set_ids is None else list(prompt_set_ids)
+    agree: Counter[int] = Counter()
+    total: Counter[int] = Counter()
+    for scope in scopes:
+        for tally in loaders.load_annotator_tallies(session, scope):
+            agree[tally.annotator_id] += tally.agree
+            total[tally.annotator_id] += tally.agree_total
+    agreement = {a: AgreementCounts(agree[a], total[a]) for a in total}
+    gold = gold_tallies(
+        itertools.chain.from_iterable(loaders.load_gold_answers(session, s) for s in scopes)
+    )
+    return signals.with_agreement(_streamed_signals(session, prompt_set_ids), agreement, gold)
+
+
+# The streamed signals read every annotation (~25 µs each: docs/benchmarks.md), and the
+# people pages ask for them on each view; they change only when annotations are added or
+# removed, so the last few are kept per (database, scope, annotations mark). Agreement and
+# gold (gold rankings can be edited) are read fresh each time: they come from tallies.
+_STREAMED_KEPT = 8
+_streamed: OrderedDict[tuple, dict[int, list[signals.Signal]]] = OrderedDict()
+_streamed_lock = threading.Lock()
+
+
+def _streamed_signals(
+    session: Session, prompt_set_ids: Sequence[int] | None
+) -> dict[int, list[signals.Signal]]:
+    scope = None if prompt_set_ids is None else tuple(sorted(prompt_set_ids))
+    key = (scope, loaders.load_annotations_mark(session, prompt_set_ids))
+    with _streamed_lock:
+        if key in _streamed:
+            _streamed.move_to_end(key)
+            return _streamed[key]
+    result = signals.stream_signals(loaders.iter_signal_rows(session, prompt_set_ids))
+    with _streamed_lock:
+        _streamed[key] = result
+        while len(_streamed) > _STREAMED_KEPT:
+            _streamed.popitem(last=False)
+    return result
+
+
+def flagged_annotator_ids(session: Session, prompt_set_ids: Sequence[int]) -> list[int]:
+    """Annotators any signal flags on these sets (the exports' exclude_flagged_annotators)."""
+    return flagged_annotators(annotator_signals(session, prompt_set_ids))
 
 
 def model_report(session: Session, prompt_set_id: int) -> ModelReport:

@@ -48,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenizer", help="model whose chat template renders prompts")
     for flag in (
         "exclude-gold",
+        "exclude-flagged-annotators",
         "dedupe",
         "include-all-bad",
         "include-no-majority",

@@ -47,6 +47,9 @@ class ExportChoices(BaseModel):
     exclude_flags: tuple[Text, ...] = ()
     """Leave out candidates flagged with these kinds ("any" for every kind)."""
     exclude_gold: bool = False
+    exclude_flagged_annotators: bool = False
+    """Leave out every annotation of annotators that a bias or spam signal flags on the
+    exported sets (app.analytics.signals; the people pages show why)."""
     ties: Literal["drop", "both"] = "drop"
     dedupe: bool = False
     include_all_bad: bool = False
@@ -138,12 +141,22 @@ class ExportOptions(ExportChoices):
     prompt_set_ids: tuple[int, ...] = Field(min_length=1, max_length=100)
     # Resolved user ids (the request names annotators by pseudonym or username).
     annotator_ids: tuple[int, ...] = ()
+    # Annotators flagged on these sets, computed once when the export is planned
+    # (exclude_flagged_annotators); never named in the output, only counted.
+    excluded_annotator_ids: tuple[int, ...] = ()
 
     def filters_summary(self) -> dict[str, object]:
         """The options that filter rows, for the dataset card."""
         return self.model_dump(
             mode="json",
-            exclude={"format", "file_type", "bundle", "prompt_set_ids", "annotator_ids"},
+            exclude={
+                "format",
+                "file_type",
+                "bundle",
+                "prompt_set_ids",
+                "annotator_ids",
+                "excluded_annotator_ids",
+            },
         ) | {"annotators": len(self.annotator_ids) or "all"}
 
     def flag_excluded(self, kinds: list[str] | tuple[str, ...]) -> bool:

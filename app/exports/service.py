@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import User
+from app.analytics.reports import flagged_annotator_ids
 from app.annotation.adjudication import adjudicated_rankings
 from app.core.db import read_only
 from app.core.errors import InvalidInput, NotFound
@@ -157,13 +158,17 @@ def plan_export(
         set_models=set_models, default_model=default_model, tokenizer_dir=tokenizer_dir
     )
     model = choose_tokenizer(query.tokenizer or "", set_models[0] or default_model, tokenizers)
+    set_ids = [ps.id for ps in prompt_sets]
+    # Once per export, here: the stream itself only filters by these ids in SQL.
+    excluded = flagged_annotator_ids(session, set_ids) if query.exclude_flagged_annotators else []
     try:
         options = ExportOptions.model_validate(
             query.model_dump(exclude={"prompt_set", "annotators"})
             | {
                 "format": fmt,
-                "prompt_set_ids": tuple(ps.id for ps in prompt_sets),
+                "prompt_set_ids": tuple(set_ids),
                 "annotator_ids": tuple(annotator_ids),
+                "excluded_annotator_ids": tuple(excluded),
                 "tokenizer": model,
             }
         )

@@ -130,6 +130,8 @@ def _annotation_filters(options: ExportOptions) -> list[Any]:
         where.append(Annotation.created_at < options.created_before)
     if options.annotator_ids:
         where.append(Annotation.annotator_id.in_(options.annotator_ids))
+    if options.excluded_annotator_ids:
+        where.append(Annotation.annotator_id.not_in(options.excluded_annotator_ids))
     return where
 
 
@@ -171,6 +173,8 @@ def _count_from_tallies(session: Session, options: ExportOptions) -> int:
         stmt = stmt.where(t.all_bad == 0)
     if options.annotator_ids:
         stmt = stmt.where(t.annotator_id.in_(options.annotator_ids))
+    if options.excluded_annotator_ids:
+        stmt = stmt.where(t.annotator_id.not_in(options.excluded_annotator_ids))
     if options.exclude_gold:
         stmt = stmt.join(Prompt, Prompt.id == t.prompt_id).where(Prompt.is_gold.is_(False))
     return int(session.scalar(stmt) or 0)
