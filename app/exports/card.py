@@ -13,9 +13,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy.orm import Session
 
 from app.analytics import loaders
+from app.analytics.reliability import PRIOR_VOTES
 from app.analytics.reports import prompt_set_stats
 from app.core.package_files import TEMPLATES_DIR
 from app.exports.formats import UNPAIRED_LABEL_RULE, fields
+from app.exports.pseudonym import pseudonym
 from app.exports.schemas import ExportOptions
 from app.exports.writers import CSV_NOTE
 
@@ -170,4 +172,20 @@ def dataset_card(
         label_rule=UNPAIRED_LABEL_RULE,
         csv_note=CSV_NOTE,
         loader={"jsonl": "json", "csv": "csv", "parquet": "parquet"}[o.file_type],
+        reliability=_reliability_table(plan),
+        prior_votes=PRIOR_VOTES,
     )
+
+
+def _reliability_table(plan: ExportPlan) -> list[dict[str, Any]]:
+    """The fitted annotator reliabilities, by pseudonym, most trusted first."""
+    rows = [
+        {
+            "annotator": pseudonym(plan.secret_key, uid),
+            "skill": r.skill,
+            "votes": r.votes,
+            "weight": r.weight,
+        }
+        for uid, r in (plan.reliability or {}).items()
+    ]
+    return sorted(rows, key=lambda row: (-row["weight"], row["annotator"]))

@@ -203,6 +203,29 @@ def _comparison_query(options: ExportOptions) -> Select:
     )
 
 
+def comparison_verdicts(session: Session, options: ExportOptions) -> Iterator[tuple[int, int, int]]:
+    """(annotator id, chosen, rejected) of every stored comparison of the annotations the
+    export keeps, streamed: the reliability fit's input (ties are not comparisons)."""
+    stmt = (
+        select(
+            Annotation.annotator_id,
+            Comparison.chosen_candidate_id,
+            Comparison.rejected_candidate_id,
+        )
+        .join(Annotation, Annotation.id == Comparison.annotation_id)
+        .join(Prompt, Prompt.id == Annotation.prompt_id)
+        .where(*_annotation_filters(options))
+    )
+    if not options.include_all_bad:
+        stmt = stmt.where(Annotation.all_bad.is_(False))
+    result = _stream(session, stmt)
+    try:
+        for row in result:
+            yield row[0], row[1], row[2]
+    finally:
+        result.close()
+
+
 def _stream(session: Session, stmt: Select[*tuple[Any, ...]]) -> Result[*tuple[Any, ...]]:
     # Core execution on the session's connection (same transaction): the ORM's result
     # wrapping cost more than the rows themselves.
