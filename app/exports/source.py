@@ -148,16 +148,20 @@ def count_pair_rows(session: Session, options: ExportOptions) -> int | None:
         return None
     if options.created_after is None and options.created_before is None:
         return _count_from_tallies(session, options)
+    stmt = _kept_comparisons(select(func.count()).select_from(Comparison), options)
+    return session.scalar(stmt) or 0
+
+
+def _kept_comparisons(stmt: Select, options: ExportOptions) -> Select:
+    """`stmt` over Comparison, limited to the comparisons of the annotations kept."""
     stmt = (
-        select(func.count())
-        .select_from(Comparison)
-        .join(Annotation, Annotation.id == Comparison.annotation_id)
+        stmt.join(Annotation, Annotation.id == Comparison.annotation_id)
         .join(Prompt, Prompt.id == Annotation.prompt_id)
         .where(*_annotation_filters(options))
     )
     if not options.include_all_bad:
         stmt = stmt.where(Annotation.all_bad.is_(False))
-    return session.scalar(stmt) or 0
+    return stmt
 
 
 def _count_from_tallies(session: Session, options: ExportOptions) -> int:
@@ -206,19 +210,10 @@ def _comparison_query(options: ExportOptions) -> Select:
 def comparison_verdicts(session: Session, options: ExportOptions) -> Iterator[tuple[int, int, int]]:
     """(annotator id, chosen, rejected) of every stored comparison of the annotations the
     export keeps, streamed: the reliability fit's input (ties are not comparisons)."""
-    stmt = (
-        select(
-            Annotation.annotator_id,
-            Comparison.chosen_candidate_id,
-            Comparison.rejected_candidate_id,
-        )
-        .join(Annotation, Annotation.id == Comparison.annotation_id)
-        .join(Prompt, Prompt.id == Annotation.prompt_id)
-        .where(*_annotation_filters(options))
-    )
-    if not options.include_all_bad:
-        stmt = stmt.where(Annotation.all_bad.is_(False))
-    result = _stream(session, stmt)
+    columns = select(
+        Annotation.annotator_id, Comparison.chosen_candidate_id, Comparison.rejected_candidate_id
+    ).select_from(Comparison)
+    result = _stream(session, _kept_comparisons(columns, options))
     try:
         for row in result:
             yield row[0], row[1], row[2]
