@@ -9,7 +9,7 @@ from pathlib import Path
 from app.cli.common import cli_session, settings
 from app.core.db import make_engine, make_sessionmaker
 from app.exports import service
-from app.exports.schemas import FILE_TYPES, FORMATS, ExportQuery
+from app.exports.schemas import CONSENSUS_METHODS, FILE_TYPES, FORMATS, ExportQuery
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,6 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="leave out candidates flagged with this kind ('any' for all kinds)",
     )
     p.add_argument("--ties", choices=("drop", "both"))
+    p.add_argument(
+        "--consensus-method",
+        choices=CONSENSUS_METHODS,
+        help="consensus format: majority vote (default) or reliability-weighted vote",
+    )
     p.add_argument("--tokenizer", help="model whose chat template renders prompts")
     for flag in (
         "exclude-gold",

@@ -13,10 +13,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy.orm import Session
 
 from app.analytics import loaders
+from app.analytics.reliability import PRIOR_VOTES
 from app.analytics.reports import prompt_set_stats
 from app.annotation.adjudication import adjudicated_rankings
 from app.core.package_files import TEMPLATES_DIR
 from app.exports.formats import UNPAIRED_LABEL_RULE, fields
+from app.exports.pseudonym import pseudonym
 from app.exports.schemas import ExportOptions
 from app.exports.writers import CSV_NOTE
 
@@ -172,4 +174,20 @@ def dataset_card(
         adjudicated_prompts=len(adjudicated_rankings(session, o.prompt_set_ids)),
         csv_note=CSV_NOTE,
         loader={"jsonl": "json", "csv": "csv", "parquet": "parquet"}[o.file_type],
+        reliability=_reliability_table(plan),
+        prior_votes=PRIOR_VOTES,
     )
+
+
+def _reliability_table(plan: ExportPlan) -> list[dict[str, Any]]:
+    """The fitted annotator reliabilities, by pseudonym, most trusted first."""
+    rows = [
+        {
+            "annotator": pseudonym(plan.secret_key, uid),
+            "skill": r.skill,
+            "votes": r.votes,
+            "weight": r.weight,
+        }
+        for uid, r in (plan.reliability or {}).items()
+    ]
+    return sorted(rows, key=lambda row: (-row["weight"], row["annotator"]))

@@ -15,7 +15,8 @@ from typing import Any
 import pyarrow as pa
 
 from app.analytics.agreement import PairKey, PairTally, pair_agreements, pair_consensus
-from app.analytics.votes import votes_from_ranking
+from app.analytics.reliability import score_confidence, weighted_scores
+from app.analytics.votes import Vote, votes_from_ranking
 from app.exports.schemas import ExportOptions
 from app.exports.source import AnnotationRec, ComparisonRec, PromptGroup
 from app.prompt_sets.content import as_messages
@@ -107,6 +108,9 @@ META_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
         # The prompt was settled by an admin or expert (issue 13): chosen/rejected follow
         # the adjudicated ranking, not the vote.
         ("adjudicated", pa.bool_()),
+        # majority: the winner's share of the votes; reliability: the model's probability
+        # that the winner is the better answer (ConsensusRow).
+        ("confidence", pa.float64()),
     ],
 }
 UNPAIRED_LABEL_RULE = (
@@ -153,6 +157,8 @@ class RowContext:
     scores: dict[int, tuple[float, int]] | None = None
     # prompt id -> its adjudicated ranking (consensus exports)
     adjudicated: dict[int, Ranking] = field(default_factory=dict)
+    # annotator id -> vote weight, for a reliability-weighted consensus (None: majority)
+    annotator_weights: Mapping[int, float] | None = None
 
 
 def _iso(value: Any) -> str:
@@ -181,13 +187,16 @@ def json_line(value: Any) -> str:
 _JSON_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _consensus(group: PromptGroup, annotations: list[AnnotationRec]) -> dict[PairKey, PairTally]:
-    votes = [
+def _votes(group: PromptGroup, annotations: list[AnnotationRec]) -> list[Vote]:
+    return [
         v
         for a in annotations
         for v in votes_from_ranking(group.prompt_id, a.annotator_id, a.ranking)
     ]
-    return pair_consensus(votes)
+
+
+def _consensus(group: PromptGroup, annotations: list[AnnotationRec]) -> dict[PairKey, PairTally]:
+    return pair_consensus(_votes(group, annotations))
 
 
 def _margin(annotation: AnnotationRec, chosen: int, rejected: int, distance: int) -> float:
@@ -475,10 +484,9 @@ class RowBuilder:
         annotations = [a for a in group.annotations if opts.include_all_bad or not a.all_bad]
         flagged = _flagged_candidates(group, opts)
         prompt = self.ctx.render_prompt(_chat(group))
-        tallies = _consensus(group, annotations)
         settled = self.ctx.adjudicated.get(group.prompt_id)
         ranks = rank_of(settled) if settled is not None else None
-        for (_, a, b), tally in sorted(tallies.items()):
+        for (a, b), (tally, decision) in self._pair_decisions(group, annotations).items():
             if a in flagged or b in flagged:
                 continue
             # An adjudicated prompt was contested by definition: its agreement does not
@@ -489,14 +497,22 @@ class RowBuilder:
                 and tally.agreement < opts.min_agreement
             ):
                 continue
-            vote = consensus_row(tally, a, b)
-            decision = settle_pair(vote[:2] if vote else None, ranks, a, b)
-            if decision is None and not opts.include_no_majority:
+            vote = decision[:2] if decision is not None else None
+            settled_pair = settle_pair(vote, ranks, a, b)
+            if settled_pair is None and not opts.include_no_majority:
                 continue
-            chosen, rejected = decision or (a, b)
-            votes = {a: tally.a_wins, b: tally.b_wins}
-            votes_chosen, votes_rejected = votes[chosen], votes[rejected]
-            majority = vote is not None and vote[:2] == (chosen, rejected)
+            if ranks is not None and settled_pair is not None:
+                # The adjudicator's answer: the vote counts still report the annotators;
+                # confidence 1 (settled, not estimated).
+                chosen, rejected = settled_pair
+                votes = {a: tally.a_wins, b: tally.b_wins}
+                votes_chosen, votes_rejected = votes[chosen], votes[rejected]
+                majority, confidence = vote == settled_pair, 1.0
+            else:
+                row = (decision if ranks is None else None) or no_majority_row(
+                    tally, a, b, weighted=self.ctx.annotator_weights is not None
+                )
+                chosen, rejected, votes_chosen, votes_rejected, majority, confidence = row
             c, r = group.candidates[chosen], group.candidates[rejected]
             yield {
                 "prompt": prompt,
@@ -517,7 +533,24 @@ class RowBuilder:
                 "agreement": tally.agreement,
                 "majority": majority,
                 "adjudicated": ranks is not None,
+                "confidence": confidence,
             }
+
+    def _pair_decisions(
+        self, group: PromptGroup, annotations: list[AnnotationRec]
+    ) -> dict[tuple[int, int], tuple[PairTally, ConsensusRow | None]]:
+        """Each candidate pair (a < b, in order) of the prompt: its vote tally and the
+        aggregated decision (None: no winner), by the export's consensus method."""
+        votes = _votes(group, annotations)
+        tallies = pair_consensus(votes)
+        weights = self.ctx.annotator_weights
+        if weights is None:
+            return {(a, b): (t, consensus_row(t, a, b)) for (_, a, b), t in sorted(tallies.items())}
+        scores = weighted_scores(votes, weights)
+        return {
+            (a, b): (t, weighted_row(t, a, b, scores[(p, a, b)]))
+            for (p, a, b), t in sorted(tallies.items())
+        }
 
 
 def settle_pair(
@@ -534,14 +567,38 @@ def settle_pair(
     return (a, b) if adjudicated[a] < adjudicated[b] else (b, a)
 
 
-def consensus_row(tally: PairTally, a: int, b: int) -> tuple[int, int, int, int, bool] | None:
-    """(chosen, rejected, votes for chosen, votes for rejected, True) when one side has the
-    majority; None when the pair has no majority or the majority says "tie"."""
+# chosen, rejected, votes for chosen, votes for rejected, whether a side won, confidence
+ConsensusRow = tuple[int, int, int, int, bool, float]
+
+
+def consensus_row(tally: PairTally, a: int, b: int) -> ConsensusRow | None:
+    """The majority side as (chosen, rejected, its votes, the other side's votes, True,
+    its share of all votes, ties included); None when the pair has no majority or the
+    majority says "tie"."""
     if tally.majority == 1:
-        return a, b, tally.a_wins, tally.b_wins, True
+        return a, b, tally.a_wins, tally.b_wins, True, tally.a_wins / tally.n
     if tally.majority == -1:
-        return b, a, tally.b_wins, tally.a_wins, True
+        return b, a, tally.b_wins, tally.a_wins, True, tally.b_wins / tally.n
     return None
+
+
+def weighted_row(tally: PairTally, a: int, b: int, score: float) -> ConsensusRow | None:
+    """The side the reliability-weighted vote favours (score > 0: a), with the model's
+    posterior probability that it is the better one; None when the weights balance out
+    (or every vote was a tie)."""
+    if score == 0.0:
+        return None
+    confidence = score_confidence(score)
+    if score > 0:
+        return a, b, tally.a_wins, tally.b_wins, True, confidence
+    return b, a, tally.b_wins, tally.a_wins, True, confidence
+
+
+def no_majority_row(tally: PairTally, a: int, b: int, *, weighted: bool) -> ConsensusRow:
+    """A pair without a winner (include_no_majority), a as chosen: its confidence is a's
+    share of the votes (majority) or an even 0.5 (reliability)."""
+    confidence = 0.5 if weighted else tally.a_wins / tally.n
+    return a, b, tally.a_wins, tally.b_wins, False, confidence
 
 
 def unpaired_label(rank: int, groups: int, *, all_bad: bool, flagged: bool) -> bool | None:

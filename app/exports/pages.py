@@ -23,6 +23,10 @@ from app.prompt_sets.models import PromptSet
 
 router = APIRouter(tags=["pages"])
 PREVIEW_ROWS = 5
+CONSENSUS_METHOD_LABELS = (
+    ("majority", "majority of votes"),
+    ("reliability", "weighted by annotator reliability"),
+)
 
 
 def research_home_context(
@@ -38,6 +42,7 @@ def research_home_context(
         "prompt_sets": [{"id": s.id, "name": s.name, "status": s.status} for s in sets],
         "formats": FORMATS,
         "flag_kinds": FLAG_KINDS,
+        "consensus_methods": CONSENSUS_METHOD_LABELS,
         "form": raw,
         "selected_sets": [str(v) for v in raw.get("prompt_set") or []],
         "error": None,

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from app.analytics.reliability import AnnotatorReliability
 from app.exports.schemas import ExportOptions
 from app.exports.writers import EXTENSIONS
 from app.generation.model_files import BUNDLED_MODEL_ALIAS
@@ -23,6 +24,10 @@ class ExportPlan:
     secret_key: str
     # What to load for options.tokenizer (a name): never shown, may be a server path.
     tokenizer_setting: str = BUNDLED_MODEL_ALIAS
+    # A reliability-weighted consensus's annotator reliabilities, fitted on first use and
+    # kept here: once per export, though a bundle reads its rows twice (train, test) and
+    # its dataset card lists them.
+    reliability: dict[int, AnnotatorReliability] | None = None
 
     @property
     def filename(self) -> str:

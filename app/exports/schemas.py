@@ -13,6 +13,8 @@ from app.core.inputs import Number, Text
 
 ExportFormat = Literal["pairs", "conversational", "rankings", "unpaired", "consensus"]
 FileType = Literal["jsonl", "parquet", "csv"]
+ConsensusMethod = Literal["majority", "reliability"]
+CONSENSUS_METHODS: tuple[str, ...] = get_args(ConsensusMethod)
 FORMATS: tuple[str, ...] = get_args(ExportFormat)
 FILE_TYPES: tuple[str, ...] = get_args(FileType)
 # Formats whose prompt is rendered with a chat template into one string.
@@ -54,6 +56,9 @@ class ExportChoices(BaseModel):
     dedupe: bool = False
     include_all_bad: bool = False
     include_no_majority: bool = False
+    consensus_method: ConsensusMethod = "majority"
+    """How the consensus format picks each pair's winner: the plurality of votes, or the
+    vote weighted by each annotator's estimated reliability (app/analytics/reliability.py)."""
     margin: bool = False
     tokenizer: Text = Field(default="", max_length=500)
     """Model whose chat template renders prompts (default: the set's generation model)."""

@@ -20,6 +20,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import User
+from app.analytics.reliability import (
+    AnnotatorReliability,
+    VoteTable,
+    fit_reliability,
+    model_available,
+)
 from app.analytics.reports import flagged_annotator_ids
 from app.annotation.adjudication import adjudicated_rankings
 from app.core.db import read_only
@@ -30,7 +36,12 @@ from app.exports.formats import RowBuilder, RowContext, arrow_schema
 from app.exports.plan import ExportPlan
 from app.exports.pseudonym import pseudonym
 from app.exports.schemas import FORMATS, RENDERED_FORMATS, ExportOptions, ExportQuery
-from app.exports.source import PromptGroup, count_pair_rows, prompt_groups
+from app.exports.source import (
+    PromptGroup,
+    comparison_verdicts,
+    count_pair_rows,
+    prompt_groups,
+)
 from app.exports.tokenizers import allowed_tokenizers, choose_tokenizer, renderer
 from app.exports.writers import EXTENSIONS, ChunkSink, encode, jsonl_line_chunks
 from app.prompt_sets.generators import describe, generators_of
@@ -176,6 +187,12 @@ def plan_export(
         raise _invalid(exc) from None
     if options.format in RENDERED_FORMATS:
         renderer(model, tokenizers[model])  # fail now (4xx), not halfway through the stream
+    if reliability_weighted(options) and not model_available():
+        raise InvalidInput(
+            "consensus_method=reliability needs crowd-kit, part of Ranklab's ml extra "
+            "(pip install 'ranklab[ml]'); use consensus_method=majority.",
+            errors=[{"field": "consensus_method", "message": "not installed on this server"}],
+        )
     summaries = [
         {
             "id": ps.id,
@@ -221,11 +238,32 @@ def _row_builder(plan: ExportPlan, session: Session | None = None) -> RowBuilder
     adjudicated = {}
     if options.format == "consensus" and session is not None:
         adjudicated = adjudicated_rankings(session, options.prompt_set_ids)
+    weights = None
+    if reliability_weighted(options) and session is not None:
+        weights = {uid: r.weight for uid, r in annotator_reliability(session, plan).items()}
     return RowBuilder(
         RowContext(
-            options, render, lambda uid: pseudonym(plan.secret_key, uid), scores, adjudicated
+            options,
+            render,
+            lambda uid: pseudonym(plan.secret_key, uid),
+            scores,
+            adjudicated=adjudicated,
+            annotator_weights=weights,
         )
     )
+
+
+def reliability_weighted(options: ExportOptions) -> bool:
+    return options.format == "consensus" and options.consensus_method == "reliability"
+
+
+def annotator_reliability(session: Session, plan: ExportPlan) -> dict[int, AnnotatorReliability]:
+    """The annotators' reliabilities over every comparison the export keeps (all splits:
+    a person's reliability is not a property of a split), fitted once per plan."""
+    if plan.reliability is None:
+        verdicts = comparison_verdicts(session, plan.options)
+        plan.reliability = fit_reliability(VoteTable().extend(verdicts))
+    return plan.reliability
 
 
 def _groups(session: Session, plan: ExportPlan, split: str) -> Iterator[PromptGroup]:

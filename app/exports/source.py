@@ -150,16 +150,20 @@ def count_pair_rows(session: Session, options: ExportOptions) -> int | None:
         return None
     if options.created_after is None and options.created_before is None:
         return _count_from_tallies(session, options)
+    stmt = _kept_comparisons(select(func.count()).select_from(Comparison), options)
+    return session.scalar(stmt) or 0
+
+
+def _kept_comparisons(stmt: Select, options: ExportOptions) -> Select:
+    """`stmt` over Comparison, limited to the comparisons of the annotations kept."""
     stmt = (
-        select(func.count())
-        .select_from(Comparison)
-        .join(Annotation, Annotation.id == Comparison.annotation_id)
+        stmt.join(Annotation, Annotation.id == Comparison.annotation_id)
         .join(Prompt, Prompt.id == Annotation.prompt_id)
         .where(*_annotation_filters(options))
     )
     if not options.include_all_bad:
         stmt = stmt.where(Annotation.all_bad.is_(False))
-    return session.scalar(stmt) or 0
+    return stmt
 
 
 def _count_from_tallies(session: Session, options: ExportOptions) -> int:
@@ -205,6 +209,20 @@ def _comparison_query(options: ExportOptions) -> Select:
         .where(Prompt.prompt_set_id.in_(options.prompt_set_ids))
         .order_by(Comparison.prompt_id, Comparison.id)
     )
+
+
+def comparison_verdicts(session: Session, options: ExportOptions) -> Iterator[tuple[int, int, int]]:
+    """(annotator id, chosen, rejected) of every stored comparison of the annotations the
+    export keeps, streamed: the reliability fit's input (ties are not comparisons)."""
+    columns = select(
+        Annotation.annotator_id, Comparison.chosen_candidate_id, Comparison.rejected_candidate_id
+    ).select_from(Comparison)
+    result = _stream(session, _kept_comparisons(columns, options))
+    try:
+        for row in result:
+            yield row[0], row[1], row[2]
+    finally:
+        result.close()
 
 
 def _stream(session: Session, stmt: Select[*tuple[Any, ...]]) -> Result[*tuple[Any, ...]]:

@@ -31,8 +31,8 @@ def test_unpaired_label_rule(rank, groups, all_bad, flagged, label):
 
 
 def test_consensus_row_takes_the_majority_side():
-    assert consensus_row(PairTally(1, 3, 0, 4, -1, 0.75), 5, 9) == (9, 5, 3, 1, True)
-    assert consensus_row(PairTally(2, 0, 1, 3, 1, 2 / 3), 5, 9) == (5, 9, 2, 0, True)
+    assert consensus_row(PairTally(1, 3, 0, 4, -1, 0.75), 5, 9) == (9, 5, 3, 1, True, 0.75)
+    assert consensus_row(PairTally(2, 0, 1, 3, 1, 2 / 3), 5, 9) == (5, 9, 2, 0, True, 2 / 3)
     assert consensus_row(PairTally(1, 1, 1, 3, None, 1 / 3), 5, 9) is None
     assert consensus_row(PairTally(0, 0, 2, 2, 0, 1.0), 5, 9) is None  # majority says "tie"
 
