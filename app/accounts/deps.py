@@ -35,6 +35,7 @@ class Viewer:
     id: int
     username: str
     role: str
+    is_expert: bool = False
 
 
 def session_policy(request: Request) -> sessions.SessionPolicy:
@@ -47,7 +48,7 @@ def session_policy(request: Request) -> sessions.SessionPolicy:
 
 def _remember(request: Request, user: User, browser_session_id: int | None) -> None:
     request.state.user = user
-    request.state.viewer = Viewer(user.id, user.username, user.role)
+    request.state.viewer = Viewer(user.id, user.username, user.role, user.is_expert)
     request.state.browser_session_id = browser_session_id
 
 

@@ -235,6 +235,7 @@ def test_experts_and_admins_reach_the_queue_annotators_do_not(
     assert marked.status_code == 200 and marked.json()["is_expert"] is True
     page = client.get(path)
     assert page.status_code == 200 and "Escalation is off" in page.text
+    assert path in client.get("/annotate").text  # experts find the queue from their home
     bad = client.post(
         f"/api/v1/users/{annotator.id}/expert", json={"is_expert": "yes"}, headers=admin_headers
     )
