@@ -76,8 +76,8 @@ def no_gold_left(session: Session, prompt_set_id: int, set_name: str) -> Annotat
     )
     if warning is not None:
         return AnnotatorHeld(
-            f"The qualification round of {set_name!r} is not ready: {warning} "
-            "Your answers so far are kept."
+            f"{set_name!r} cannot finish your qualification round yet. {warning} "
+            "Your answers so far are kept, and admins see this on the set's pages."
         )
     return AnnotatorHeld(
         f"No gold items are left for your qualification round in {set_name!r} "

@@ -218,7 +218,8 @@ def test_too_few_gold_prompts_is_said_to_the_admin_and_the_annotator(session: Se
     qualify(session, ps, user, [True, True, True])
     with pytest.raises(AnnotatorHeld) as held:
         next_task(session, ps, user)
-    assert "is not ready" in held.value.message and "has 3" in held.value.message
+    assert "cannot finish your qualification round yet" in held.value.message
+    assert "needs 5 gold items but this set has 3" in held.value.message
     # Marking two more gold prompts lets the round finish.
     for prompt in session.scalars(
         select(Prompt).where(Prompt.prompt_set_id == ps.id, Prompt.is_gold.is_(False)).limit(2)
