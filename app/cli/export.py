@@ -46,8 +46,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--ties", choices=("drop", "both"))
     p.add_argument("--tokenizer", help="model whose chat template renders prompts")
+    p.add_argument("--origin", choices=("human", "judge", "all"), help="whose rankings")
+    p.add_argument("--judge-versions", choices=("current", "all"))
     for flag in (
         "exclude-gold",
+        "exclude-suggestion-shown",
         "dedupe",
         "include-all-bad",
         "include-no-majority",

@@ -19,7 +19,7 @@ from app.analytics.votes import votes_from_ranking
 from app.exports.schemas import ExportOptions
 from app.exports.source import AnnotationRec, ComparisonRec, PromptGroup
 from app.prompt_sets.content import as_messages
-from app.prompt_sets.ranking import rank_of, tied_pairs
+from app.prompt_sets.ranking import derive_comparisons, rank_of, tied_pairs
 
 Row = dict[str, Any]
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
@@ -27,6 +27,9 @@ CANDIDATE = pa.struct([("id", pa.int64()), ("text", pa.string()), ("model", pa.s
 FLAG = pa.struct([("candidate_id", pa.int64()), ("kind", pa.string())])
 RATING = pa.struct([("candidate_id", pa.int64()), ("rating", pa.float64())])
 
+# Who ranked (issue 13): "human" or "judge" (an LLM judge version, named in `annotator`),
+# and whether a judge's suggested order was the annotator's starting order (anchoring).
+ORIGIN_FIELDS = [("annotator_origin", pa.string()), ("suggestion_shown", pa.bool_())]
 PAIR_META = [
     ("prompt_id", pa.int64()),
     ("external_id", pa.string()),
@@ -43,6 +46,7 @@ PAIR_META = [
     # Whether the annotator changed the shown order (null: not recorded); see issue 11.
     ("order_changed", pa.bool_()),
     ("created_at", pa.string()),
+    *ORIGIN_FIELDS,
 ]
 CORE_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
     "pairs": [("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string())],
@@ -74,6 +78,7 @@ META_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
         ("seconds_spent", pa.float64()),
         ("order_changed", pa.bool_()),
         ("created_at", pa.string()),
+        *ORIGIN_FIELDS,
     ],
     "unpaired": [
         ("prompt_id", pa.int64()),
@@ -88,6 +93,7 @@ META_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
         ("all_bad", pa.bool_()),
         ("order_changed", pa.bool_()),
         ("created_at", pa.string()),
+        *ORIGIN_FIELDS,
     ],
     "consensus": [
         ("prompt_id", pa.int64()),
@@ -104,6 +110,8 @@ META_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
         ("annotators", pa.int64()),
         ("agreement", pa.float64()),
         ("majority", pa.bool_()),
+        # Whose votes the row counts: "human", "judge" or "human+judge" (origin=all).
+        ("annotator_origin", pa.string()),
     ],
 }
 UNPAIRED_LABEL_RULE = (
@@ -210,6 +218,10 @@ class RowBuilder:
             self._pseudonyms[user_id] = self.ctx.pseudonym(user_id)
         return self._pseudonyms[user_id]
 
+    def who(self, annotation: AnnotationRec) -> str:
+        """The annotator column: a person's pseudonym, or a judge version's name."""
+        return annotation.judge or self.pseudonym(annotation.annotator_id)
+
     def rows(self, group: PromptGroup) -> Iterator[Row]:
         builder = getattr(self, f"_{self.options.format}")
         if self.ctx.scores is not None and self.options.format in SCORED_FORMATS:
@@ -241,7 +253,7 @@ class RowBuilder:
     ) -> Iterator[tuple[AnnotationRec, int, int, float, bool]]:
         opts = self.options
         annotations = [a for a in group.annotations if opts.include_all_bad or not a.all_bad]
-        by_id = {a.id: a for a in annotations}
+        by_id = {a.id: a for a in annotations if a.judge is None}
         flagged = _flagged_candidates(group, opts)
         comparisons: list[ComparisonRec] = group.comparisons
         for c in comparisons:
@@ -250,6 +262,14 @@ class RowBuilder:
                 continue
             margin = _margin(annotation, c.chosen_id, c.rejected_id, c.margin)
             yield annotation, c.chosen_id, c.rejected_id, margin, False
+        for annotation in annotations:
+            if annotation.judge is None:
+                continue
+            # A judge stores no comparisons: its pairs come from its ranking, as a
+            # person's stored ones came from theirs (margin: the rank distance).
+            for d in derive_comparisons(annotation.ranking):
+                if d.chosen_id not in flagged and d.rejected_id not in flagged:
+                    yield annotation, d.chosen_id, d.rejected_id, float(d.margin), False
         if opts.ties == "both":
             for annotation in annotations:
                 for a, b in tied_pairs(annotation.ranking):
@@ -269,7 +289,7 @@ class RowBuilder:
             assert self.ctx.render_prompt is not None
             prompt = self.ctx.render_prompt(chat)
         cands = group.candidates
-        created = {a.id: _iso(a.created_at) for a in annotations}
+        created = {a.annotator_id: _iso(a.created_at) for a in annotations}
         for annotation, chosen, rejected, margin, tie in self._pair_candidates(group):
             tally = tallies.get((group.prompt_id, min(chosen, rejected), max(chosen, rejected)))
             agreement = tally.agreement if tally else None
@@ -293,12 +313,14 @@ class RowBuilder:
                 "rejected_model": r.model,
                 "chosen_generator": c.generator,
                 "rejected_generator": r.generator,
-                "annotator": self.pseudonym(annotation.annotator_id),
+                "annotator": self.who(annotation),
                 "margin": margin,
                 "agreement": agreement,
                 "tie": tie,
                 "order_changed": annotation.order_changed,
-                "created_at": created[annotation.id],
+                "created_at": created[annotation.annotator_id],
+                "annotator_origin": origin_of(annotation),
+                "suggestion_shown": annotation.suggestion_shown,
             }
 
     def _pairs(self, group: PromptGroup) -> Iterator[Row]:
@@ -352,13 +374,19 @@ class RowBuilder:
         makers = {cid: enc(c.generator) for cid, c in group.candidates.items()}
         head = '{"prompt":' + prompt + ',"chosen":'
         ids = f',"prompt_id":{enc(group.prompt_id)},"external_id":{enc(group.external_id)}'
+        # By annotator id: one ranking per person (or judge version) and prompt, and a
+        # judge ranking's id may equal an annotation's.
         who = {
-            a.id: (
-                ',"annotator":' + enc(self.pseudonym(a.annotator_id)) + ',"margin":',
+            a.annotator_id: (
+                ',"annotator":' + enc(self.who(a)) + ',"margin":',
                 ',"order_changed":'
                 + enc(a.order_changed)
                 + ',"created_at":'
                 + enc(_iso(a.created_at))
+                + ',"annotator_origin":'
+                + enc(origin_of(a))
+                + ',"suggestion_shown":'
+                + enc(a.suggestion_shown)
                 + "}",
             )
             for a in annotations
@@ -375,7 +403,7 @@ class RowBuilder:
             agreement_text = agreement_json.get((chosen, rejected), unrated)
             if agreement_text is None:
                 continue
-            annotator, created = who[annotation.id]
+            annotator, created = who[annotation.annotator_id]
             yield (
                 f'{head}{texts[chosen]},"rejected":{texts[rejected]}{ids}'
                 f',"chosen_id":{chosen},"rejected_id":{rejected}'
@@ -425,11 +453,14 @@ class RowBuilder:
                 "rationale": a.rationale,
                 "prompt_id": group.prompt_id,
                 "external_id": group.external_id,
-                "annotation_id": a.id,
-                "annotator": self.pseudonym(a.annotator_id),
+                # A judge's ranking is no annotation: its row names the judge instead.
+                "annotation_id": a.id if a.judge is None else None,
+                "annotator": self.who(a),
                 "seconds_spent": float(a.seconds_spent),
                 "order_changed": a.order_changed,
                 "created_at": _iso(a.created_at),
+                "annotator_origin": origin_of(a),
+                "suggestion_shown": a.suggestion_shown,
             }
 
     # -- unpaired (KTO) -------------------------------------------------------------------
@@ -454,13 +485,15 @@ class RowBuilder:
                     "candidate_id": candidate_id,
                     "model": c.model,
                     "generator": c.generator,
-                    "annotator": self.pseudonym(a.annotator_id),
+                    "annotator": self.who(a),
                     "rank": rank,
                     "groups": groups,
                     "flags": kinds,
                     "all_bad": a.all_bad,
                     "order_changed": a.order_changed,
                     "created_at": _iso(a.created_at),
+                    "annotator_origin": origin_of(a),
+                    "suggestion_shown": a.suggestion_shown,
                 }
 
     # -- consensus ------------------------------------------------------------------------
@@ -471,6 +504,8 @@ class RowBuilder:
         flagged = _flagged_candidates(group, opts)
         prompt = self.ctx.render_prompt(_chat(group))
         tallies = _consensus(group, annotations)
+        # Every kept ranking covers every candidate, so each pair's voters are all of them.
+        voters = "+".join(sorted({origin_of(a) for a in annotations}, key=ORIGINS.index))
         for (_, a, b), tally in sorted(tallies.items()):
             if a in flagged or b in flagged:
                 continue
@@ -505,7 +540,15 @@ class RowBuilder:
                 "annotators": tally.n,
                 "agreement": tally.agreement,
                 "majority": majority,
+                "annotator_origin": voters,
             }
+
+
+ORIGINS = ("human", "judge")
+
+
+def origin_of(annotation: AnnotationRec) -> str:
+    return "human" if annotation.judge is None else "judge"
 
 
 def consensus_row(tally: PairTally, a: int, b: int) -> tuple[int, int, int, int, bool] | None:
