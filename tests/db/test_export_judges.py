@@ -202,7 +202,7 @@ def test_http_export_by_origin(client, session, scenario):
     assert len(lines) == 11 and {r["annotator_origin"] for r in lines} == {"judge"}
     bad = client.get(url.replace("origin=judge", "origin=x"))
     assert bad.status_code == 422 and "origin" in bad.text
-    page = client.get(f"/research?prompt_set={scenario.prompt_set.id}&format=pairs&origin=all")
+    page = client.get(f"/research?prompt_set={scenario.prompt_set.id}&format=pairs&origin=judge")
     assert page.status_code == 200 and "judge:helpful@v2" in page.text
 
 
