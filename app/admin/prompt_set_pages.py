@@ -16,6 +16,7 @@ from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.inputs import Id
 from app.core.templating import flash, render
+from app.judges.quality import judge_quality
 from app.prompt_sets import imports
 from app.prompt_sets import service as prompt_set_service
 
@@ -28,6 +29,7 @@ def dashboard_context(session: Session, prompt_set_id: int) -> dict[str, Any]:
     return {
         "prompt_set": prompt_set,
         **dashboard_numbers(session, prompt_set_id, prompt_set.annotators_per_prompt),
+        "judges": judge_quality(session, prompt_set_id),
         "import_error": None,
     }
 
