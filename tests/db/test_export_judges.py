@@ -18,8 +18,8 @@ from tests.factories.export_data import ExportScenario, make_export_scenario
 from tests.factories.judges import make_judge, make_judge_ranking
 from tests.support import databases
 from tests.support.http import login
-from tests.support.sessions import SharedSession
 from tests.support.server import ranklab_env, run_cli
+from tests.support.sessions import SharedSession
 
 KEY = "k" * 48
 
