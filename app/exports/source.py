@@ -366,7 +366,11 @@ def prompt_groups(
                     row[10],
                     _json(row[11]),
                     _json(row[12]),
-                    *row[13:18],
+                    row[13],
+                    row[14],
+                    row[15],
+                    row[16],
+                    row[17],
                     judge,
                 )
             )

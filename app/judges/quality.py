@@ -85,7 +85,8 @@ def _rankings(session: Session, prompt_set_id: int) -> dict[int, dict[int, Ranki
         .where(Judge.prompt_set_id == prompt_set_id, JudgeRanking.status == "ranked")
     )
     for judge_id, prompt_id, ranking in rows:
-        out[judge_id][prompt_id] = ranking
+        if ranking is not None:  # always, for a ranked one (a check constraint)
+            out[judge_id][prompt_id] = ranking
     return out
 
 
