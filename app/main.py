@@ -22,6 +22,7 @@ from app.core.limits import BodySizeLimit
 from app.core.package_files import STATIC_DIR
 from app.core.rate_limits import RateLimits
 from app.core.security_headers import SecurityHeaders
+from app.judges.suggestions import suggested_order
 
 log = logging.getLogger("ranklab")
 
@@ -120,6 +121,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.on_shutdown = []
+    # The annotation layer's lease path asks this for a judge's suggested starting order
+    # (issue 13); it cannot import app.judges itself.
+    app.state.suggest_order = suggested_order
 
     app.add_middleware(
         SessionMiddleware,

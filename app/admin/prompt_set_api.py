@@ -32,7 +32,8 @@ def delete_prompt(prompt_id: Id, session: SessionDep, user: AdminUser) -> Prompt
 
 @router.get("/prompt-sets/{prompt_set_id}/dashboard")
 def prompt_set_dashboard(prompt_set_id: Id, session: SessionDep, user: AdminUser) -> dict:
-    """The dashboard's numbers as JSON: progress, generation jobs, agreement, models."""
+    """The dashboard's numbers as JSON: progress, generation jobs, agreement, models, and
+    per judge version its agreement with people, position-flip rate and length bias."""
     context = dashboard_context(session, prompt_set_id)
     progress = context["progress"]
     return {
@@ -41,6 +42,7 @@ def prompt_set_dashboard(prompt_set_id: Id, session: SessionDep, user: AdminUser
         "pairwise_agreement": context["agreement"],
         # The table's `win_rate` keeps its older name `rate` in this API.
         "models": [{**row, "rate": row["win_rate"]} for row in context["models"].get("table", [])],
+        "judges": context["judges"],
     }
 
 

@@ -17,6 +17,7 @@ from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.inputs import Id
 from app.core.templating import flash, render
+from app.judges.quality import judge_quality
 from app.prompt_sets import imports
 from app.prompt_sets import service as prompt_set_service
 
@@ -30,6 +31,7 @@ def dashboard_context(session: Session, prompt_set_id: int) -> dict[str, Any]:
         "prompt_set": prompt_set,
         **dashboard_numbers(session, prompt_set_id, prompt_set.annotators_per_prompt),
         "adjudication_queue": len(adjudication.queue(session, prompt_set_id=prompt_set_id)),
+        "judges": judge_quality(session, prompt_set_id),
         "import_error": None,
         "qualification_warning": prompt_set_service.qualification_warning(session, prompt_set),
     }

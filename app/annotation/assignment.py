@@ -54,6 +54,7 @@ from sqlalchemy.orm import Session
 from app.accounts.models import User
 from app.annotation import standing
 from app.annotation.models import AnnotatorStanding, Assignment
+from app.annotation.suggestions import SuggestOrder, starting_order
 from app.core.db import UTCDateTime, utcnow
 from app.core.errors import Conflict
 from app.prompt_sets import service as prompt_set_service
@@ -102,7 +103,17 @@ class TaskView:
     lease_expires_at: dt.datetime
     require_ratings: bool
     require_rationale: bool
+    # A judge's suggested order the annotator starts from (issue 13); None: label order.
+    suggested_order: list[int] | None = None
     idempotency_key: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def start_order(self) -> list[CandidateView]:
+        """The candidates in the order the ranking starts from (labels unchanged)."""
+        if self.suggested_order is None:
+            return self.candidates
+        by_id = {c.id: c for c in self.candidates}
+        return [by_id[cid] for cid in self.suggested_order]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -113,6 +124,7 @@ class TaskView:
             "lease_expires_at": self.lease_expires_at.isoformat(),
             "require_ratings": self.require_ratings,
             "require_rationale": self.require_rationale,
+            "suggested_order": self.suggested_order,
             "idempotency_key": self.idempotency_key,
         }
 
@@ -292,9 +304,19 @@ _REUSE_LEASE = (
     .returning(*_RETURNING)
 )
 _ROW_STATUS = select(Assignment.status).where(Assignment.id == bindparam("row"))
-# What the annotator sees: the prompt and its candidates in one round trip.
+# What the annotator sees: the prompt, its candidates and the order already suggested for
+# the assignment (if any), in one round trip.
 _PROMPT_AND_CANDIDATES = (
-    select(Prompt.text, Prompt.messages, Candidate.id, Candidate.text.label("candidate_text"))
+    select(
+        Prompt.text,
+        Prompt.messages,
+        Candidate.id,
+        Candidate.text.label("candidate_text"),
+        select(Assignment.suggested_order)
+        .where(Assignment.id == bindparam("assignment"))
+        .scalar_subquery()
+        .label("suggested_order"),
+    )
     .outerjoin(Candidate, Candidate.prompt_id == Prompt.id)
     .where(Prompt.id == _PROMPT)
 )
@@ -341,12 +363,16 @@ def lease_next_task(
     prompt_set_id: int,
     annotator: User,
     now: dt.datetime | None = None,
+    suggest: SuggestOrder | None = None,
 ) -> TaskView | None:
     """Lease the next prompt of the set to `annotator`; None when nothing is left for them.
 
     Asking again while holding a live lease returns that same item. Commits once.
+    `suggest`: where a judge's suggested starting order comes from (app.annotation.suggestions).
     """
-    view = claim_next_task(session, prompt_set_id=prompt_set_id, annotator=annotator, now=now)
+    view = claim_next_task(
+        session, prompt_set_id=prompt_set_id, annotator=annotator, now=now, suggest=suggest
+    )
     session.commit()
     return view
 
@@ -357,6 +383,7 @@ def claim_next_task(
     prompt_set_id: int,
     annotator: User,
     now: dt.datetime | None = None,
+    suggest: SuggestOrder | None = None,
 ) -> TaskView | None:
     """`lease_next_task` inside the caller's transaction (the caller commits).
 
@@ -382,7 +409,7 @@ def claim_next_task(
     rows = session.connection().execute(_UNFINISHED, params).all()
     live = [r for r in rows if r.status == "leased" and r.lease_expires_at > now]
     if live:
-        return _view(session, live[0], annotator.id, prompt_set)
+        return _view(session, live[0], annotator.id, prompt_set, suggest)
     _mark_lapsed(session, rows, now)
     try:
         lease = _pick(
@@ -391,7 +418,7 @@ def claim_next_task(
     except IntegrityError as exc:  # pragma: no cover - guarded by the locks above
         session.rollback()
         raise Conflict("Someone else took this item at the same moment; ask again.") from exc
-    return None if lease is None else _view(session, lease, annotator.id, prompt_set)
+    return None if lease is None else _view(session, lease, annotator.id, prompt_set, suggest)
 
 
 def _mark_lapsed(session: Session, rows: Sequence[Row[*tuple[Any, ...]]], now: dt.datetime) -> None:
@@ -494,14 +521,30 @@ def task_view(session: Session, assignment: Assignment, prompt_set: SetLike) -> 
     return _view(session, assignment, assignment.annotator_id, prompt_set)
 
 
-def _view(session: Session, lease: Any, annotator_id: int, prompt_set: SetLike) -> TaskView:
+def _view(
+    session: Session,
+    lease: Any,
+    annotator_id: int,
+    prompt_set: SetLike,
+    suggest: SuggestOrder | None = None,
+) -> TaskView:
     """The item as the annotator sees it; `lease` has id, prompt_id, leased_at and
     lease_expires_at (an Assignment or a row)."""
-    rows = session.connection().execute(_PROMPT_AND_CANDIDATES, {"prompt": lease.prompt_id}).all()
+    params = {"prompt": lease.prompt_id, "assignment": lease.id}
+    rows = session.connection().execute(_PROMPT_AND_CANDIDATES, params).all()
     assert rows, f"prompt {lease.prompt_id} of assignment {lease.id} is gone"
     texts = {row.id: row.candidate_text for row in rows if row.id is not None}
     labels = candidate_labels(annotator_id, lease.prompt_id, list(texts))
     ordered = sorted(texts, key=lambda cid: labels[cid])
+    start = starting_order(
+        session,
+        assignment_id=lease.id,
+        stored=rows[0].suggested_order,
+        prompt_set_id=prompt_set.id,
+        prompt_id=lease.prompt_id,
+        labels=labels,
+        suggest=suggest,
+    )
     return TaskView(
         assignment_id=lease.id,
         prompt_set_id=prompt_set.id,
@@ -513,6 +556,7 @@ def _view(session: Session, lease: Any, annotator_id: int, prompt_set: SetLike) 
         lease_expires_at=lease.lease_expires_at,
         require_ratings=prompt_set.require_ratings,
         require_rationale=prompt_set.require_rationale,
+        suggested_order=start,
     )
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, JSONType, utcnow
+from app.core.db import Base, JSONType, NullableJSONType, utcnow
 
 ASSIGNMENT_STATUSES = ("leased", "submitted", "skipped", "expired", "released")
 FLAG_KINDS = ("unsafe", "factually_wrong", "broken", "refusal")
@@ -42,6 +42,10 @@ class Assignment(Base):
     lease_expires_at: Mapped[dt.datetime]
     finished_at: Mapped[dt.datetime | None]
     skip_reason: Mapped[str | None] = mapped_column(String(500))
+    # The starting order (candidate ids, best first) served from a judge's suggestion
+    # (issue 13); NULL: none was shown. The submit copies "was one shown" onto the
+    # annotation, so that record comes from what the server served, not from the client.
+    suggested_order: Mapped[list[int] | None] = mapped_column(NullableJSONType)
 
 
 class Annotation(Base):

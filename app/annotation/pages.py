@@ -17,9 +17,11 @@ from app.accounts.deps import AnnotatorUser
 from app.accounts.models import User
 from app.annotation import assignment, standing, submission
 from app.annotation.assignment import TaskView
+from app.annotation.deps import SuggestDep
 from app.annotation.models import FLAG_KINDS, MAX_RATIONALE_CHARS
 from app.annotation.schemas import SubmissionIn
 from app.annotation.submission import RATING_MAX, RATING_MIN, SubmissionInput
+from app.annotation.suggestions import SuggestOrder
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
 from app.core.errors import AppError, Conflict, InvalidInput, NotAllowed, NotFound, error_body
@@ -94,9 +96,13 @@ def item_context(
     }
 
 
-def _next_item_context(session: Session, user: User, set_id: Id) -> dict[str, Any]:
+def _next_item_context(
+    session: Session, user: User, set_id: Id, suggest: SuggestOrder | None
+) -> dict[str, Any]:
     try:
-        task = assignment.lease_next_task(session, prompt_set_id=set_id, annotator=user)
+        task = assignment.lease_next_task(
+            session, prompt_set_id=set_id, annotator=user, suggest=suggest
+        )
     except standing.AnnotatorHeld:
         session.rollback()
         task = None  # item_context says why
@@ -111,18 +117,20 @@ def annotate_home(request: Request, session: SessionDep, user: AnnotatorUser) ->
 
 @router.get("/annotate/{set_id}", response_class=HTMLResponse)
 def rank_page(
-    request: Request, set_id: Id, session: SessionDep, user: AnnotatorUser
+    request: Request, set_id: Id, session: SessionDep, user: AnnotatorUser, suggest: SuggestDep
 ) -> HTMLResponse:
     """The ranking screen; opening it leases the next item (or shows the same live one)."""
-    return render(request, "annotation/rank.html", _next_item_context(session, user, set_id))
+    context = _next_item_context(session, user, set_id, suggest)
+    return render(request, "annotation/rank.html", context)
 
 
 @router.get("/annotate/{set_id}/item", response_class=HTMLResponse)
 def rank_item_fragment(
-    request: Request, set_id: Id, session: SessionDep, user: AnnotatorUser
+    request: Request, set_id: Id, session: SessionDep, user: AnnotatorUser, suggest: SuggestDep
 ) -> HTMLResponse:
     """Just the item part of the screen: the page's script swaps it in after a skip."""
-    return render(request, "annotation/_item.html", _next_item_context(session, user, set_id))
+    context = _next_item_context(session, user, set_id, suggest)
+    return render(request, "annotation/_item.html", context)
 
 
 @router.post(
@@ -132,7 +140,12 @@ def rank_item_fragment(
     dependencies=[Depends(verify_csrf_form)],
 )
 def submit_and_next_fragment(
-    request: Request, set_id: int, body: SubmissionIn, session: SessionDep, user: AnnotatorUser
+    request: Request,
+    set_id: int,
+    body: SubmissionIn,
+    session: SessionDep,
+    user: AnnotatorUser,
+    suggest: SuggestDep,
 ) -> Response:
     """The page script's submit: the JSON body of `POST /api/v1/annotations`, answered with
     the next item's fragment, leased in the same transaction (one round trip per item).
@@ -140,7 +153,9 @@ def submit_and_next_fragment(
     Errors answer the API's JSON error shape, which the script shows next to the form.
     """
     try:
-        _, task = submission.submit_and_next(session, annotator=user, data=body.to_input())
+        _, task = submission.submit_and_next(
+            session, annotator=user, data=body.to_input(), suggest=suggest
+        )
     except AppError as exc:
         return JSONResponse(error_body(exc.message, exc.status, exc.errors), exc.status)
     prompt_set = prompt_set_service.load_prompt_set(session, set_id)

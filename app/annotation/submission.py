@@ -35,6 +35,7 @@ from app.annotation.models import (
     Assignment,
     Comparison,
 )
+from app.annotation.suggestions import SuggestOrder
 from app.core.db import UTCDateTime, utcnow
 from app.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
@@ -189,6 +190,7 @@ _LOCK_ASSIGNMENT = (
         Assignment.status,
         Assignment.leased_at,
         Assignment.lease_expires_at,
+        Assignment.suggested_order.is_not(None).label("suggestion_shown"),
         exists()
         .where(Annotation.annotator_id == _WHO, Annotation.idempotency_key == bindparam("key"))
         .label("key_used"),
@@ -360,7 +362,12 @@ def submit_annotation(
 
 
 def submit_and_next(
-    session: Session, *, annotator: User, data: SubmissionInput, now: dt.datetime | None = None
+    session: Session,
+    *,
+    annotator: User,
+    data: SubmissionInput,
+    now: dt.datetime | None = None,
+    suggest: SuggestOrder | None = None,
 ) -> tuple[SubmissionResult, TaskView | None]:
     """Submit, then lease the annotator's next item of the same set: one commit (issue 11).
 
@@ -377,14 +384,16 @@ def submit_and_next(
     set_id = result.prompt_set_id
     assert set_id is not None
     try:
-        task = claim_next_task(session, prompt_set_id=set_id, annotator=annotator)
+        task = claim_next_task(session, prompt_set_id=set_id, annotator=annotator, suggest=suggest)
         session.commit()
         if task is None:
             # The claim passes over prompts whose row another annotator's submit has
             # locked (SKIP LOCKED), and ours cannot wait for them while it holds locks of
             # its own. Near the end of a set those may be the only ones left, so ask once
             # more with nothing held: the request the two-step cycle made anyway.
-            task = lease_next_task(session, prompt_set_id=set_id, annotator=annotator)
+            task = lease_next_task(
+                session, prompt_set_id=set_id, annotator=annotator, suggest=suggest
+            )
     except (PromptSetNotOpen, standing.AnnotatorHeld):
         session.commit()
         task = None  # the set was paused meanwhile, or they were: the ranking is saved
@@ -448,6 +457,8 @@ def store_annotation(
                 "rationale": rationale,
                 "seconds_spent": float(seconds),
                 "order_changed": data.order_changed,
+                # From what the lease path served (assignment.suggested_order), not the client.
+                "suggestion_shown": bool(assignment.suggestion_shown),
                 "idempotency_key": key,
                 "created_at": now,
             },

@@ -51,9 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="consensus format: majority vote (default) or reliability-weighted vote",
     )
     p.add_argument("--tokenizer", help="model whose chat template renders prompts")
+    p.add_argument("--origin", choices=("human", "judge", "all"), help="whose rankings")
+    p.add_argument("--judge-versions", choices=("current", "all"))
     for flag in (
         "exclude-gold",
         "exclude-flagged-annotators",
+        "exclude-suggestion-shown",
         "dedupe",
         "include-all-bad",
         "include-no-majority",

@@ -15,8 +15,14 @@ from app.core.inputs import Id
 from app.exports import service
 from app.exports.schemas import ExportQuery
 from app.exports.writers import MEDIA_TYPES
+from app.judges.quality import JudgeQuality, judge_quality
 
 router = APIRouter(prefix="/api/v1", tags=["exports"])
+
+
+class PromptSetStatsWithJudges(PromptSetStats):
+    # Per judge version (issue 13); the people's figures above never count judges.
+    judges: list[JudgeQuality]
 
 
 @router.get("/exports/{format}", response_class=StreamingResponse)
@@ -59,7 +65,9 @@ def export_dataset(
 @router.get("/prompt-sets/{prompt_set_id}/stats")
 def prompt_set_statistics(
     prompt_set_id: Id, session: SessionDep, user: ResearcherUser
-) -> PromptSetStats:
+) -> PromptSetStatsWithJudges:
     """Annotations, comparisons, Krippendorff's alpha (ordinal), pairwise agreement, tie and
-    flag rates, and per-model win rates with Bradley–Terry strengths."""
-    return prompt_set_stats(session, prompt_set_id=prompt_set_id)
+    flag rates, per-model win rates with Bradley–Terry strengths, and per LLM judge version
+    its agreement with people, position-flip rate and length bias."""
+    stats = prompt_set_stats(session, prompt_set_id=prompt_set_id)
+    return {**stats, "judges": judge_quality(session, prompt_set_id)}

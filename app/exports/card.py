@@ -20,6 +20,7 @@ from app.core.package_files import TEMPLATES_DIR
 from app.exports.formats import UNPAIRED_LABEL_RULE, fields
 from app.exports.pseudonym import pseudonym
 from app.exports.schemas import ExportOptions
+from app.exports.source import judge_versions_included
 from app.exports.writers import CSV_NOTE
 
 log = logging.getLogger("ranklab.exports")
@@ -167,6 +168,7 @@ def dataset_card(
         annotators=loaders.count_annotators(session, o.prompt_set_ids),
         prompt_sets=prompt_sets,
         models=loaders.count_candidates_by_model(session, o.prompt_set_ids),
+        judges=judge_versions_included(session, o),
         field_names=[name for name, _ in fields(o)],
         counts=counts,
         lengths=lengths,

@@ -20,7 +20,7 @@ from app.analytics.votes import Vote, votes_from_ranking
 from app.exports.schemas import ExportOptions
 from app.exports.source import AnnotationRec, ComparisonRec, PromptGroup
 from app.prompt_sets.content import as_messages
-from app.prompt_sets.ranking import Ranking, rank_of, tied_pairs
+from app.prompt_sets.ranking import Ranking, derive_comparisons, rank_of, tied_pairs
 
 Row = dict[str, Any]
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
@@ -28,6 +28,9 @@ CANDIDATE = pa.struct([("id", pa.int64()), ("text", pa.string()), ("model", pa.s
 FLAG = pa.struct([("candidate_id", pa.int64()), ("kind", pa.string())])
 RATING = pa.struct([("candidate_id", pa.int64()), ("rating", pa.float64())])
 
+# Who ranked (issue 13): "human" or "judge" (an LLM judge version, named in `annotator`),
+# and whether a judge's suggested order was the annotator's starting order (anchoring).
+ORIGIN_FIELDS = [("annotator_origin", pa.string()), ("suggestion_shown", pa.bool_())]
 PAIR_META = [
     ("prompt_id", pa.int64()),
     ("external_id", pa.string()),
@@ -44,6 +47,7 @@ PAIR_META = [
     # Whether the annotator changed the shown order (null: not recorded); see issue 11.
     ("order_changed", pa.bool_()),
     ("created_at", pa.string()),
+    *ORIGIN_FIELDS,
 ]
 CORE_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
     "pairs": [("prompt", pa.string()), ("chosen", pa.string()), ("rejected", pa.string())],
@@ -75,6 +79,7 @@ META_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
         ("seconds_spent", pa.float64()),
         ("order_changed", pa.bool_()),
         ("created_at", pa.string()),
+        *ORIGIN_FIELDS,
     ],
     "unpaired": [
         ("prompt_id", pa.int64()),
@@ -89,6 +94,7 @@ META_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
         ("all_bad", pa.bool_()),
         ("order_changed", pa.bool_()),
         ("created_at", pa.string()),
+        *ORIGIN_FIELDS,
     ],
     "consensus": [
         ("prompt_id", pa.int64()),
@@ -111,6 +117,8 @@ META_FIELDS: dict[str, list[tuple[str, pa.DataType]]] = {
         # majority: the winner's share of the votes; reliability: the model's probability
         # that the winner is the better answer (ConsensusRow).
         ("confidence", pa.float64()),
+        # Whose votes the row counts: "human", "judge" or "human+judge" (origin=all).
+        ("annotator_origin", pa.string()),
     ],
 }
 UNPAIRED_LABEL_RULE = (
@@ -224,6 +232,10 @@ class RowBuilder:
             self._pseudonyms[user_id] = self.ctx.pseudonym(user_id)
         return self._pseudonyms[user_id]
 
+    def who(self, annotation: AnnotationRec) -> str:
+        """The annotator column: a person's pseudonym, or a judge version's name."""
+        return annotation.judge or self.pseudonym(annotation.annotator_id)
+
     def rows(self, group: PromptGroup) -> Iterator[Row]:
         builder = getattr(self, f"_{self.options.format}")
         if self.ctx.scores is not None and self.options.format in SCORED_FORMATS:
@@ -255,7 +267,7 @@ class RowBuilder:
     ) -> Iterator[tuple[AnnotationRec, int, int, float, bool]]:
         opts = self.options
         annotations = [a for a in group.annotations if opts.include_all_bad or not a.all_bad]
-        by_id = {a.id: a for a in annotations}
+        by_id = {a.id: a for a in annotations if a.judge is None}
         flagged = _flagged_candidates(group, opts)
         comparisons: list[ComparisonRec] = group.comparisons
         for c in comparisons:
@@ -264,6 +276,14 @@ class RowBuilder:
                 continue
             margin = _margin(annotation, c.chosen_id, c.rejected_id, c.margin)
             yield annotation, c.chosen_id, c.rejected_id, margin, False
+        for annotation in annotations:
+            if annotation.judge is None:
+                continue
+            # A judge stores no comparisons: its pairs come from its ranking, as a
+            # person's stored ones came from theirs (margin: the rank distance).
+            for d in derive_comparisons(annotation.ranking):
+                if d.chosen_id not in flagged and d.rejected_id not in flagged:
+                    yield annotation, d.chosen_id, d.rejected_id, float(d.margin), False
         if opts.ties == "both":
             for annotation in annotations:
                 for a, b in tied_pairs(annotation.ranking):
@@ -283,7 +303,7 @@ class RowBuilder:
             assert self.ctx.render_prompt is not None
             prompt = self.ctx.render_prompt(chat)
         cands = group.candidates
-        created = {a.id: _iso(a.created_at) for a in annotations}
+        created = {a.annotator_id: _iso(a.created_at) for a in annotations}
         for annotation, chosen, rejected, margin, tie in self._pair_candidates(group):
             tally = tallies.get((group.prompt_id, min(chosen, rejected), max(chosen, rejected)))
             agreement = tally.agreement if tally else None
@@ -307,12 +327,14 @@ class RowBuilder:
                 "rejected_model": r.model,
                 "chosen_generator": c.generator,
                 "rejected_generator": r.generator,
-                "annotator": self.pseudonym(annotation.annotator_id),
+                "annotator": self.who(annotation),
                 "margin": margin,
                 "agreement": agreement,
                 "tie": tie,
                 "order_changed": annotation.order_changed,
-                "created_at": created[annotation.id],
+                "created_at": created[annotation.annotator_id],
+                "annotator_origin": origin_of(annotation),
+                "suggestion_shown": annotation.suggestion_shown,
             }
 
     def _pairs(self, group: PromptGroup) -> Iterator[Row]:
@@ -366,13 +388,19 @@ class RowBuilder:
         makers = {cid: enc(c.generator) for cid, c in group.candidates.items()}
         head = '{"prompt":' + prompt + ',"chosen":'
         ids = f',"prompt_id":{enc(group.prompt_id)},"external_id":{enc(group.external_id)}'
+        # By annotator id: one ranking per person (or judge version) and prompt, and a
+        # judge ranking's id may equal an annotation's.
         who = {
-            a.id: (
-                ',"annotator":' + enc(self.pseudonym(a.annotator_id)) + ',"margin":',
+            a.annotator_id: (
+                ',"annotator":' + enc(self.who(a)) + ',"margin":',
                 ',"order_changed":'
                 + enc(a.order_changed)
                 + ',"created_at":'
                 + enc(_iso(a.created_at))
+                + ',"annotator_origin":'
+                + enc(origin_of(a))
+                + ',"suggestion_shown":'
+                + enc(a.suggestion_shown)
                 + "}",
             )
             for a in annotations
@@ -389,7 +417,7 @@ class RowBuilder:
             agreement_text = agreement_json.get((chosen, rejected), unrated)
             if agreement_text is None:
                 continue
-            annotator, created = who[annotation.id]
+            annotator, created = who[annotation.annotator_id]
             yield (
                 f'{head}{texts[chosen]},"rejected":{texts[rejected]}{ids}'
                 f',"chosen_id":{chosen},"rejected_id":{rejected}'
@@ -439,11 +467,14 @@ class RowBuilder:
                 "rationale": a.rationale,
                 "prompt_id": group.prompt_id,
                 "external_id": group.external_id,
-                "annotation_id": a.id,
-                "annotator": self.pseudonym(a.annotator_id),
+                # A judge's ranking is no annotation: its row names the judge instead.
+                "annotation_id": a.id if a.judge is None else None,
+                "annotator": self.who(a),
                 "seconds_spent": float(a.seconds_spent),
                 "order_changed": a.order_changed,
                 "created_at": _iso(a.created_at),
+                "annotator_origin": origin_of(a),
+                "suggestion_shown": a.suggestion_shown,
             }
 
     # -- unpaired (KTO) -------------------------------------------------------------------
@@ -468,13 +499,15 @@ class RowBuilder:
                     "candidate_id": candidate_id,
                     "model": c.model,
                     "generator": c.generator,
-                    "annotator": self.pseudonym(a.annotator_id),
+                    "annotator": self.who(a),
                     "rank": rank,
                     "groups": groups,
                     "flags": kinds,
                     "all_bad": a.all_bad,
                     "order_changed": a.order_changed,
                     "created_at": _iso(a.created_at),
+                    "annotator_origin": origin_of(a),
+                    "suggestion_shown": a.suggestion_shown,
                 }
 
     # -- consensus ------------------------------------------------------------------------
@@ -486,6 +519,8 @@ class RowBuilder:
         prompt = self.ctx.render_prompt(_chat(group))
         settled = self.ctx.adjudicated.get(group.prompt_id)
         ranks = rank_of(settled) if settled is not None else None
+        # Every kept ranking covers every candidate, so each pair's voters are all of them.
+        voters = "+".join(sorted({origin_of(a) for a in annotations}, key=ORIGINS.index))
         for (a, b), (tally, decision) in self._pair_decisions(group, annotations).items():
             if a in flagged or b in flagged:
                 continue
@@ -534,6 +569,7 @@ class RowBuilder:
                 "majority": majority,
                 "adjudicated": ranks is not None,
                 "confidence": confidence,
+                "annotator_origin": voters,
             }
 
     def _pair_decisions(
@@ -565,6 +601,13 @@ def settle_pair(
     if a not in adjudicated or b not in adjudicated or adjudicated[a] == adjudicated[b]:
         return None
     return (a, b) if adjudicated[a] < adjudicated[b] else (b, a)
+
+
+ORIGINS = ("human", "judge")
+
+
+def origin_of(annotation: AnnotationRec) -> str:
+    return "human" if annotation.judge is None else "judge"
 
 
 # chosen, rejected, votes for chosen, votes for rejected, whether a side won, confidence

@@ -66,6 +66,12 @@ class ExportChoices(BaseModel):
     # Add chosen_score, rejected_score and reward_model_id: each set's active reward model's
     # scores (pairs, conversational, consensus; empty where a set has no active version).
     scores: bool = False
+    origin: Literal["human", "judge", "all"] = "human"
+    """Whose rankings: people (the default), LLM judges, or both (issue 13)."""
+    judge_versions: Literal["current", "all"] = "current"
+    """With judge rows: each judge's current version only, or every version it had."""
+    exclude_suggestion_shown: bool = False
+    """Leave out annotations made after a judge's suggested order was shown (anchoring)."""
 
     @model_validator(mode="before")
     @classmethod

@@ -3,22 +3,30 @@
 Three ordered streams (annotations with their prompt, candidates, stored comparisons) are
 merged by prompt id, so memory holds one prompt's data however large the export. Each
 stream is a separate `yield_per` query: on PostgreSQL a named (server-side) cursor.
+
+Exports by origin (issue 13): judge rankings live in `judge_ranking`, never in
+`annotation`. With `origin=judge` or `all` a fourth stream of ranked judge rankings is
+read the same way and merged into the annotations by prompt id, each as an AnnotationRec
+whose `judge` names the judge version; its pairs are derived from its ranking (judges
+store no comparisons).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Result, Select, Text, cast, func, select
+from sqlalchemy import Result, Select, Text, cast, false, func, literal, null, select
 from sqlalchemy.orm import Session
 
 from app.annotation.models import Annotation, Comparison
 from app.annotation.tallies import AnnotatorPromptTally
 from app.exports.schemas import ExportOptions
+from app.judges.models import Judge, JudgeRanking
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 
 YIELD_PER = 5000
@@ -35,6 +43,16 @@ class AnnotationRec(NamedTuple):
     seconds_spent: float
     created_at: dt.datetime
     order_changed: bool | None = None
+    # Whether a judge's suggested order was the annotator's starting order (anchoring).
+    suggestion_shown: bool = False
+    # A judge version's ranking: its stable pseudonym ("judge:<name>@v<version>"); None
+    # for a person's. A judge's annotator_id is minus its judge (version) id, never a user.
+    judge: str | None = None
+
+
+def judge_pseudonym(name: str, version: int) -> str:
+    """How a judge version is named in exports: stable, and never a person's pseudonym."""
+    return f"judge:{name}@v{version}"
 
 
 class CandidateRec(NamedTuple):
@@ -110,6 +128,7 @@ def _annotation_query(options: ExportOptions) -> Select:
             Annotation.seconds_spent,
             Annotation.created_at,
             Annotation.order_changed,
+            Annotation.suggestion_shown,
         )
         .join(Prompt, Prompt.id == Annotation.prompt_id)
         .join(PromptSet, PromptSet.id == Prompt.prompt_set_id)
@@ -132,7 +151,87 @@ def _annotation_filters(options: ExportOptions) -> list[Any]:
         where.append(Annotation.annotator_id.in_(options.annotator_ids))
     if options.excluded_annotator_ids:
         where.append(Annotation.annotator_id.not_in(options.excluded_annotator_ids))
+    if options.exclude_suggestion_shown:
+        where.append(Annotation.suggestion_shown.is_(False))
     return where
+
+
+def _judge_filters(options: ExportOptions) -> list[Any]:
+    """Which judge rankings an export holds (on JudgeRanking joined with Judge and Prompt):
+    ranked ones only (a failure has no ranking), of the current version of each judge
+    unless every version was asked for. `annotators` names people: it does not filter
+    judges, whose rows come with `origin`."""
+    where: list[Any] = [
+        Prompt.prompt_set_id.in_(options.prompt_set_ids),
+        JudgeRanking.status == "ranked",
+    ]
+    if options.judge_versions == "current":
+        where.append(Judge.is_current.is_(True))
+    if options.exclude_gold:
+        where.append(Prompt.is_gold.is_(False))
+    if options.created_after is not None:
+        where.append(JudgeRanking.created_at >= options.created_after)
+    if options.created_before is not None:
+        where.append(JudgeRanking.created_at < options.created_before)
+    return where
+
+
+def _judge_query(options: ExportOptions) -> Select:
+    """Judge rankings in the annotation stream's column layout, ordered by prompt id."""
+    return (
+        select(
+            JudgeRanking.prompt_id,
+            Prompt.prompt_set_id,
+            Prompt.external_id,
+            Prompt.text,
+            _as_text(Prompt.messages),
+            PromptSet.system_prompt,
+            Prompt.content_hash,
+            JudgeRanking.id,
+            -JudgeRanking.judge_id,
+            _as_text(JudgeRanking.ranking),
+            false(),
+            literal("{}"),
+            literal("{}"),
+            null(),
+            JudgeRanking.seconds_spent,
+            JudgeRanking.created_at,
+            null(),
+            false(),
+            Judge.name,
+            Judge.version,
+        )
+        .join(Judge, Judge.id == JudgeRanking.judge_id)
+        .join(Prompt, Prompt.id == JudgeRanking.prompt_id)
+        .join(PromptSet, PromptSet.id == Prompt.prompt_set_id)
+        .where(*_judge_filters(options))
+        .order_by(JudgeRanking.prompt_id, Judge.name, Judge.version)
+    )
+
+
+def judge_versions_included(session: Session, options: ExportOptions) -> list[dict[str, Any]]:
+    """The judge versions whose rankings an export holds, with how many (for the card);
+    empty for a people-only export."""
+    if options.origin == "human":
+        return []
+    rows = session.execute(
+        select(Prompt.prompt_set_id, Judge.name, Judge.version, Judge.mode, func.count())
+        .select_from(JudgeRanking)
+        .join(Judge, Judge.id == JudgeRanking.judge_id)
+        .join(Prompt, Prompt.id == JudgeRanking.prompt_id)
+        .where(*_judge_filters(options))
+        .group_by(Prompt.prompt_set_id, Judge.name, Judge.version, Judge.mode)
+        .order_by(Prompt.prompt_set_id, Judge.name, Judge.version)
+    )
+    return [
+        {
+            "prompt_set_id": set_id,
+            "annotator": judge_pseudonym(name, version),
+            "mode": mode,
+            "rankings": n,
+        }
+        for set_id, name, version, mode, n in rows
+    ]
 
 
 def count_pair_rows(session: Session, options: ExportOptions) -> int | None:
@@ -148,7 +247,10 @@ def count_pair_rows(session: Session, options: ExportOptions) -> int | None:
     )
     if options.format not in ("pairs", "conversational") or any(python_filters):
         return None
-    if options.created_after is None and options.created_before is None:
+    if options.origin != "human":
+        return None  # judge pairs are derived from rankings, not stored: counted by reading
+    sql_only = (options.created_after, options.created_before, options.exclude_suggestion_shown)
+    if not any(sql_only):
         return _count_from_tallies(session, options)
     stmt = _kept_comparisons(select(func.count()).select_from(Comparison), options)
     return session.scalar(stmt) or 0
@@ -251,9 +353,17 @@ class _Follower:
 def prompt_groups(
     session: Session, options: ExportOptions, *, with_comparisons: bool
 ) -> Iterator[PromptGroup]:
-    """Prompts (in id order) that have at least one annotation passing the filters."""
-    results = [_stream(session, _annotation_query(options))]
+    """Prompts (in id order) that have at least one ranking passing the filters: people's
+    annotations, judges' rankings or both (`origin`); a prompt's people come first."""
+    results: list[Result[*tuple[Any, ...]]] = []
     try:
+        rankings: Iterable[Any]
+        if options.origin != "judge":
+            results.append(_stream(session, _annotation_query(options)))
+        if options.origin != "human":
+            results.append(_stream(session, _judge_query(options)))
+        # heapq.merge is stable: on equal prompt ids the annotations' rows come first.
+        rankings = heapq.merge(*results, key=_prompt_of) if len(results) > 1 else results[0]
         results.append(_stream(session, _candidate_query(options)))
         candidates = _Follower(results[-1])
         comparisons = None
@@ -261,12 +371,15 @@ def prompt_groups(
             results.append(_stream(session, _comparison_query(options)))
             comparisons = _Follower(results[-1])
         group: PromptGroup | None = None
-        for row in results[0]:
+        for row in rankings:
             if group is None or row[0] != group.prompt_id:
                 if group is not None:
                     yield _complete(group, candidates, comparisons)
                 group = PromptGroup(*row[:7])
                 group.messages = _json(row[4])
+            # A judge stream's row carries the judge's name and version after the columns
+            # it shares with the annotation stream.
+            judge = judge_pseudonym(row[18], row[19]) if len(row) > 18 else None
             group.annotations.append(
                 AnnotationRec(
                     row[7],
@@ -275,7 +388,12 @@ def prompt_groups(
                     row[10],
                     _json(row[11]),
                     _json(row[12]),
-                    *row[13:],
+                    row[13],
+                    row[14],
+                    row[15],
+                    row[16],
+                    row[17],
+                    judge,
                 )
             )
         if group is not None:
@@ -287,6 +405,10 @@ def prompt_groups(
             result.close()
 
 
+def _prompt_of(row: Any) -> int:
+    return row[0]
+
+
 def _complete(
     group: PromptGroup, candidates: _Follower, comparisons: _Follower | None
 ) -> PromptGroup:
@@ -294,7 +416,7 @@ def _complete(
         r[1]: CandidateRec(r[1], r[2], r[3], r[4]) for r in candidates.take(group.prompt_id)
     }
     if comparisons is not None:
-        kept = {a.id for a in group.annotations}
+        kept = {a.id for a in group.annotations if a.judge is None}
         group.comparisons = [
             ComparisonRec(*r[1:]) for r in comparisons.take(group.prompt_id) if r[2] in kept
         ]

@@ -62,6 +62,8 @@ PAIR_META = {
     "tie": bool,
     "order_changed": (bool, type(None)),
     "created_at": str,
+    "annotator_origin": str,
+    "suggestion_shown": bool,
 }
 
 
@@ -149,6 +151,8 @@ def test_rankings_one_row_per_annotation_with_tie_groups_flags_ratings(session, 
         "seconds_spent",
         "order_changed",
         "created_at",
+        "annotator_origin",
+        "suggestion_shown",
     ]
 
 

@@ -90,6 +90,7 @@ def make_annotation(
     seconds: float = 42.0,
     created_at: dt.datetime | None = None,
     order_changed: bool | None = None,
+    suggestion_shown: bool = False,
 ) -> Annotation:
     """A submitted assignment, its annotation and the comparisons the ranking implies."""
     when = created_at or utcnow()
@@ -105,6 +106,7 @@ def make_annotation(
         rationale=rationale,
         seconds_spent=seconds,
         order_changed=order_changed,
+        suggestion_shown=suggestion_shown,
         idempotency_key=f"key-{next(_keys)}",
         created_at=when,
     )

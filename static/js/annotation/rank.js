@@ -53,7 +53,7 @@
   function Ranking(form) {
     this.form = form;
     this.list = form.querySelector("[data-ranking]");
-    this.shown = rows(this.list);           // the order as displayed (A, B, C, ...)
+    this.shown = rows(this.list);           // the starting order (A, B, C, ... or a judge's suggestion)
     this.typed = [];                         // tie groups of rows, in typed order
     this.tieNext = false;
     this.touched = false;                    // anything placed, moved or tied
