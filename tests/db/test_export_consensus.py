@@ -30,7 +30,15 @@ from tests.support.server import ranklab_env, run_cli
 from tests.support.sessions import SharedSession
 
 KEY = "k" * 48
-CONSENSUS_META_TAIL = ["ties", "annotators", "agreement", "majority", "adjudicated", "confidence"]
+CONSENSUS_META_TAIL = [
+    "ties",
+    "annotators",
+    "agreement",
+    "majority",
+    "adjudicated",
+    "confidence",
+    "annotator_origin",
+]
 
 
 @dataclass
@@ -109,7 +117,7 @@ def test_consensus_rows_carry_counts_and_a_confidence(session, crowd):
     majority = consensus(session, crowd)
     weighted = consensus(session, crowd, consensus_method="reliability")
     for row in majority + weighted:
-        assert list(row)[-6:] == CONSENSUS_META_TAIL
+        assert list(row)[-7:] == CONSENSUS_META_TAIL
         assert row["majority"] is True
     # Majority: the winner's share of the votes (3 of 5 on the unanimous-by-kind prompts).
     assert sorted({round(r["confidence"], 6) for r in majority}) == [0.6, 0.666667]
