@@ -269,3 +269,46 @@ def test_the_adjudication_form_rejects_bad_ranks_and_settles_good_ones(
     assert stored.ranking == [[ids[0], ids[1]], [ids[2]], [ids[3]]]
     assert stored.adjudicator_id == admin.id and stored.note == "tie of the two best"
     assert "Nothing to adjudicate" in client.get(f"/admin/prompt-sets/{ps.id}/adjudication").text
+
+
+def test_the_settings_form_edits_k_max_and_the_rule(client: TestClient, session: Session) -> None:
+    ps = make_prompt_set(session, prompts=0, annotators_per_prompt=3)
+    admin = make_user(session, role="admin")
+    assert login(client, admin.username, DEFAULT_PASSWORD).status_code == 303
+    page = client.get(f"/admin/prompt-sets/{ps.id}/edit")
+    form = {
+        "csrf_token": csrf_from(page.text),
+        "name": ps.name,
+        "candidates_per_prompt": "4",
+        "annotators_per_prompt": "3",
+        "lease_seconds": "1800",
+        "backend": "transformers",
+        "model": "smollm2",
+        "temperature": "0.8",
+        "top_p": "0.95",
+        "max_new_tokens": "256",
+        "escalate_below_tau": "0.3",
+    }
+    path = f"/admin/prompt-sets/{ps.id}/edit"
+    bad = client.post(path, data={**form, "annotators_max": "2"})
+    assert bad.status_code == 422 and "annotators_max 2 is below" in bad.text
+    out_of_range = client.post(
+        path, data={**form, "annotators_max": "5", "escalate_below_tau": "3"}
+    )
+    assert out_of_range.status_code == 422
+    session.expire_all()
+    assert session.get(PromptSet, ps.id).annotators_max is None  # type: ignore[union-attr]
+    saved = client.post(path, data={**form, "annotators_max": "5", "escalate_on_split_top": "on"})
+    assert saved.status_code == 200, saved.text
+    session.expire_all()
+    stored = session.get(PromptSet, ps.id)
+    assert stored is not None
+    assert (stored.annotators_max, stored.escalate_below_tau, stored.escalate_on_split_top) == (
+        5,
+        0.3,
+        True,
+    )
+    cleared = client.post(path, data={**form, "annotators_max": ""})
+    assert cleared.status_code == 200
+    session.expire_all()
+    assert session.get(PromptSet, ps.id).annotators_max is None  # type: ignore[union-attr]
