@@ -6,8 +6,13 @@ rankings never landing among people's annotations."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
-from collections.abc import Iterator
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +31,7 @@ from tests.factories.judges import make_judge
 from tests.factories.prompt_sets import make_prompt_set
 from tests.support import databases
 from tests.support.openai_server import ChatServer
-from tests.support.server import free_port
+from tests.support.server import ROOT, free_port, ranklab_env
 
 BLOCK = re.compile(r"\[([A-H])\]\nAnswer (\d+) to prompt")
 
@@ -66,13 +71,13 @@ def work_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engi
 
 
 def _settings(tmp_path: Path, engine: Engine, base_url: str, **kw: Any) -> Settings:
+    kw.setdefault("openai_concurrency", 2)
     return Settings(
         data_dir=tmp_path / "data",
         database_url=engine.url.render_as_string(hide_password=False),
         secret_key="x" * 48,
         openai_base_url=base_url,
         openai_model="tiny-judge",
-        openai_concurrency=2,
         openai_timeout_seconds=5,
         **kw,
     )
@@ -302,3 +307,67 @@ def test_judge_rankings_never_count_as_people(
         assert (numbers["progress"].annotations, numbers["progress"].items_complete) == (0, 0)
         assert numbers["agreement"] is None
         assert annotator_stats(session, ps_id) == []
+
+
+def _worker_process(env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("w") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "app", "worker", "--poll", "0.2"],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_killed_worker_process_is_resumed_by_a_restarted_one(
+    chat_server: ChatServer, fresh_postgres_url: str, tmp_path: Path
+) -> None:
+    chat_server.default = ("sleep", 0.3)  # slow enough to be killed mid-run
+    engine = make_engine(fresh_postgres_url)
+    app_settings = _settings(tmp_path, engine, chat_server.base_url, openai_concurrency=1)
+    env = ranklab_env(
+        tmp_path / "data",
+        fresh_postgres_url,
+        RANKLAB_OPENAI_BASE_URL=chat_server.base_url,
+        RANKLAB_OPENAI_MODEL="tiny-judge",
+        RANKLAB_OPENAI_CONCURRENCY="1",
+        RANKLAB_WORKER_STALE_SECONDS="2",
+        RANKLAB_WORKER_HEARTBEAT_SECONDS="0.5",
+        RANKLAB_SECRET_KEY="x" * 48,
+    )
+    first = second = None
+
+    def run() -> JudgeRun:
+        return _rankings(engine, run_id)[0]
+
+    try:
+        run_id = _queued(engine, app_settings, prompts=8)
+        first = _worker_process(env, tmp_path / "first.log")
+        _wait_for(lambda: run().done + run().failed >= 2, 90, "the first worker to rank 2")
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        at_kill = run()
+        assert at_kill.done + at_kill.failed < 8, "the run finished before the kill"
+
+        second = _worker_process(env, tmp_path / "second.log")
+        _wait_for(lambda: run().status == "done", 90, "the restarted worker to finish")
+        finished, rows = _rankings(engine, run_id)
+        assert (finished.total, finished.done + finished.failed, len(rows)) == (8, 8, 8)
+        assert finished.worker_id != at_kill.worker_id
+        assert {r.run_id for r in rows.values()} == {run_id}
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=30)
+        engine.dispose()
