@@ -159,6 +159,8 @@ class JudgeWorker:
             run = session.get(JudgeRun, run_id)
             judge = session.get(Judge, run.judge_id) if run else None
             assert run is not None and judge is not None
+            if run.status != "running" or run.worker_id != self.worker_id:
+                return  # cancelled (or taken over) since the claim: no calls for nothing
             gen = resolve_judge_settings(judge.settings, self.settings)
             budget = self._budget(gen)
             pending = session.scalars(service.pending_prompts(judge, run_id).limit(budget)).all()

@@ -25,7 +25,7 @@ from app.core.config import Settings
 from app.core.db import make_engine, make_sessionmaker, utcnow
 from app.judges import service
 from app.judges.models import JudgeRanking, JudgeRun
-from app.judges.worker import JudgeWorker
+from app.judges.worker import JudgeWorker, Outcome
 from app.prompt_sets.models import Candidate, Prompt
 from tests.factories.judges import make_judge
 from tests.factories.prompt_sets import make_prompt_set
@@ -260,7 +260,11 @@ def test_a_dead_workers_run_is_resumed_and_the_old_worker_writes_nothing(
     assert (run.status, run.worker_id, run.done + run.failed) == ("done", "heir", 5)
     sent = len(chat_server.requests)
     dead.step(run_id)  # the old worker wakes up: the run is not its own any more
-    assert len(chat_server.requests) == sent  # nothing left for it to rank either
+    assert len(chat_server.requests) == sent
+    # Nor does a ranking it had in flight land: the write re-checks the owner under a lock.
+    some_prompt = next(iter(rows))
+    late = Outcome(some_prompt, ranking=[[1]], raw_output="A")
+    assert dead.write(run_id, run.judge_id, late) is False
     again, rows_after = _rankings(work_engine, run_id)
     assert (again.done, again.failed) == (run.done, run.failed)
     assert {p: r.id for p, r in rows_after.items()} == {p: r.id for p, r in rows.items()}
