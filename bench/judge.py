@@ -124,6 +124,16 @@ def run_case(
             ).where(JudgeRanking.judge_id == judge_id)
         ).one()
         out = {"status": run.status, "ranked": run.done, "failed": run.failed}
+        failure = session.scalars(
+            select(JudgeRanking).where(
+                JudgeRanking.judge_id == judge_id, JudgeRanking.status == "failed"
+            )
+        ).first()
+        out["sample_failure"] = (
+            f"{failure.error[:100]!r}; said {(failure.raw_output or '')[:100]!r}"
+            if failure
+            else None
+        )
     engine.dispose()
     finished = out["ranked"] + out["failed"]
     return {
@@ -183,6 +193,8 @@ def main() -> None:
                     f", flip rate {flips}",
                     flush=True,
                 )
+                if r["sample_failure"]:
+                    print(f"  e.g. {r['sample_failure']}", flush=True)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     server.stop()
 
