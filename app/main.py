@@ -48,6 +48,8 @@ def _routers() -> list:
     from app.exports import pages as exports_pages
     from app.generation import api as generation_api
     from app.generation import pages as generation_pages
+    from app.judges import api as judges_api
+    from app.judges import pages as judges_pages
     from app.prompt_sets import api as prompt_sets_api
     from app.prompt_sets import pages as prompt_sets_pages
     from app.prompt_sets import prompts_api
@@ -79,6 +81,8 @@ def _routers() -> list:
         prompts_api.router,
         reward_api.router,
         reward_pages.router,
+        judges_api.router,
+        judges_pages.router,
     ]
 
 
@@ -92,12 +96,16 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.run_worker_in_process:
             from app.generation.worker import start_in_thread
+            from app.judges.worker import JudgeWorker
             from app.reward.worker import RewardWorker
 
-            def reward_steps(worker_id: str) -> list:
-                return [RewardWorker(engine, settings, worker_id).run_once]
+            def other_steps(worker_id: str) -> list:
+                return [
+                    RewardWorker(engine, settings, worker_id).run_once,
+                    JudgeWorker(engine, settings, worker_id).run_once,
+                ]
 
-            app.state.on_shutdown.append(start_in_thread(engine, settings, reward_steps))
+            app.state.on_shutdown.append(start_in_thread(engine, settings, other_steps))
         yield
         for stop in app.state.on_shutdown:
             stop()

@@ -1,5 +1,5 @@
-"""`ranklab worker`: a background worker process: generation jobs and reward-model training
-(scale out: run one per machine or core).
+"""`ranklab worker`: a background worker process: generation jobs, reward-model training and
+judge runs (scale out: run one per machine or core).
 
 Workers claim prompts with SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, so any number
 of them share the queue. SIGTERM/SIGINT drop the batch in flight (its prompts go back to
@@ -29,15 +29,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _worker(args: argparse.Namespace) -> int:
     from app.core.db import make_engine
     from app.generation.worker import Worker, new_worker_id
+    from app.judges.worker import JudgeWorker
     from app.reward.worker import RewardWorker
 
     s = settings()
     engine = make_engine(s.sqlalchemy_url)
     worker_id = new_worker_id()
-    reward = RewardWorker(engine, s, worker_id)
-    worker = Worker(
-        engine, s, worker_id=worker_id, poll_seconds=args.poll, extra_work=[reward.run_once]
-    )
+    steps = [
+        RewardWorker(engine, s, worker_id).run_once,
+        JudgeWorker(engine, s, worker_id).run_once,
+    ]
+    worker = Worker(engine, s, worker_id=worker_id, poll_seconds=args.poll, extra_work=steps)
     stop = threading.Event()
 
     def _stop(signum: int, _frame: object) -> None:

@@ -1,15 +1,20 @@
-"""Judge versions and their rankings, written straight to the tables (the judge job that
-normally writes them is not what these tests are about)."""
+"""Judges: `make_judge`/`make_judge_ranking` write rows straight to the tables (for tests
+that read judge rankings, not the job that writes them); `create_judge` goes through the
+service, so settings are checked."""
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.core.config import Settings
 from app.core.db import utcnow
+from app.judges import service
 from app.judges.models import Judge, JudgeRanking
+from app.judges.schemas import JudgeIn
 from app.prompt_sets.models import Prompt, PromptSet
 from app.prompt_sets.ranking import Ranking
 
@@ -68,3 +73,21 @@ def make_judge_ranking(
     session.add(row)
     session.flush()
     return row
+
+
+_counter = itertools.count(1)
+
+
+def create_judge(
+    session: Session, prompt_set_id: int, app_settings: Settings, **fields: Any
+) -> Judge:
+    """A committed judge (version 1); by default listwise on the openai backend."""
+    fields.setdefault("name", f"judge-{next(_counter)}")
+    fields.setdefault("settings", {"backend": "openai", "max_new_tokens": 16})
+    return service.create_judge(
+        session,
+        prompt_set_id=prompt_set_id,
+        data=JudgeIn.model_validate(fields),
+        created_by_id=None,
+        app_settings=app_settings,
+    )

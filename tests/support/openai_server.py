@@ -1,7 +1,9 @@
 """A small real HTTP server on 127.0.0.1 speaking OpenAI chat completions, for tests.
 
 `script` decides each answer: a list of behaviours consumed one per request (then
-`default`): "ok", "ignore_n" (always one choice), ("status", code, message), ("sleep", s).
+`default`): "ok", "ignore_n" (always one choice), ("status", code, message), ("sleep", s),
+("say", text) (that text as the answer). `reply`, when set, writes the "ok" answers from
+the request body (a judge test answers from the labelled candidates it was shown).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,6 +21,7 @@ from typing import Any
 class ChatServer:
     script: list[Any] = field(default_factory=list)
     default: Any = "ok"
+    reply: Callable[[dict[str, Any]], str] | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     httpd: ThreadingHTTPServer | None = None
@@ -53,12 +57,17 @@ class ChatServer:
                     return self._send(behaviour[1], {"error": {"message": behaviour[2]}})
                 n = 1 if behaviour == "ignore_n" else int(body.get("n", 1))
                 last = body["messages"][-1]["content"]
+                said = behaviour[1] if isinstance(behaviour, tuple) else None
+                if said is None and server.reply is not None:
+                    said = server.reply(body)
                 choices = [
                     {
                         "index": i,
                         "message": {
                             "role": "assistant",
-                            "content": f"Answer {i} (seed {body.get('seed')}, "
+                            "content": said
+                            if said is not None
+                            else f"Answer {i} (seed {body.get('seed')}, "
                             f"t={body.get('temperature')}) to: {last[:40]}",
                         },
                         "finish_reason": "stop",

@@ -48,8 +48,9 @@
   }
 
   function poll(root) {
-    var id = root.dataset.generationJob;
-    fetch("/api/v1/generation-jobs/" + encodeURIComponent(id), {
+    // A judge run's progress (templates/judges/_run.html) names its own URL.
+    var url = root.dataset.progressUrl || "/api/v1/generation-jobs/" + encodeURIComponent(root.dataset.generationJob);
+    fetch(url, {
       headers: { Accept: "application/json" },
       credentials: "same-origin",
     })
