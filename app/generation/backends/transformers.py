@@ -39,6 +39,14 @@ def loaded_model(
         return _models[key]
 
 
+def unload_models() -> bool:
+    """Drop every loaded model (an idle worker gives its memory back); True if any was."""
+    with _models_lock:
+        had = bool(_models)
+        _models.clear()
+    return had
+
+
 def pick_dtype(setting: str) -> str:
     """auto: bfloat16 on a GPU or a CPU with native bf16 matmul (AVX512-BF16/AMX)."""
     if setting != "auto":
