@@ -130,11 +130,11 @@ class RefillingDecoder:
             input_ids=ids.to(device),
             attention_mask=mask.to(device),
             position_ids=positions.to(device),
-            past_key_values=cache,
+            cache=cache,
             use_cache=True,
             logits_to_keep=1,
         )
-        batch = Batch(group, out.past_key_values, mask, None)
+        batch = Batch(group, out.cache, mask, None)
         self._take(batch, out.logits[:, -1, :])
         return batch
 
@@ -148,10 +148,10 @@ class RefillingDecoder:
             input_ids=batch.last.to(device),
             attention_mask=batch.mask.to(device),
             position_ids=positions.to(device),
-            past_key_values=batch.cache,
+            cache=batch.cache,
             use_cache=True,
         )
-        batch.cache = out.past_key_values
+        batch.cache = out.cache
         self._take(batch, out.logits[:, -1, :])
 
     def _take(self, batch: Batch, logits: Any) -> None:
