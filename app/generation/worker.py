@@ -51,6 +51,7 @@ MAX_ATTEMPTS = 3
 # Batches' worth of rows per claim of a local job. More keeps the batch full longer; fewer
 # lets another job (claims go oldest job first) or another worker in sooner.
 CLAIM_BATCHES = 4
+NICE = 10  # the in-process worker thread's priority below the web app's (see _run_niced)
 
 
 def new_worker_id() -> str:
@@ -608,6 +609,20 @@ def in_process_settings(app_settings: Settings) -> Settings:
     return app_settings.model_copy(update={"generation_threads": threads})
 
 
+def _run_niced(worker: Worker, stop: threading.Event) -> None:
+    """The in-process worker's thread runs at a lower priority than the web app's, so a
+    request gets a core as soon as it needs one (Linux sets nice per thread; the OpenMP
+    threads torch starts from this thread inherit it). The worker does not hold the GIL
+    while torch computes, so a waiting request is not stuck behind it."""
+    if hasattr(os, "setpriority"):
+        try:
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + NICE)
+        except OSError:  # not allowed here: run at the same priority
+            log.warning("could not lower the in-process worker's priority")
+    worker.run(stop)
+
+
 def start_in_thread(
     engine: Engine,
     app_settings: Settings,
@@ -620,7 +635,9 @@ def start_in_thread(
     steps = extra_work(worker_id) if extra_work else ()
     own_settings = in_process_settings(app_settings)
     worker = Worker(engine, own_settings, worker_id=worker_id, extra_work=steps)
-    thread = threading.Thread(target=worker.run, args=(stop,), name="ranklab-worker", daemon=True)
+    thread = threading.Thread(
+        target=_run_niced, args=(worker, stop), name="ranklab-worker", daemon=True
+    )
     thread.start()
     log.info("in-process generation worker %s started", worker.worker_id)
 

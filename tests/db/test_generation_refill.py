@@ -19,9 +19,9 @@ from app.generation.backends import transformers as local
 from app.generation.claim import Claim
 from app.generation.config import JobSettings
 from app.generation.models import GenerationJob
-from app.generation.worker import Worker, in_process_settings, shared_calls
+from app.generation.worker import NICE, Worker, in_process_settings, shared_calls, start_in_thread
 from app.prompt_sets.models import Candidate, Prompt
-from tests.db.test_generation_model import _settings, model_home  # noqa: F401 (fixture)
+from tests.db.test_generation_model import _settings, _wait_for, model_home  # noqa: F401 (fixture)
 from tests.factories.generation import make_generation_set
 from tests.factories.prompt_sets import make_prompt
 from tests.support import databases
@@ -175,3 +175,20 @@ def test_the_in_process_worker_leaves_a_core_and_openmp_waits_passively(
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     quiet_openmp()
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_the_in_process_worker_thread_runs_below_the_web_app(tmp_path, model_home) -> None:  # noqa: F811
+    url = databases.migrated(databases.sqlite_url(tmp_path / "nice.db"))
+    engine = make_engine(url)
+    stop = start_in_thread(engine, _settings(model_home, url))
+    try:
+        thread = next(t for t in threading.enumerate() if t.name == "ranklab-worker")
+        web = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        _wait_for(
+            lambda: os.getpriority(os.PRIO_PROCESS, thread.native_id) == min(web + NICE, 19),
+            10,
+            "the worker thread's lower priority",
+        )
+    finally:
+        stop()
+        engine.dispose()
