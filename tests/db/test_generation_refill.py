@@ -72,7 +72,7 @@ def test_a_mixed_length_job_with_refilled_batches_makes_every_candidate_once(
 
 def test_refilled_rows_answer_their_own_prompt(model_home) -> None:  # noqa: F811
     """Greedy rows decoded two at a time, with refills, give the same text as each prompt
-    generated alone by transformers' own `generate`."""
+    generated alone by transformers' own `generate` (both candidates of a prompt)."""
     import torch
 
     lm, tokenizer, _source, _info = local.loaded_model(
@@ -81,7 +81,11 @@ def test_refilled_rows_answer_their_own_prompt(model_home) -> None:  # noqa: F81
     gen = JobSettings(model="smollm2", max_new_tokens=12, batch_sequences=2, temperature=0.0)
     backend = local.TransformersBackend(lm, tokenizer, "smollm2", gen)
     requests = [
-        PromptRequest(i, [{"role": "user", "content": _mixed(i)}], [CandidateSpec(0, i, 0.0)])
+        PromptRequest(
+            i,
+            [{"role": "user", "content": _mixed(i)}],
+            [CandidateSpec(0, i, 0.0), CandidateSpec(1, i + 100, 0.0)],  # one shared prefill
+        )
         for i in range(5)
     ]
     results = backend.generate(requests)
@@ -95,7 +99,7 @@ def test_refilled_rows_answer_their_own_prompt(model_home) -> None:  # noqa: F81
             )
         alone = tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True)
         assert result.key == request.key
-        assert result.outputs[0].text == alone.strip()
+        assert [o.text for o in result.outputs] == [alone.strip()] * 2
 
 
 def test_generators_differing_only_in_sampling_share_a_call() -> None:

@@ -7,8 +7,9 @@ top_p (a row's text must not depend on its neighbours), so this is a small decod
 over a `DynamicCache`:
 
 - Waiting rows are admitted in order of prompt length (similar lengths pad little), in
-  groups: one batched prefill per group, then the group's cache is left-padded to the
-  running batch's length and concatenated to it.
+  groups: one batched prefill per group (once per distinct prompt: a prompt's candidates
+  share it), then the group's cache is left-padded to the running batch's length and
+  concatenated to it.
 - A row stops at its end-of-sequence token or at max_new_tokens and leaves the batch at
   once (its cache rows are dropped); no padding is ever decoded or counted as work.
 - A group is admitted once a quarter of the batch is free (or the batch is empty), so
@@ -112,30 +113,37 @@ class RefillingDecoder:
         return rows
 
     def _prefill(self, group: list[Row]) -> Batch:
+        """One forward pass over the group's distinct prompts (a prompt's candidates share
+        it: their cache rows are copies), left-padded to the longest."""
         import torch
         from transformers import DynamicCache
 
-        width = max(len(r.prompt) for r in group)
-        ids = torch.full((len(group), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(group), width), dtype=torch.long)
-        for i, row in enumerate(group):
-            ids[i, width - len(row.prompt) :] = torch.tensor(row.prompt)
-            mask[i, width - len(row.prompt) :] = 1
+        distinct: dict[tuple[int, ...], int] = {}
+        which = [distinct.setdefault(tuple(r.prompt), len(distinct)) for r in group]
+        width = max(len(p) for p in distinct)
+        ids = torch.full((len(distinct), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(distinct), width), dtype=torch.long)
+        for i, prompt in enumerate(distinct):
+            ids[i, width - len(prompt) :] = torch.tensor(prompt)
+            mask[i, width - len(prompt) :] = 1
+        for row in group:
             row.generator = torch.Generator().manual_seed(row.seed)
             row.started = time.perf_counter()
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         device = self.lm.device
-        cache = DynamicCache()
         out = self.lm(
             input_ids=ids.to(device),
             attention_mask=mask.to(device),
             position_ids=positions.to(device),
-            cache=cache,
+            cache=DynamicCache(),
             use_cache=True,
             logits_to_keep=1,
         )
-        batch = Batch(group, out.cache, mask, None)
-        self._take(batch, out.logits[:, -1, :])
+        index = torch.tensor(which)
+        if len(distinct) < len(group):
+            out.cache.batch_select_indices(index.to(device))
+        batch = Batch(group, out.cache, mask[index], None)
+        self._take(batch, out.logits[index.to(device), -1, :])
         return batch
 
     def _step(self, batch: Batch) -> None:
