@@ -10,9 +10,10 @@ paragraphs of context). It starts the real `ranklab serve` with its in-process w
 measures annotation (bench/annotate.py's clients, submit-and-next) while idle, queues each
 set's job and reads tokens/s from the job record while sampling the server's RSS, measures
 annotation again during the first job, and reads the idle RSS once the worker has unloaded
-its model. The batched bench (bench/generation.py: 8 demo prompts x 4 candidates, equal
-settings) runs before and after the jobs with the worker's thread count; the ratio is the
-job's tokens/s over their mean.
+its model. A one-prompt warm-up job first lets the worker import torch and load the model
+(its time is printed), so the measured jobs time generation. The batched bench
+(bench/generation.py: 8 demo prompts x 4 candidates, equal settings) runs before and after
+the jobs with the worker's thread count; the ratio is the job's tokens/s over their mean.
 """
 
 from __future__ import annotations
@@ -169,6 +170,7 @@ def main() -> int:
     demo = [r["text"] for r in DEMO_PROMPTS if r.get("text")]
     engine = make_engine(url)
     with Session(engine) as session:
+        warm = add_set(session, "warm-up", demo[:1], 1, one)
         jobs = [("demo set", add_set(session, "demo", demo, args.candidates, one))]
         if args.mixed_prompts:
             texts = mixed_prompts(args.mixed_prompts)
@@ -194,6 +196,9 @@ def main() -> int:
             print(f"server RSS at start: {rss.now():.0f} MiB", flush=True)
             annotate(server.base_url, tokens, ann_set, args.seconds, "idle")
             rss.start()
+            started = time.perf_counter()
+            run_job(url, settings, warm)  # the worker imports torch and loads the model
+            print(f"warm-up job (1 prompt): {time.perf_counter() - started:.0f} s", flush=True)
             results = []
             for i, (name, set_id) in enumerate(jobs):
                 during = None
