@@ -170,7 +170,7 @@ def main() -> int:
     demo = [r["text"] for r in DEMO_PROMPTS if r.get("text")]
     engine = make_engine(url)
     with Session(engine) as session:
-        warm = add_set(session, "warm-up", demo[:1], 1, one)
+        warm = add_set(session, "warm-up", demo[:1], 2, one)
         jobs = [("demo set", add_set(session, "demo", demo, args.candidates, one))]
         if args.mixed_prompts:
             texts = mixed_prompts(args.mixed_prompts)
