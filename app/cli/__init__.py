@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -35,7 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_openmp() -> None:
+    """Idle OpenMP threads sleep instead of spinning. Torch's threads otherwise spin for a
+    while after each parallel region, taking the cores from the web app's requests (and
+    from each other under oversubscription). Read once, when torch loads its OpenMP
+    runtime: so set here, before any command imports torch; an explicit value is kept."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet_openmp()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -89,8 +89,14 @@ class Settings(BaseSettings):
     """Per-request timeout against the OpenAI-compatible server."""
 
     generation_threads: int = Field(default=0, ge=0, le=256)
-    """CPU threads for local generation (torch); 0 keeps torch's default (all cores). On a
-    machine shared with other busy processes, 1 is often faster than oversubscribing."""
+    """CPU threads for local generation (torch); 0: all cores for `ranklab worker`, all but
+    one for the worker inside `ranklab serve` (requests keep a core). On a machine shared
+    with other busy processes, 1 is often faster than oversubscribing."""
+
+    generation_idle_unload_seconds: float = Field(default=300.0, ge=0)
+    """A worker with no generation work for this long drops its loaded models (their
+    memory goes back to the system; the next job reloads from the converted copy in a
+    second or two). 0 keeps them loaded."""
 
     generation_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     """Weights for local generation: auto picks bfloat16 where the CPU has native bf16

@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,10 +35,12 @@ from app.generation.backends import (
     PromptResult,
 )
 from app.generation.backends.factory import make_backend
+from app.generation.backends.transformers import unload_models
 from app.generation.claim import Claim
 from app.generation.config import JobSettings
 from app.generation.dedupe import regenerate_duplicates
 from app.generation.errors import BackendError, BackendUnavailable
+from app.generation.memory import release_memory
 from app.generation.models import GenerationJob, GenerationTask
 from app.generation.pipelines import PipelineItem, candidate_output, run_stages, stages
 from app.prompt_sets.content import as_messages
@@ -45,6 +48,10 @@ from app.prompt_sets.models import Candidate, Prompt
 
 log = logging.getLogger("ranklab.worker")
 MAX_ATTEMPTS = 3
+# Batches' worth of rows per claim of a local job. More keeps the batch full longer; fewer
+# lets another job (claims go oldest job first) or another worker in sooner.
+CLAIM_BATCHES = 4
+NICE = 10  # the in-process worker thread's priority below the web app's (see _run_niced)
 
 
 def new_worker_id() -> str:
@@ -75,6 +82,7 @@ class Worker:
         self._backends_job: int | None = None
         self._held_job: int | None = None
         self.cancelled = threading.Event()  # the job in hand was cancelled
+        self._last_batch = time.monotonic()
         self.stopping = threading.Event()  # shutting down: drop the batch in flight
 
     # -- the loop -------------------------------------------------------------------------
@@ -99,6 +107,7 @@ class Worker:
                 if not worked:
                     if until_idle:
                         return
+                    self.unload_if_idle()
                     stop.wait(self.poll_seconds)
         finally:
             beat_stop.set()
@@ -117,6 +126,22 @@ class Worker:
             self._process(claim)
         finally:
             self._held_job = None
+            self._last_batch = time.monotonic()
+            release_memory()  # the batch's caches and activations, back to the system
+        return True
+
+    def unload_if_idle(self) -> bool:
+        """After `generation_idle_unload_seconds` without a claim, drop the loaded models
+        (and this worker's backends holding them). True when something was dropped."""
+        idle = self.settings.generation_idle_unload_seconds
+        if not idle or time.monotonic() - self._last_batch < idle:
+            return False
+        self._backends.clear()
+        self._backends_job = None
+        if not unload_models():
+            return False
+        release_memory()
+        log.info("worker %s: idle, models unloaded", self.worker_id)
         return True
 
     def _process(self, claim: Claim) -> None:
@@ -141,26 +166,49 @@ class Worker:
                 self.write_result(claim, task_id, result, claim.settings.model)
 
     def _generate(self, claim: Claim) -> list[PromptResult]:
-        """Each generator's share of the claim in one batch per generator (a pipeline: one
-        batch per stage); a prompt fails when any of its generators failed it."""
+        """Each generator's share of the claim in one backend call; model generators that
+        differ only in sampling (same model, same batch shape) share one call, since the
+        local backend samples each row with its own seed and temperature. A pipeline runs
+        one batch per stage. A prompt fails when any of its generators failed it."""
         merged = {r.key: PromptResult(r.key) for r in claim.requests}
-        for name, requests in split_by_generator(claim).items():
-            spec = claim.generators.get(name, {})
+        shares = split_by_generator(claim)
+        for names in shared_calls(claim, list(shares)):
+            spec = claim.generators.get(names[0], {})
             if "pipeline" in spec:
-                results = self._run_pipeline(claim, name, spec["pipeline"], requests)
+                results = self._run_pipeline(claim, names[0], spec["pipeline"], shares[names[0]])
             else:
-                gen = claim.settings_of(name)
-                backend = self._backend_for(gen)
-                sub = Claim(claim.job_id, gen, requests, claim.task_ids)
-                results = regenerate_duplicates(backend, sub, backend.generate(requests))
-                for result in results:
-                    for out in result.outputs:
-                        out.generator, out.model = name, backend_model(backend)
+                results = self._run_models(claim, {name: shares[name] for name in names})
             for result in results:
                 target = merged[result.key]
                 target.error = target.error or result.error
                 target.outputs.extend(result.outputs)
         return list(merged.values())
+
+    def _run_models(
+        self, claim: Claim, shares: dict[str, list[PromptRequest]]
+    ) -> list[PromptResult]:
+        """One backend call for the shares of generators that batch together (requests
+        keyed by their place in the call, since two generators share a prompt id), then
+        each generator's duplicates regenerated with its own seeds."""
+        backend = self._backend_for(claim.settings_of(next(iter(shares))))
+        flat = [(name, r) for name, requests in shares.items() for r in requests]
+        answers = backend.generate(
+            [PromptRequest(i, r.messages, r.candidates) for i, (_n, r) in enumerate(flat)]
+        )
+        results: list[PromptResult] = []
+        for name, requests in shares.items():
+            own = [
+                PromptResult(r.key, a.outputs, a.error)
+                for (n, r), a in zip(flat, answers, strict=True)
+                if n == name
+            ]
+            sub = Claim(claim.job_id, claim.settings_of(name), requests, claim.task_ids)
+            own = regenerate_duplicates(backend, sub, own)
+            for result in own:
+                for out in result.outputs:
+                    out.generator, out.model = name, backend_model(backend)
+            results.extend(own)
+        return results
 
     def _run_pipeline(
         self, claim: Claim, name: str, pipeline: dict[str, Any], requests: list[PromptRequest]
@@ -288,20 +336,32 @@ class Worker:
         job = session.get(GenerationJob, first.job_id)
         assert job is not None
         size = limit or self._batch_prompts(job)
-        query = query.where(GenerationTask.job_id == first.job_id).limit(size)
+        query = query.where(GenerationTask.job_id == first.job_id)
+        if limit is None and self._open_tasks(session, job.id) < size + size // CLAIM_BATCHES:
+            size += size // CLAIM_BATCHES  # less than a batch would be left: take it now
+        query = query.limit(size)
         if not is_sqlite(self.engine):
             query = query.with_for_update(skip_locked=True, of=GenerationTask)
         return list(session.scalars(query))
 
     def _batch_prompts(self, job: GenerationJob) -> int:
-        """Prompts per claim: each generator's call then gets about `batch_sequences`
-        sequences (a generator makes about k/G of each prompt's candidates)."""
+        """Prompts per claim. The local backend refills its batch from the claim's waiting
+        rows, so a claim holds CLAIM_BATCHES batches of `batch_sequences` rows: the batch
+        only drains once per claim (a claim of one batch drained every time)."""
         gen = JobSettings.model_validate(job.settings)
         if gen.backend == "openai":
             return self.settings.openai_concurrency * 2
-        competing = sum(1 for g in (job.generators or {}).values() if g.get("competes")) or 1
-        per_generator = -(-gen.candidates_per_prompt // competing)
-        return max(1, gen.batch_sequences // per_generator)
+        return max(1, gen.batch_sequences * CLAIM_BATCHES // gen.candidates_per_prompt)
+
+    def _open_tasks(self, session: Session, job_id: int) -> int:
+        return (
+            session.scalar(
+                select(func.count()).where(
+                    GenerationTask.job_id == job_id, GenerationTask.status == "pending"
+                )
+            )
+            or 0
+        )
 
     def _requests(
         self, session: Session, claim: Claim, tasks: list[GenerationTask]
@@ -512,6 +572,24 @@ def _first_agent(claim: Claim, name: str) -> str:
     return name
 
 
+def batch_key(gen: JobSettings) -> str:
+    """Generators with equal keys can share a backend call: the local backend takes each
+    row's seed, temperature and (through the messages) system prompt from the request."""
+    if gen.backend != "transformers":
+        return gen.model_dump_json()
+    return gen.model_dump_json(exclude={"temperature", "seed", "system_prompt"})
+
+
+def shared_calls(claim: Claim, names: list[str]) -> list[list[str]]:
+    """The claim's generators grouped into backend calls (a pipeline is a call of its own)."""
+    calls: dict[str, list[str]] = {}
+    for name in names:
+        spec = claim.generators.get(name, {})
+        key = f"pipeline:{name}" if "pipeline" in spec else batch_key(claim.settings_of(name))
+        calls.setdefault(key, []).append(name)
+    return list(calls.values())
+
+
 def split_by_generator(claim: Claim) -> dict[str, list[PromptRequest]]:
     """The claim's requests grouped by the generator that makes them."""
     out: dict[str, list[PromptRequest]] = {}
@@ -520,6 +598,29 @@ def split_by_generator(claim: Claim) -> dict[str, list[PromptRequest]]:
             name = claim.generator_of(request.key, request.candidates[0].position)
             out.setdefault(name, []).append(request)
     return out
+
+
+def in_process_settings(app_settings: Settings) -> Settings:
+    """A worker sharing the process with the web app leaves it a core: torch gets all
+    cores but one unless RANKLAB_GENERATION_THREADS says otherwise."""
+    if app_settings.generation_threads:
+        return app_settings
+    threads = max(1, (os.cpu_count() or 1) - 1)
+    return app_settings.model_copy(update={"generation_threads": threads})
+
+
+def _run_niced(worker: Worker, stop: threading.Event) -> None:
+    """The in-process worker's thread runs at a lower priority than the web app's, so a
+    request gets a core as soon as it needs one (Linux sets nice per thread; the OpenMP
+    threads torch starts from this thread inherit it). The worker does not hold the GIL
+    while torch computes, so a waiting request is not stuck behind it."""
+    if hasattr(os, "setpriority"):
+        try:
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + NICE)
+        except OSError:  # not allowed here: run at the same priority
+            log.warning("could not lower the in-process worker's priority")
+    worker.run(stop)
 
 
 def start_in_thread(
@@ -532,8 +633,11 @@ def start_in_thread(
     stop = threading.Event()
     worker_id = new_worker_id()
     steps = extra_work(worker_id) if extra_work else ()
-    worker = Worker(engine, app_settings, worker_id=worker_id, extra_work=steps)
-    thread = threading.Thread(target=worker.run, args=(stop,), name="ranklab-worker", daemon=True)
+    own_settings = in_process_settings(app_settings)
+    worker = Worker(engine, own_settings, worker_id=worker_id, extra_work=steps)
+    thread = threading.Thread(
+        target=_run_niced, args=(worker, stop), name="ranklab-worker", daemon=True
+    )
     thread.start()
     log.info("in-process generation worker %s started", worker.worker_id)
 

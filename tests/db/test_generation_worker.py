@@ -156,3 +156,26 @@ def test_a_cancelled_job_drops_the_batch_in_flight(work_url, tmp_path) -> None:
             assert session.get(GenerationJob, job.id).status == "cancelled"
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize(("prompts", "claims"), [(9, [9]), (10, [8, 2]), (20, [8, 8, 4])])
+def test_a_claim_holds_four_batches_and_leaves_no_sliver_behind(
+    work_url, tmp_path, prompts, claims
+) -> None:
+    """batch_sequences 4 and 2 candidates: a batch is 2 prompts, a claim 8, and a claim
+    that would leave less than a batch behind takes it too."""
+    app_settings = _settings(tmp_path, work_url)
+    engine = make_engine(work_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            generation = {"max_new_tokens": 4, "batch_sequences": 4}
+            ps = make_generation_set(session, prompts=prompts, generation=generation)
+            generation_service.start_generation(
+                session, prompt_set_id=ps.id, created_by_id=None, app_settings=app_settings
+            )
+        worker, sizes = Worker(engine, app_settings), []
+        while (claim := worker.claim()) is not None:
+            sizes.append(len(claim.task_ids))
+        assert sizes == claims
+    finally:
+        engine.dispose()

@@ -1,24 +1,25 @@
 """The default backend: a local causal LM through Hugging Face transformers.
 
-Batched: several prompts x several candidates go through one `generate` call with left
-padding. Each row keeps its own seed and temperature: `PerRowSampler` (a logits processor)
-draws the next token of row i from row i's own torch.Generator at row i's temperature and
-top_p, and hands `generate` a one-hot score row, so the greedy step just takes it. A row's
-tokens therefore depend only on its own seed, not on which other rows share the batch
+Batched: every candidate of every prompt handed over goes through one refilling decode
+loop (refill.py): rows leave the batch at their end-of-sequence token and waiting rows
+take their place. Each row keeps its own seed and temperature (its own torch.Generator),
+so a row's tokens depend only on its own seed, not on which other rows share the batch
 (up to float rounding from padding).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.core.config import Settings
-from app.generation.backends import GeneratedText, PromptRequest, PromptResult
+from app.generation.backends import CandidateSpec, GeneratedText, PromptRequest, PromptResult
 from app.generation.config import JobSettings
+
+if TYPE_CHECKING:
+    from app.generation.backends.refill import RefillingDecoder, Row
 
 _models: dict[tuple[str, str, str], tuple[Any, Any, Any, dict[str, Any]]] = {}
 _models_lock = threading.Lock()
@@ -36,6 +37,14 @@ def loaded_model(
             lm, tokenizer, source, info = load_model(model, cache_dir)
             _models[key] = (_place(lm, dtype), tokenizer, source, info)
         return _models[key]
+
+
+def unload_models() -> bool:
+    """Drop every loaded model (an idle worker gives its memory back); True if any was."""
+    with _models_lock:
+        had = bool(_models)
+        _models.clear()
+    return had
 
 
 def pick_dtype(setting: str) -> str:
@@ -66,61 +75,6 @@ def load_transformers_backend(gen: JobSettings, app_settings: Settings) -> Trans
     return TransformersBackend(lm, tokenizer, source.name, gen)
 
 
-class PerRowSampler:
-    """Logits processor: sample each row with its own generator, temperature and top_p.
-
-    Nucleus sampling runs over the TOP_K most likely tokens (a full-vocabulary sort per
-    row and step would cost about as much as the model's forward pass on CPU); top_p then
-    keeps the smallest prefix of those reaching top_p of the full distribution's mass.
-    """
-
-    TOP_K = 256
-
-    def __init__(self, seeds: list[int], temperatures: list[float], top_p: float) -> None:
-        import torch
-
-        self.generators = [torch.Generator().manual_seed(s) for s in seeds]
-        self.temperatures = torch.tensor(temperatures, dtype=torch.float32).unsqueeze(1)
-        self.greedy = [t <= 0 for t in temperatures]
-        self.top_p = top_p
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch
-
-        scores = scores.float()
-        temperatures = self.temperatures.to(scores.device).clamp(min=1e-5)
-        probs = torch.softmax(scores / temperatures, dim=-1)
-        top_probs, top_ids = probs.topk(min(self.TOP_K, probs.shape[-1]), dim=-1)
-        # Keep tokens while the mass before them is below top_p (the first always stays).
-        keep = (top_probs.cumsum(-1) - top_probs) < self.top_p
-        top_probs = top_probs * keep
-        chosen = torch.empty(scores.shape[0], dtype=torch.long)
-        top_probs, top_ids = top_probs.cpu(), top_ids.cpu()
-        for i, generator in enumerate(self.generators):
-            if self.greedy[i]:
-                chosen[i] = int(top_ids[i, 0])
-            else:
-                pick = torch.multinomial(top_probs[i], 1, generator=generator)
-                chosen[i] = top_ids[i, pick]
-        out = torch.full_like(scores, float("-inf"))
-        chosen = chosen.to(scores.device)
-        out[torch.arange(scores.shape[0], device=scores.device), chosen] = 0.0
-        return out
-
-
-class StopWhen:
-    """Stopping criterion: end the whole batch early once `flag()` is true (job cancelled)."""
-
-    def __init__(self, flag: Callable[[], bool] | None) -> None:
-        self.flag = flag
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
-        stop = bool(self.flag and self.flag())
-        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
-
-
 class TransformersBackend:
     def __init__(self, lm: Any, tokenizer: Any, model_name: str, gen: JobSettings) -> None:
         self.lm = lm
@@ -131,7 +85,9 @@ class TransformersBackend:
         self.batch_prompts = max(1, gen.batch_sequences // max(1, gen.candidates_per_prompt))
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
-        tokenizer.padding_side = "left"
+        eos = tokenizer.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos])
+        self.decoder: RefillingDecoder | None = None  # the last call's (its widths: the bench)
 
     def render(self, messages: list[dict[str, str]]) -> str:
         return self.tokenizer.apply_chat_template(
@@ -139,67 +95,38 @@ class TransformersBackend:
         )
 
     def generate(self, requests: list[PromptRequest]) -> list[PromptResult]:
-        rows = [(r, spec) for r in requests for spec in r.candidates]
+        """Every candidate of every request through one refilling decode loop."""
+        from app.generation.backends.refill import RefillingDecoder, Row
+
+        work = [(request, spec) for request in requests for spec in request.candidates]
+        prompts = {r.key: self.prompt_tokens(r.messages) for r in requests}
+        rows = [Row(prompts[request.key], spec.seed, spec.temperature) for request, spec in work]
+        self.decoder = RefillingDecoder(
+            self.lm,
+            batch_size=self.gen.batch_sequences,
+            max_new_tokens=self.gen.max_new_tokens,
+            top_p=self.gen.top_p,
+            eos_ids=self.eos_ids,
+            pad_id=self.tokenizer.pad_token_id,
+            should_stop=self.should_stop,
+        )
+        self.decoder.run(rows)
         results = {r.key: PromptResult(r.key) for r in requests}
-        size = self.gen.batch_sequences
-        for start in range(0, len(rows), size):
-            chunk = rows[start : start + size]
-            for (request, _spec), output in zip(chunk, self._generate_rows(chunk), strict=True):
-                results[request.key].outputs.append(output)
+        for (request, spec), row in zip(work, rows, strict=True):
+            results[request.key].outputs.append(self._output(spec, row))
         return [results[r.key] for r in requests]
 
-    def _generate_rows(self, rows: list[tuple[PromptRequest, Any]]) -> list[GeneratedText]:
-        import torch
-        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
+    def prompt_tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        return list(self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"])
 
-        texts = [self.render(request.messages) for request, _ in rows]
-        batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        batch = batch.to(self.lm.device)
-        specs = [spec for _, spec in rows]
-        sampler = PerRowSampler(
-            [s.seed for s in specs], [s.temperature for s in specs], self.gen.top_p
+    def _output(self, spec: CandidateSpec, row: Row) -> GeneratedText:
+        tokens = row.tokens[:-1] if row.tokens and row.tokens[-1] in self.eos_ids else row.tokens
+        return GeneratedText(
+            position=spec.position,
+            seed=spec.seed,
+            temperature=spec.temperature,
+            text=self.tokenizer.decode(tokens, skip_special_tokens=True).strip(),
+            prompt_tokens=len(row.prompt),
+            completion_tokens=len(row.tokens),
+            latency_ms=row.latency_ms,
         )
-        config = GenerationConfig(
-            max_new_tokens=self.gen.max_new_tokens,
-            do_sample=False,
-            pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=self.tokenizer.eos_token_id,
-        )
-        started = time.perf_counter()
-        with torch.inference_mode():
-            output = self.lm.generate(
-                **batch,
-                generation_config=config,
-                logits_processor=LogitsProcessorList([sampler]),
-                stopping_criteria=StoppingCriteriaList([StopWhen(self.should_stop)]),
-            )
-        latency_ms = (time.perf_counter() - started) * 1000
-        prompt_len = batch["input_ids"].shape[1]
-        prompt_tokens = batch["attention_mask"].sum(dim=1).tolist()
-        output = output.cpu()
-        results = []
-        for i, spec in enumerate(specs):
-            new = output[i, prompt_len:].tolist()
-            count = self._completion_length(new)
-            text = self.tokenizer.decode(new[:count], skip_special_tokens=True).strip()
-            results.append(
-                GeneratedText(
-                    position=spec.position,
-                    seed=spec.seed,
-                    temperature=spec.temperature,
-                    text=text,
-                    prompt_tokens=int(prompt_tokens[i]),
-                    completion_tokens=count,
-                    latency_ms=latency_ms,
-                )
-            )
-        return results
-
-    def _completion_length(self, tokens: list[int]) -> int:
-        """Tokens up to and including the first end-of-sequence (the rest is padding)."""
-        eos = self.tokenizer.eos_token_id
-        eos_ids = set(eos if isinstance(eos, list) else [eos])
-        for n, token in enumerate(tokens):
-            if token in eos_ids:
-                return n + 1
-        return len(tokens)
