@@ -132,8 +132,9 @@ def _count(session: Session, query: Select[Any]) -> int:
 
 
 def load_progress(session: Session, prompt_set_id: int, k: int) -> Progress:
-    """Counts of prompts, candidates and annotations, and items with k annotations (of
-    active prompts): three SQL passes with FILTER clauses, annotations from the tallies."""
+    """Counts of prompts, candidates and annotations, and items that reached their seat
+    target (k plus the seats escalation added, as the claim counts them) among active
+    prompts: three SQL passes with FILTER clauses, annotations from the tallies."""
     active = Prompt.status == "active"
     prompts = session.execute(
         select(
@@ -141,6 +142,7 @@ def load_progress(session: Session, prompt_set_id: int, k: int) -> Progress:
             func.count().filter(Prompt.status == "archived"),
             func.count().filter(active, Prompt.is_gold.is_(True)),
             func.count().filter(active, Prompt.candidates_ready.is_(True)),
+            func.coalesce(func.sum(Prompt.extra_seats).filter(active), 0),
         ).where(Prompt.prompt_set_id == prompt_set_id)
     ).one()
     candidates = session.execute(
@@ -152,7 +154,7 @@ def load_progress(session: Session, prompt_set_id: int, k: int) -> Progress:
     annotations, complete = session.execute(
         select(
             func.coalesce(func.sum(t.prompt_annotations), 0),
-            func.count().filter(t.prompt_annotations >= k),
+            func.count().filter(t.prompt_annotations >= k + Prompt.extra_seats),
         )
         .join(Prompt, Prompt.id == t.prompt_id)
         .where(t.prompt_set_id == prompt_set_id, t.prompt_lead == 1, active)
@@ -165,7 +167,7 @@ def load_progress(session: Session, prompt_set_id: int, k: int) -> Progress:
         candidates=candidates[0],
         candidates_generated=candidates[1],
         annotations=int(annotations),
-        annotations_needed=k * prompts[0],
+        annotations_needed=k * prompts[0] + int(prompts[4]),
         items_complete=complete,
     )
 

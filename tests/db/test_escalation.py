@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
+from app.analytics.loaders import load_progress
 from app.annotation import adjudication, assignment, submission
 from app.annotation.models import Adjudication, Annotation
 from app.core.errors import Conflict, InvalidInput
@@ -312,3 +313,17 @@ def test_the_settings_form_edits_k_max_and_the_rule(client: TestClient, session:
     assert cleared.status_code == 200
     session.expire_all()
     assert session.get(PromptSet, ps.id).annotators_max is None  # type: ignore[union-attr]
+
+
+def test_dashboard_counts_an_escalated_prompt_complete_only_at_its_target(
+    session: Session,
+) -> None:
+    ps = make_prompt_set(session, prompts=1, annotators_per_prompt=2, annotators_max=3)
+    users = [make_user(session) for _ in range(3)]
+    prompt_id = _contested_to_k_max(session, ps, users[:2])
+    assert _extra_seats(session, prompt_id) == 1  # k rankings in, one more seat open
+    progress = load_progress(session, ps.id, ps.annotators_per_prompt)
+    assert (progress.items_complete, progress.annotations_needed) == (0, 3)
+    _rank(session, ps, users[2], reverse=False)
+    progress = load_progress(session, ps.id, ps.annotators_per_prompt)
+    assert (progress.items_complete, progress.annotations_needed) == (1, 3)
