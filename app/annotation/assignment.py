@@ -38,7 +38,6 @@ from sqlalchemy import (
     Integer,
     Row,
     String,
-    and_,
     bindparam,
     exists,
     func,
@@ -176,9 +175,7 @@ _K: BindParameter[int] = bindparam("k")
 # The set, the annotator's row lock (serialises one person's tabs on PostgreSQL) and how
 # many items they finished in the set (for the gold turn), in one round trip. The count
 # may miss a submit that commits while this waits for the lock; it only paces gold items.
-# The set is read as plain columns (what a lease needs), not as an ORM object. The
-# annotator's standing in the set (qualification, pause) rides along: a primary-key
-# lookup in the same statement, no extra round trip.
+# The set is read as plain columns (what a lease needs), not as an ORM object.
 _SET_AND_ANNOTATOR = (
     select(
         PromptSet.id,
@@ -199,20 +196,17 @@ _SET_AND_ANNOTATOR = (
         .scalar_subquery()
         .label("finished"),
         PromptSet.qualification_items,
-        AnnotatorStanding.state.label("standing"),
-        AnnotatorStanding.reason.label("standing_reason"),
     )
-    .select_from(PromptSet)
     .join(User, User.id == _WHO)
-    .outerjoin(
-        AnnotatorStanding,
-        and_(
-            AnnotatorStanding.prompt_set_id == PromptSet.id,
-            AnnotatorStanding.annotator_id == _WHO,
-        ),
-    )
     .where(PromptSet.id == _SET)
     .with_for_update(of=User)
+)
+# The annotator's standing in the set (qualification, pause), read in its own statement
+# once the annotator's row lock is held. Not a join in the locking statement: on
+# PostgreSQL that statement's snapshot predates the wait for the lock, so it would miss
+# a pause or failure that a gold submit holding the lock committed meanwhile.
+_STANDING = select(AnnotatorStanding.state, AnnotatorStanding.reason).where(
+    AnnotatorStanding.prompt_set_id == _SET, AnnotatorStanding.annotator_id == _WHO
 )
 
 # This annotator's rows in the set that are neither submitted nor skipped: a live lease,
@@ -400,10 +394,11 @@ def claim_next_task(
         raise PromptSetNotOpen(
             f"Prompt set {prompt_set.name!r} is {prompt_set.status}; it hands out no items."
         )
+    held = session.connection().execute(_STANDING, params).first()
     gold_only = standing.qualifying(
         set_name=prompt_set.name,
-        state=prompt_set.standing,
-        reason=prompt_set.standing_reason,
+        state=held.state if held else None,
+        reason=held.reason if held else None,
         qualification_items=prompt_set.qualification_items,
     )
     rows = session.connection().execute(_UNFINISHED, params).all()

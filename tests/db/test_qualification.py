@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
@@ -13,6 +15,7 @@ from app.annotation import assignment, standing, submission
 from app.annotation.assignment import TaskView
 from app.annotation.models import Annotation, AnnotatorStanding, Assignment
 from app.annotation.standing import AnnotatorHeld, NothingToLift
+from app.core.db import make_engine
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from tests.factories.accounts import make_user
@@ -231,3 +234,54 @@ def test_too_few_gold_prompts_is_said_to_the_admin_and_the_annotator(session: Se
     qualify(session, ps, user, [True, True])
     row = standing_of(session, ps, user)
     assert row is not None and row.state == "qualified"
+
+
+def test_a_claim_that_waited_for_the_annotators_lock_sees_the_standing_decided_meanwhile(
+    fresh_postgres_url: str,
+) -> None:
+    """PostgreSQL: a claim queued behind a gold submit that pauses the annotator (it holds
+    their row lock) must see the pause once it gets the lock, not its older snapshot."""
+    engine = make_engine(fresh_postgres_url)
+    try:
+        with Session(engine, expire_on_commit=False) as setup:
+            ps = make_prompt_set(setup, prompts=2)
+            user = make_user(setup)
+            ps_id, user_id = ps.id, user.id
+        outcome: dict[str, Any] = {}
+
+        def claim() -> None:
+            with Session(engine) as other:
+                who = other.get(User, user_id)
+                assert who is not None
+                try:
+                    outcome["task"] = assignment.lease_next_task(
+                        other, prompt_set_id=ps_id, annotator=who
+                    )
+                except AnnotatorHeld as exc:
+                    outcome["held"] = exc.message
+
+        with engine.connect() as submit:  # the gold submit that pauses them
+            submit.execute(select(User.id).where(User.id == user_id).with_for_update())
+            submit.execute(
+                insert(AnnotatorStanding).values(
+                    prompt_set_id=ps_id, annotator_id=user_id, state="paused", reason="0 of 2"
+                )
+            )
+            waiter = threading.Thread(target=claim)
+            waiter.start()
+            with engine.connect() as watch:
+                for _ in range(200):  # until the claim waits for the annotator's row lock
+                    waiting = watch.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_stat_activity"
+                            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                        )
+                    )
+                    if waiting:
+                        break
+                    time.sleep(0.05)
+            submit.commit()
+            waiter.join(30)
+        assert "task" not in outcome and "paused" in outcome["held"]
+    finally:
+        engine.dispose()
