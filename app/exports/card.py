@@ -20,7 +20,7 @@ from app.core.package_files import TEMPLATES_DIR
 from app.exports.formats import UNPAIRED_LABEL_RULE, fields
 from app.exports.pseudonym import pseudonym
 from app.exports.schemas import ExportOptions
-from app.exports.source import judge_versions_included
+from app.exports.source import judge_pseudonyms, judge_versions_included
 from app.exports.writers import CSV_NOTE
 
 log = logging.getLogger("ranklab.exports")
@@ -176,20 +176,23 @@ def dataset_card(
         adjudicated_prompts=len(adjudicated_rankings(session, o.prompt_set_ids)),
         csv_note=CSV_NOTE,
         loader={"jsonl": "json", "csv": "csv", "parquet": "parquet"}[o.file_type],
-        reliability=_reliability_table(plan),
+        reliability=_reliability_table(session, plan),
         prior_votes=PRIOR_VOTES,
     )
 
 
-def _reliability_table(plan: ExportPlan) -> list[dict[str, Any]]:
-    """The fitted annotator reliabilities, by pseudonym, most trusted first."""
+def _reliability_table(session: Session, plan: ExportPlan) -> list[dict[str, Any]]:
+    """The fitted annotator reliabilities, by pseudonym (a judge version by its export
+    name), most trusted first."""
+    fitted = plan.reliability or {}
+    judges = judge_pseudonyms(session, fitted)
     rows = [
         {
-            "annotator": pseudonym(plan.secret_key, uid),
+            "annotator": judges.get(uid) or pseudonym(plan.secret_key, uid),
             "skill": r.skill,
             "votes": r.votes,
             "weight": r.weight,
         }
-        for uid, r in (plan.reliability or {}).items()
+        for uid, r in fitted.items()
     ]
     return sorted(rows, key=lambda row: (-row["weight"], row["annotator"]))

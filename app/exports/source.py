@@ -28,6 +28,7 @@ from app.annotation.tallies import AnnotatorPromptTally
 from app.exports.schemas import ExportOptions
 from app.judges.models import Judge, JudgeRanking
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
+from app.prompt_sets.ranking import derive_comparisons
 
 YIELD_PER = 5000
 
@@ -314,17 +315,39 @@ def _comparison_query(options: ExportOptions) -> Select:
 
 
 def comparison_verdicts(session: Session, options: ExportOptions) -> Iterator[tuple[int, int, int]]:
-    """(annotator id, chosen, rejected) of every stored comparison of the annotations the
-    export keeps, streamed: the reliability fit's input (ties are not comparisons)."""
-    columns = select(
-        Annotation.annotator_id, Comparison.chosen_candidate_id, Comparison.rejected_candidate_id
-    ).select_from(Comparison)
-    result = _stream(session, _kept_comparisons(columns, options))
-    try:
-        for row in result:
-            yield row[0], row[1], row[2]
-    finally:
-        result.close()
+    """(annotator id, chosen, rejected) of every comparison of the rankings the export
+    keeps, streamed: the reliability fit's input (ties are not comparisons). By `origin`:
+    people's stored comparisons, and judges' derived from their rankings (annotator id:
+    minus the judge version's id, as in the export's rows), so every voter has a weight."""
+    if options.origin != "judge":
+        columns = select(
+            Annotation.annotator_id,
+            Comparison.chosen_candidate_id,
+            Comparison.rejected_candidate_id,
+        ).select_from(Comparison)
+        result = _stream(session, _kept_comparisons(columns, options))
+        try:
+            for row in result:
+                yield row[0], row[1], row[2]
+        finally:
+            result.close()
+    if options.origin != "human":
+        judged = _stream(session, _judge_query(options))
+        try:
+            for row in judged:
+                for d in derive_comparisons(_json(row[9])):
+                    yield row[8], d.chosen_id, d.rejected_id
+        finally:
+            judged.close()
+
+
+def judge_pseudonyms(session: Session, annotator_ids: Iterable[int]) -> dict[int, str]:
+    """Judge versions' export names by their annotator id (minus the judge id)."""
+    ids = [-uid for uid in annotator_ids if uid < 0]
+    if not ids:
+        return {}
+    rows = session.execute(select(Judge.id, Judge.name, Judge.version).where(Judge.id.in_(ids)))
+    return {-judge_id: judge_pseudonym(name, version) for judge_id, name, version in rows}
 
 
 def _stream(session: Session, stmt: Select[*tuple[Any, ...]]) -> Result[*tuple[Any, ...]]:

@@ -222,3 +222,19 @@ def test_cli_exports_judge_rows(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == 14 and {r["annotator_origin"] for r in lines} == {"judge"}
+
+
+@pytest.mark.parametrize("origin", ["judge", "all"])
+def test_reliability_consensus_weighs_judges_too(session, scenario, origin):
+    # A judge version is one more voter: the reliability fit must give it a weight, or
+    # origin=judge has no winner anywhere and origin=all silently drops the judges.
+    add_judges(session, scenario)
+    p = plan(session, scenario, "consensus", origin=origin, consensus_method="reliability")
+    out = list(service.iter_rows(session, p))
+    m = scenario.cands["multi"]
+    multi = {(r["chosen_id"], r["rejected_id"]) for r in out if r["prompt_id"] == scenario.multi.id}
+    # Only helpful v2 ranked `multi` among the judges: its order wins every pair there.
+    assert {(m[0], m[1]), (m[1], m[2]), (m[0], m[3])} <= multi
+    assert {"judge:helpful@v2", "judge:brief@v1"} <= set(
+        card.dataset_card(session, p, {}, None).replace("\\", "").split()
+    )
