@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -161,6 +161,9 @@ class RowContext:
     options: ExportOptions
     render_prompt: Callable[[list[dict[str, str]]], str] | None
     pseudonym: Callable[[int], str]
+    # The optional parts by name only: several features add one, and a positional
+    # argument meant for one would silently land in another.
+    _: KW_ONLY
     # candidate id -> (score, reward model id), when the export asks for scores
     scores: dict[int, tuple[float, int]] | None = None
     # prompt id -> its adjudicated ranking (consensus exports)

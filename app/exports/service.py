@@ -246,7 +246,7 @@ def _row_builder(plan: ExportPlan, session: Session | None = None) -> RowBuilder
             options,
             render,
             lambda uid: pseudonym(plan.secret_key, uid),
-            scores,
+            scores=scores,
             adjudicated=adjudicated,
             annotator_weights=weights,
         )

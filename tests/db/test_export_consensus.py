@@ -62,9 +62,11 @@ def make_crowd(session: Session) -> Crowd:
     session.add_all(users)
     session.flush()
     good, adversaries = users[:3], users[3:]
-    prompts = list(session.scalars(select(Prompt).where(Prompt.prompt_set_id == ps.id)))
+    prompts = list(
+        session.scalars(select(Prompt).where(Prompt.prompt_set_id == ps.id).order_by(Prompt.id))
+    )
     truth = {}
-    for index, prompt in enumerate(sorted(prompts, key=lambda p: p.id)):
+    for index, prompt in enumerate(prompts):
         ids = candidate_ids(session, prompt)
         truth[prompt.id] = ids
         raters = good + adversaries if index < 6 else [good[0], *adversaries]

@@ -107,7 +107,7 @@ def simulate(
 
 def consensus_rows(sim: Simulation, method: str, weights: Mapping[int, float] | None) -> list:
     options = ExportOptions(format="consensus", prompt_set_ids=(1,), consensus_method=method)
-    builder = RowBuilder(RowContext(options, lambda chat: "", str, None, weights))
+    builder = RowBuilder(RowContext(options, lambda chat: "", str, annotator_weights=weights))
     return [row for group in sim.groups for row in builder.rows(group)]
 
 
