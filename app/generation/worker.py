@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.db import is_sqlite, make_sessionmaker, utcnow
 from app.core.errors import AppError
+from app.core.heartbeat import heartbeat
 from app.generation.backends import (
     Backend,
     CandidateSpec,
@@ -89,10 +90,8 @@ class Worker:
 
     def run(self, stop: threading.Event, *, until_idle: bool = False) -> None:
         """Work until `stop` is set (or, with until_idle, until nothing is claimable)."""
-        beat_stop = threading.Event()
-        heartbeat = threading.Thread(target=self._heartbeat_loop, args=(beat_stop,), daemon=True)
-        heartbeat.start()
-        try:
+        who = f"worker {self.worker_id}"
+        with heartbeat(self.heartbeat, self.settings.worker_heartbeat_seconds, who):
             while not stop.is_set():
                 try:
                     worked = self.run_once()
@@ -109,8 +108,6 @@ class Worker:
                         return
                     self.unload_if_idle()
                     stop.wait(self.poll_seconds)
-        finally:
-            beat_stop.set()
 
     def run_once(self) -> bool:
         """Claim one batch and process it. False when there was nothing to claim."""
@@ -494,13 +491,6 @@ class Worker:
             job.status = "done"
 
     # -- heartbeat --------------------------------------------------------------------------
-
-    def _heartbeat_loop(self, stop: threading.Event) -> None:
-        while not stop.wait(self.settings.worker_heartbeat_seconds):
-            try:
-                self.heartbeat()
-            except Exception:
-                log.exception("worker %s: heartbeat failed", self.worker_id)
 
     def heartbeat(self) -> None:
         """Keep our claims fresh so no other worker takes them over; notice cancellation."""

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.db import is_sqlite, make_sessionmaker, utcnow
 from app.core.errors import AppError
+from app.core.heartbeat import heartbeat
 from app.generation.backends import Backend, CandidateSpec, PromptRequest, PromptResult
 from app.generation.backends.factory import make_backend
 from app.generation.config import JobSettings
@@ -102,19 +103,16 @@ class JudgeWorker:
             return False
         self._held = run_id
         self._cancelled.clear()
-        stop_beat = threading.Event()
-        beat = threading.Thread(target=self._heartbeat_loop, args=(stop_beat,), daemon=True)
-        beat.start()
+        who = f"judge worker {self.worker_id}"
         try:
-            self.step(run_id)
+            with heartbeat(self.heartbeat, self.settings.worker_heartbeat_seconds, who):
+                self.step(run_id)
         except (BackendUnavailable, AppError) as exc:
             self.fail_run(run_id, getattr(exc, "message", None) or str(exc))
         except Exception as exc:
             log.exception("judge run %s failed", run_id)
             self.fail_run(run_id, f"{type(exc).__name__}: {exc}")
         finally:
-            stop_beat.set()
-            beat.join(timeout=30)  # its session must close before anyone disposes the engine
             self._held = None
         return True
 
@@ -273,13 +271,6 @@ class JudgeWorker:
             session.commit()
 
     # -- heartbeat ---------------------------------------------------------------------------
-
-    def _heartbeat_loop(self, stop: threading.Event) -> None:
-        while not stop.wait(self.settings.worker_heartbeat_seconds):
-            try:
-                self.heartbeat()
-            except Exception:
-                log.exception("judge worker %s: heartbeat failed", self.worker_id)
 
     def heartbeat(self) -> None:
         run_id = self._held

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 from app.core.config import Settings
 from app.core.db import is_sqlite, make_sessionmaker, utcnow
 from app.core.errors import AppError
+from app.core.heartbeat import heartbeat
 from app.prompt_sets.models import Prompt, PromptSet
 from app.reward import artifacts, service
 from app.reward.errors import TrainingCancelled
@@ -81,11 +82,10 @@ class RewardWorker:
     def train(self, version_id: int) -> None:
         """Run one claimed version to its end: done, failed with the reason, or cancelled."""
         self._held, self._cancelled = version_id, threading.Event()
-        stop_beat = threading.Event()
-        beat = threading.Thread(target=self._heartbeat_loop, args=(stop_beat,), daemon=True)
-        beat.start()
+        who = f"reward worker {self.worker_id}"
         try:
-            outcome = self._run(version_id)
+            with heartbeat(self.heartbeat, self.settings.worker_heartbeat_seconds, who):
+                outcome = self._run(version_id)
             with self.sessionmaker() as session:
                 service.finish_version(session, version_id=version_id, outcome=outcome)
         except TrainingCancelled:
@@ -97,8 +97,6 @@ class RewardWorker:
             where = traceback.extract_tb(exc.__traceback__)[-1]
             self._end(version_id, f"{type(exc).__name__}: {exc} ({where.filename}:{where.lineno})")
         finally:
-            stop_beat.set()
-            beat.join(timeout=30)  # its session must be closed before anyone disposes the engine
             self._held = None
 
     def _run(self, version_id: int) -> Outcome:
@@ -132,13 +130,6 @@ class RewardWorker:
     def _end(self, version_id: int, reason: str) -> None:
         with self.sessionmaker() as session:
             service.fail_version(session, version_id=version_id, reason=reason)
-
-    def _heartbeat_loop(self, stop: threading.Event) -> None:
-        while not stop.wait(self.settings.worker_heartbeat_seconds):
-            try:
-                self.heartbeat()
-            except Exception:
-                log.exception("reward worker %s: heartbeat failed", self.worker_id)
 
     def heartbeat(self) -> None:
         version_id = self._held
