@@ -11,24 +11,27 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-_CALL = (
+_CALLS = (
     "import importlib, json, sys\n"
     "function = getattr(importlib.import_module(sys.argv[1]), sys.argv[2])\n"
-    "print(json.dumps(function(*json.loads(sys.argv[3]))))\n"
+    "print(json.dumps([function(*args) for args in json.loads(sys.argv[3])]))\n"
 )
 
 
-def call_in_fresh_process(function: str, *args: Any, hash_seed: int) -> Any:
-    """`module:name`(*args) in a new Python under PYTHONHASHSEED=hash_seed; the result
-    comes back through JSON (tuples as lists), the arguments go the same way."""
+def calls_in_fresh_process(
+    function: str, calls: Sequence[Sequence[Any]], *, hash_seed: int
+) -> list[Any]:
+    """`module:name`(*args) for each args of `calls`, in one new Python under
+    PYTHONHASHSEED=hash_seed. Arguments and results travel as JSON (tuples as lists)."""
     module, name = function.split(":")
     env = os.environ | {"PYTHONHASHSEED": str(hash_seed)}
     done = subprocess.run(
-        [sys.executable, "-c", _CALL, module, name, json.dumps(args)],
+        [sys.executable, "-c", _CALLS, module, name, json.dumps(calls)],
         cwd=ROOT,
         env=env,
         capture_output=True,
