@@ -45,13 +45,15 @@ MIN_EXCESS = 0.15
 # (items x chance^(run - 1)) for someone whose ranking does not depend on the display.
 MIN_RUN = 10
 # Too fast: the median robust z of seconds per 1000 characters read, against each item's
-# set. MAD of log rates is floored so identical timings do not divide by zero.
+# set. MAD of log rates (scipy.stats.median_abs_deviation) is floored so identical timings
+# do not divide by zero, then scaled to a normal's standard deviation (1 / Phi^-1(3/4)).
 MAX_SPEED_Z = -3.0
 MAD_FLOOR = 0.05
 MAD_TO_SD = 1.4826
-# Agreement: flagged when the 95% Wilson interval lies wholly below this share.
+# Agreement: flagged when the 95% Wilson score interval (scipy.stats.binomtest) lies wholly
+# below this share.
 MIN_AGREEMENT = 0.6
-WILSON_Z = 1.96
+WILSON_CONFIDENCE = 0.95
 
 EXPLANATIONS = {
     "position_bias": (
@@ -220,6 +222,10 @@ class _Speeds:
         self.log_rates.append(math.log(max(rate, 0.01)))
 
     def signals(self) -> dict[int, Signal]:
+        # Imported here: scipy.stats takes most of a second to import, and only the
+        # dashboard's signals need it.
+        from scipy.stats import median_abs_deviation
+
         if not self.log_rates:
             return {}
         sets = np.frombuffer(self.sets, dtype=np.int32)
@@ -231,8 +237,7 @@ class _Speeds:
             if len(chunk) >= MIN_SET_BASELINE:
                 s, values = sets[chunk[0]], rates[chunk]
                 medians[s] = np.median(values)
-                mad = np.median(np.abs(values - medians[s]))
-                scales[s] = MAD_TO_SD * max(float(mad), MAD_FLOOR)
+                scales[s] = MAD_TO_SD * max(float(median_abs_deviation(values)), MAD_FLOOR)
         z = (rates - medians[sets]) / scales[sets]
         ids = {i: a for a, i in self.annotator_index.items()}
         return {
@@ -351,14 +356,14 @@ def _runs_signal(runs: _Runs) -> Signal:
     )
 
 
-def wilson_upper(hits: int, n: int, z: float = WILSON_Z) -> float | None:
-    """The upper end of the Wilson score interval of hits / n."""
+def wilson_upper(hits: int, n: int, confidence: float = WILSON_CONFIDENCE) -> float | None:
+    """The upper end of the Wilson score interval of hits / n; None with no trials (scipy
+    refuses n = 0, and no interval is there to show)."""
     if n <= 0:
         return None
-    p = hits / n
-    centre = p + z * z / (2 * n)
-    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return min(1.0, (centre + spread) / (1 + z * z / n))
+    from scipy.stats import binomtest  # imported here: see _Speeds.signals
+
+    return float(binomtest(hits, n).proportion_ci(confidence, method="wilson").high)
 
 
 def _agreement_signal(

@@ -17,6 +17,7 @@ from app.prompt_sets.models import Prompt
 from tests.factories.accounts import make_user
 from tests.factories.annotation import lease, lease_and_submit, submission_for
 from tests.factories.prompt_sets import make_prompt, make_prompt_set
+from tests.support.processes import calls_in_fresh_process
 
 
 def _next(session: Session, ps, user, **kw):
@@ -140,3 +141,9 @@ def test_candidates_are_shuffled_stably_per_annotator(session: Session) -> None:
     orders = {tuple(assignment.candidate_order(a, 7, ids)) for a in range(1, 30)}
     assert len(orders) > 5  # different annotators see different orders
     assert assignment.candidate_order(3, 7, ids) == assignment.candidate_order(3, 7, ids[::-1])
+    # The same on a reload served by another process (another PYTHONHASHSEED).
+    calls = [(a, 7, ids) for a in range(1, 30)]
+    elsewhere = calls_in_fresh_process(
+        "app.annotation.assignment:candidate_order", calls, hash_seed=11
+    )
+    assert elsewhere == [assignment.candidate_order(*call) for call in calls]

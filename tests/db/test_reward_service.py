@@ -21,6 +21,7 @@ from tests.factories.annotation import make_annotation
 from tests.factories.prompt_sets import make_prompt_set
 from tests.factories.reward import make_ranked_set, make_scored_version, make_version
 from tests.support.http import csrf_from, login
+from tests.support.processes import calls_in_fresh_process
 
 
 def _auth(session, role: str) -> dict[str, str]:
@@ -190,11 +191,23 @@ def test_random_routing_is_a_stable_shuffle(session):
     ).all()
     by_priority = [pid for pid, _ in sorted(rows, key=lambda r: (r[1], r[0]))]
     assert all(p > 0 for _, p in rows) and by_priority != sorted(by_priority)
+    # Stable across processes (another worker, a restart), not only within this one: the
+    # priorities a fresh interpreter under another PYTHONHASHSEED computes are the stored ones.
+    hashes = dict(
+        session.execute(
+            select(Prompt.id, Prompt.content_hash).where(Prompt.prompt_set_id == ps.id)
+        ).all()
+    )
+    ids = sorted(hashes)
+    elsewhere = calls_in_fresh_process(
+        "app.reward.routing:random_priority", [(ps.id, hashes[i]) for i in ids], hash_seed=7
+    )
+    assert dict(zip(ids, elsewhere, strict=True)) == dict(rows)
     service.set_routing(session, prompt_set_id=ps.id, data=RoutingIn(routing="random"))
     again = session.execute(
         select(Prompt.id, Prompt.priority).where(Prompt.prompt_set_id == ps.id)
     ).all()
-    assert dict(again) == dict(rows)
+    assert dict(again) == dict(rows)  # choosing random again keeps the shuffle
 
 
 def test_routing_rejects_an_unknown_order_with_422(client, session):

@@ -3,6 +3,7 @@ behaviour and leaves alone the ones who don't (app.analytics.signals)."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 
@@ -180,6 +181,34 @@ def test_too_fast_for_the_text_is_flagged_but_a_fast_reader_of_short_texts_is_no
     assert not signal(slow, 96, "too_fast").flagged
 
 
+def timed(annotator_id: int, log_rates: list[float], first_prompt: int = 1) -> list[SignalRow]:
+    """Items of 1000 characters read at exp(log rate) seconds each."""
+    return [
+        SignalRow(annotator_id, SET_ID, p, [[p * 10], [p * 10 + 1]], math.exp(v), 1000, True, False)
+        for p, v in enumerate(log_rates, start=first_prompt)
+    ]
+
+
+def test_speed_z_is_the_median_and_mad_of_the_sets_log_rates_worked_by_hand() -> None:
+    # 30 log rates in the set: ten each of -3, 0 and 1. Median 0; absolute deviations ten
+    # each of 3, 0 and 1, so MAD 1 (their mean, 4/3, or the SD would give other z) and the
+    # robust SD 1.4826 * 1.
+    result = signals_of(timed(1, [0.0] * 10) + timed(2, [1.0] * 10) + timed(3, [-3.0] * 10))
+    assert signal(result, 1, "too_fast").value == pytest.approx(0.0, abs=1e-9)
+    assert signal(result, 2, "too_fast").value == pytest.approx(1 / 1.4826, rel=1e-9)
+    assert signal(result, 3, "too_fast").value == pytest.approx(-3 / 1.4826, rel=1e-9)
+    speed = signal(result, 3, "too_fast")
+    assert speed.numbers["items with a set baseline"] == 10
+    assert speed.numbers["typical s/1000 chars"] == pytest.approx(1.0)
+    assert speed.numbers["their median s/1000 chars"] == pytest.approx(math.exp(-3))
+
+
+def test_identical_timings_floor_the_mad() -> None:
+    # 29 items at log rate 0 and one at -1: MAD 0, floored at 0.05, so z = -1 / (1.4826 * 0.05).
+    result = signals_of(timed(1, [0.0] * 29) + timed(9, [-1.0], first_prompt=30))
+    assert signal(result, 9, "too_fast").value == pytest.approx(-1 / (1.4826 * 0.05), rel=1e-9)
+
+
 def test_straight_lining_flags_one_pattern_over_many_items() -> None:
     result = signals_of(crowd(rows(97, same_pattern)))
     assert flagged(result, 97) == {"straight_lining"}
@@ -242,10 +271,21 @@ def test_low_gold_agreement_is_flagged_and_good_gold_is_not() -> None:
     assert not result[2].flagged and not result[3].flagged
 
 
-def test_wilson_upper_bound() -> None:
-    assert wilson_upper(0, 0) is None
-    assert wilson_upper(50, 100) == pytest.approx(0.5962, abs=1e-4)
-    assert wilson_upper(100, 100) == pytest.approx(1.0)
+# z = Phi^-1(0.975) = 1.959964; the Wilson upper end is
+# (p + z^2/2n + z * sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n), worked by hand below.
+Z95 = 1.959963984540054
+
+
+def test_wilson_upper_bound_worked_by_hand() -> None:
+    assert wilson_upper(0, 0) is None  # no trials, no interval
+    # hits 0: the upper end reduces to z^2 / (n + z^2).
+    assert wilson_upper(0, 10) == pytest.approx(Z95**2 / (10 + Z95**2), rel=1e-9)
+    assert wilson_upper(0, 10) == pytest.approx(0.277533, abs=1e-6)
+    # p = 1/2, n = 100: (0.519207 + 0.099863) / 1.038415
+    assert wilson_upper(50, 100) == pytest.approx(0.596168, abs=1e-6)
+    assert wilson_upper(100, 100) == pytest.approx(1.0)  # hits = n: exactly 1
+    # 44 of 48, as a gold agreement that is not flagged: (0.956682 + 0.087833) / 1.080030
+    assert wilson_upper(44, 48) == pytest.approx(0.967116, abs=1e-6)
 
 
 def test_tooltip_names_the_numbers() -> None:

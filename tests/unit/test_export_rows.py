@@ -37,11 +37,39 @@ def test_consensus_row_takes_the_majority_side():
     assert consensus_row(PairTally(0, 0, 2, 2, 0, 1.0), 5, 9) is None  # majority says "tie"
 
 
-def test_split_is_stable_and_follows_the_fraction():
+# Pinned from outside Python: the first 16 hex digits of
+# `printf 'ranklab-split:%064x' I | sha256sum`, read as a share of 2**64, is the prompt's
+# draw; test when it is below the fraction. A split that changed between processes or
+# releases would move prompts between train and test of an export already handed out.
+HASH_0, HASH_2, HASH_6 = (f"{i:064x}" for i in (0, 2, 6))
+
+
+@pytest.mark.parametrize(
+    ("content_hash", "fraction", "side"),
+    [
+        (HASH_6, 0.2, "test"),  # 09e1c3689777092a: 0.0386
+        (HASH_2, 0.2, "train"),  # 355e93398811b22d: 0.2085
+        (HASH_2, 0.21, "test"),
+        (HASH_0, 0.5, "train"),  # 822b31d10aff9c28: 0.5085
+        (HASH_0, 0.51, "test"),
+        (HASH_6, 0.0, "train"),  # no test set
+    ],
+)
+def test_split_of_pinned_values(content_hash, fraction, side):
+    assert split_of(content_hash, fraction) == side
+
+
+def test_another_salt_draws_another_split():
+    # `printf 'other:%064x' 6 | sha256sum`: 33e503f2abf7c87b, 0.2027
+    assert split_of(HASH_6, 0.2, salt="other") == "train"
+    assert split_of(HASH_6, 0.21, salt="other") == "test"
+
+
+def test_split_follows_the_fraction():
     hashes = [f"{i:064x}" for i in range(2000)]
-    test_share = sum(split_of(h, 0.2) == "test" for h in hashes) / len(hashes)
-    assert 0.16 < test_share < 0.24
-    assert [split_of(h, 0.2) for h in hashes] == [split_of(h, 0.2) for h in hashes]
+    # 397 of the 2000 draws are at most 0x3333333333333333 (0.2 of 2**64), counted with
+    # the sha256sum loop above.
+    assert sum(split_of(h, 0.2) == "test" for h in hashes) == 397
     assert all(split_of(h, 0.0) == "train" for h in hashes)
 
 
@@ -74,11 +102,13 @@ def test_core_columns_are_trl_fields():
     assert names(format="unpaired") == ["prompt", "completion", "label"]
 
 
-def test_pseudonym_depends_on_key_and_user_only():
+def test_pseudonym_is_hmac_sha256_of_the_user_id():
+    # Pinned from outside Python: `printf 'annotator:7' | openssl dgst -sha256 -hmac KEY`,
+    # its first 16 hex digits. The same person keeps one pseudonym across exports.
     key = "k" * 48
-    assert pseudonym(key, 7) == pseudonym(key, 7)
-    assert pseudonym(key, 7) != pseudonym(key, 8)
-    assert pseudonym(key, 7) != pseudonym("j" * 48, 7)
+    assert pseudonym(key, 7) == "ann-b4c02a429a5b91bf"
+    assert pseudonym(key, 8) == "ann-ed95d6c8a8b26ba1"
+    assert pseudonym("j" * 48, 7) == "ann-f2c66f979178e859"
 
 
 def test_gguf_header_gives_the_chat_template():
