@@ -80,3 +80,23 @@ def test_agreeing_top_with_scrambled_tail_is_contested_by_tau_only() -> None:
 def test_fewer_than_two_rankings_are_never_contested() -> None:
     assert measure([]).mean_tau is None and not measure([]).contested(RULE)
     assert not measure([[[1], [2]]]).contested(EscalationRule(below_tau=1.0, on_split_top=True))
+
+
+def test_tau_b_agrees_with_scipy_on_random_tie_group_rankings() -> None:
+    # scipy is the reference; the module keeps its own loop for speed (its docstring).
+    import random
+
+    from scipy.stats import kendalltau
+
+    rng = random.Random(20)
+    checked = 0
+    for _ in range(300):
+        ids = list(range(1, rng.randint(2, 8) + 1))
+        x = {c: rng.randint(1, 4) for c in ids}
+        y = {c: rng.randint(1, 4) for c in ids}
+        if len(set(x.values())) < 2 or len(set(y.values())) < 2:
+            continue  # undefined in scipy (NaN): the documented rule, tested above
+        expected = kendalltau(list(x.values()), list(y.values()), variant="b").statistic
+        assert kendall_tau_b(x, y) == pytest.approx(expected)
+        checked += 1
+    assert checked > 200
