@@ -23,6 +23,7 @@ from app.generation.allocation import balanced_design, plan_positions
 from app.generation.config import resolve_generation_settings, resolve_generators
 from app.generation.errors import InvalidGenerationSettings, JobNotCancellable, JobNotFound
 from app.generation.models import GenerationJob, GenerationTask
+from app.prompt_sets import dependents
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.generators import GeneratorSpec, competing, generators_of
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
@@ -247,6 +248,7 @@ def _delete_candidates(session: Session, candidate_ids: list[int]) -> None:
     )
     session.execute(delete(Candidate).where(Candidate.id.in_(candidate_ids)))
     session.execute(update(Prompt).where(Prompt.id.in_(prompt_ids)).values(candidates_ready=False))
+    dependents.candidates_replaced(session, prompt_ids)  # judge rankings of the old ones
     session.execute(
         update(Assignment)
         .where(Assignment.prompt_id.in_(prompt_ids), Assignment.status == "leased")

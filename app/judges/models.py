@@ -5,10 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.core.db import Base, JSONType, NullableJSONType, utcnow
+from app.prompt_sets import dependents
 
 MODES = ("listwise", "pairwise")
 RUN_STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -117,3 +126,12 @@ class JudgeRanking(Base):
     position_flips: Mapped[int | None]
     seconds_spent: Mapped[float] = mapped_column(default=0.0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+@dependents.on_candidates_replaced
+def drop_rankings_of_replaced_candidates(session: Session, prompt_ids: list[int]) -> None:
+    """A prompt's candidates were replaced: its judge rankings name ids that are gone, so
+    they go too (in the caller's transaction), and a judge run ranks the prompt again
+    once its new candidates are ready (issue 20, item 12). Registered next to the table,
+    so every process that maps it has the hook."""
+    session.execute(delete(JudgeRanking).where(JudgeRanking.prompt_id.in_(prompt_ids)))

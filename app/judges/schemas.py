@@ -39,8 +39,8 @@ class JudgeIn(BaseModel):
     """The prompt template, with the placeholders {prompt} and {candidates}."""
     settings: JsonObject = Field(default_factory=dict)
     """backend, model, temperature (one), top_p, max_new_tokens, seed, batch_sequences,
-    base_url: as a prompt set's generation settings. Unset: temperature 0 (greedy) and
-    max_new_tokens 64."""
+    base_url: as a prompt set's generation settings. Unset: temperature 0 (greedy),
+    max_new_tokens 64, and the app's default model, stored with the version."""
     suggest_to_annotators: Bool = False
     """Show this judge's order to annotators as their starting order (off by default)."""
 

@@ -24,7 +24,7 @@ from app.judges.errors import (
 )
 from app.judges.models import ACTIVE_RUN_STATUSES, Judge, JudgeRanking, JudgeRun
 from app.judges.schemas import JudgeEdit, JudgeIn, JudgeOut, JudgeRankingOut
-from app.judges.settings import checked_settings, resolve_judge_settings
+from app.judges.settings import checked_settings, pinned_settings, resolve_judge_settings
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Prompt
 
@@ -75,7 +75,9 @@ def edit_judge(
     old = load_judge(session, judge_id, prompt_set_id)
     _check_current(old)
     settings = (
-        checked_settings(data.settings, app_settings) if data.settings is not None else old.settings
+        checked_settings(data.settings, app_settings)
+        if data.settings is not None
+        else pinned_settings(old.settings, app_settings)
     )
     new = Judge(
         prompt_set_id=prompt_set_id,

@@ -48,9 +48,17 @@ def resolve_judge_settings(raw: dict[str, Any], app_settings: Settings) -> JobSe
 
 
 def checked_settings(raw: dict[str, Any], app_settings: Settings) -> dict[str, Any]:
-    """The settings as stored on a judge version: only the fields given plus the judge
-    defaults (so an openai judge without a model follows RANKLAB_OPENAI_MODEL), after the
-    full check."""
-    resolve_judge_settings(raw, app_settings)  # refuses whatever the next line would
+    """The settings as stored on a judge version, after the full check: the fields given,
+    the judge defaults, and the model pinned. A version without an explicit model gets
+    the one it resolves to now (RANKLAB_DEFAULT_MODEL, RANKLAB_OPENAI_MODEL), so changing
+    those later cannot make one version's rankings come from two models (issue 20,
+    item 12)."""
+    resolved = resolve_judge_settings(raw, app_settings)  # refuses what the next would
     given = GenerationSettings.model_validate({**JUDGE_DEFAULTS, **raw})
-    return given.model_dump(include=given.model_fields_set)
+    return {**given.model_dump(include=given.model_fields_set), "model": resolved.model}
+
+
+def pinned_settings(stored: dict[str, Any], app_settings: Settings) -> dict[str, Any]:
+    """A version's settings for its next version: as stored when they name a model (a
+    version made before models were pinned gets the one it resolves to now)."""
+    return stored if stored.get("model") else checked_settings(stored, app_settings)

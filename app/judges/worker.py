@@ -9,7 +9,11 @@ what is left is simply the prompts without a ranking by this judge version. Whil
 runs, a heartbeat thread keeps the run fresh and notices cancellation. Each ranking is
 written only after re-checking under a row lock that the run is still ours and running,
 so a slow worker that was taken over, or a cancelled run, writes nothing; and
-(judge, prompt) is unique, so a prompt is never ranked twice by one version.
+(judge, prompt) is unique, so a prompt is never ranked twice by one version. The write
+also locks the prompt and drops a ranking of candidates replaced while the model ran
+(locks: run, then prompt, then the ranking row). An answer cut off at max_new_tokens is a
+failure, never a verdict; each call's seed comes from the version's settings and the
+prompt, not from its place in the batch.
 
 The model calls go through the generation backends, batched: the local transformers
 backend gets up to `batch_sequences` calls per step, the OpenAI-compatible one
@@ -67,17 +71,21 @@ class Item:
 
 @dataclass
 class Call:
-    """One model call: a listwise order (labels -> candidate ids) or a pair verdict."""
+    """One model call: a listwise order (labels -> candidate ids) or a pair verdict.
+    `index` numbers the calls of one prompt (its sampling seed's, with the prompt id)."""
 
     item: Item
     message: str
     labels: dict[str, int] = field(default_factory=dict)
+    index: int = 0
 
 
 @dataclass
 class Outcome:
     prompt_id: int
     ranking: list[list[int]] | None = None
+    # The candidates the judge was shown: the outcome is dropped if any is gone by then.
+    candidate_ids: list[int] = field(default_factory=list)
     raw_output: str | None = None
     error: str | None = None
     pairs_judged: int | None = None
@@ -175,7 +183,7 @@ class JudgeWorker:
         started = time.perf_counter()
         results = self._call(calls, gen)
         spent = (time.perf_counter() - started) / max(1, len({c.item.prompt_id for c in calls}))
-        for outcome in _outcomes(mode, calls, results):
+        for outcome in _outcomes(mode, calls, results, gen.max_new_tokens):
             outcome.seconds_spent = round(spent, 3)
             self.write(run_id, judge_id, outcome)
 
@@ -187,11 +195,18 @@ class JudgeWorker:
         return self.settings.openai_concurrency * 2
 
     def _call(self, calls: list[Call], gen: JobSettings) -> list[PromptResult]:
+        # The seed comes from the version's settings, the prompt and the call's number
+        # within the prompt, never the batch position: a prompt gets the same samples
+        # whichever prompts share its batch (issue 20, item 12).
         requests = [
             PromptRequest(
                 i,
                 [{"role": "user", "content": call.message}],
-                [CandidateSpec(0, gen.seed_for(call.item.prompt_id, i), gen.temperature_for(0))],
+                [
+                    CandidateSpec(
+                        0, gen.seed_for(call.item.prompt_id, call.index), gen.temperature_for(0)
+                    )
+                ],
             )
             for i, call in enumerate(calls)
         ]
@@ -219,6 +234,9 @@ class JudgeWorker:
             if run is None or run.status != "running" or run.worker_id != self.worker_id:
                 session.rollback()  # cancelled, or taken over after we looked stale
                 return False
+            if not self._candidates_unchanged(session, outcome):
+                session.rollback()  # regenerated meanwhile: the prompt is ranked again later
+                return False
             row = session.scalar(
                 select(JudgeRanking).where(
                     JudgeRanking.judge_id == judge_id, JudgeRanking.prompt_id == outcome.prompt_id
@@ -244,6 +262,17 @@ class JudgeWorker:
             run.heartbeat_at = utcnow()
             session.commit()
             return True
+
+    def _candidates_unchanged(self, session: Session, outcome: Outcome) -> bool:
+        """Whether the candidates the judge was shown are still the prompt's. The prompt
+        row is locked first (replacing candidates updates it), and the candidates are read
+        after the lock is held, so a replacement either waits for this write, and deletes
+        its row, or has committed and is seen here."""
+        prompt = session.get(Prompt, outcome.prompt_id, with_for_update=not is_sqlite(self.engine))
+        if prompt is None or not prompt.candidates_ready:
+            return False
+        current = set(session.scalars(select(Candidate.id).where(Candidate.prompt_id == prompt.id)))
+        return set(outcome.candidate_ids) <= current
 
     def _finish(self, session: Session, run: JudgeRun) -> None:
         locked = session.get(JudgeRun, run.id, with_for_update=not is_sqlite(self.engine))
@@ -329,32 +358,64 @@ def _calls(mode: str, rubric: str, item: Item) -> list[Call]:
     if mode == "listwise":
         labels = dict(zip(LABELS, item.candidate_ids, strict=False))
         return [Call(item, listwise_message(rubric, item.prompt, item.texts), labels)]
-    calls = []
+    calls: list[Call] = []
     text = dict(zip(item.candidate_ids, item.texts, strict=True))
     for x, y in combinations(item.candidate_ids, 2):
         for a, b in ((x, y), (y, x)):
             message = pairwise_message(rubric, item.prompt, text[a], text[b])
-            calls.append(Call(item, message, {"A": a, "B": b}))
+            calls.append(Call(item, message, {"A": a, "B": b}, index=len(calls)))
     return calls
 
 
-def _outcomes(mode: str, calls: list[Call], results: list[PromptResult]) -> list[Outcome]:
+def _outcomes(
+    mode: str, calls: list[Call], results: list[PromptResult], max_new_tokens: int
+) -> list[Outcome]:
     """Each prompt's ranking from its calls' answers, or its failure with the raw text."""
     by_prompt: dict[int, list[tuple[Call, PromptResult]]] = {}
     for call, result in zip(calls, sorted(results, key=lambda r: r.key), strict=True):
         by_prompt.setdefault(call.item.prompt_id, []).append((call, result))
-    out = []
-    for pid, answered in by_prompt.items():
-        failed = next((r.error for _, r in answered if r.error), None)
-        raw = _raw(mode, answered)
-        if failed:
-            out.append(Outcome(pid, raw_output=raw or None, error=f"backend: {failed}"))
-            continue
-        try:
-            out.append(_ranked(mode, pid, answered, raw))
-        except UnparseableOutput as exc:
-            out.append(Outcome(pid, raw_output=raw, error=f"unparseable: {exc}"))
-    return out
+    return [_outcome(mode, answered, max_new_tokens) for answered in by_prompt.values()]
+
+
+def _outcome(mode: str, answered: list[tuple[Call, PromptResult]], max_new_tokens: int) -> Outcome:
+    item = answered[0][0].item
+    outcome = _judged(mode, item.prompt_id, answered, max_new_tokens)
+    outcome.candidate_ids = item.candidate_ids
+    return outcome
+
+
+def _judged(
+    mode: str, pid: int, answered: list[tuple[Call, PromptResult]], max_new_tokens: int
+) -> Outcome:
+    failed = next((r.error for _, r in answered if r.error), None)
+    raw = _raw(mode, answered)
+    if failed:
+        return Outcome(pid, raw_output=raw or None, error=f"backend: {failed}")
+    cut = _cut_off(mode, answered)
+    if cut is not None:
+        # An answer stopped by its token limit is not a verdict, even when a prefix of
+        # it parses as one (issue 20, item 12).
+        return Outcome(
+            pid,
+            raw_output=raw,
+            error=f"cut off: {cut}the answer reached max_new_tokens ({max_new_tokens}) "
+            "before it ended; raise settings.max_new_tokens",
+        )
+    try:
+        return _ranked(mode, pid, answered, raw)
+    except UnparseableOutput as exc:
+        return Outcome(pid, raw_output=raw, error=f"unparseable: {exc}")
+
+
+def _cut_off(mode: str, answered: list[tuple[Call, PromptResult]]) -> str | None:
+    """None when every answer ended on its own; else which pair's answer was cut ("" in
+    listwise mode)."""
+    for call, result in answered:
+        if any(o.finish_reason == "length" for o in result.outputs):
+            if mode == "listwise":
+                return ""
+            return f"A = candidate {call.labels['A']}, B = candidate {call.labels['B']}: "
+    return None
 
 
 def _text(result: PromptResult) -> str:

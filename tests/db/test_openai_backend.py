@@ -70,6 +70,12 @@ def test_a_temperature_per_candidate_means_a_request_per_temperature(
     assert result.outputs[1].seed == 101  # alone in its request: the seed is its own
 
 
+def test_each_output_keeps_why_the_server_stopped(chat_server: ChatServer) -> None:
+    chat_server.script = [("cut", "A > B"), "ok"]  # the first stopped at max_tokens
+    results = _backend(chat_server.base_url, concurrency=1).generate([_request(1), _request(1)])
+    assert [r.outputs[0].finish_reason for r in results] == ["length", "stop"]
+
+
 def test_servers_that_ignore_n_are_asked_again(chat_server: ChatServer) -> None:
     chat_server.default = "ignore_n"
     [result] = _backend(chat_server.base_url).generate([_request(3)])

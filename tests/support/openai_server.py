@@ -2,7 +2,8 @@
 
 `script` decides each answer: a list of behaviours consumed one per request (then
 `default`): "ok", "ignore_n" (always one choice), ("status", code, message), ("sleep", s),
-("say", text) (that text as the answer). `reply`, when set, writes the "ok" answers from
+("say", text) (that text as the answer), ("cut", text) (that text, stopped by the token
+limit: finish_reason "length"). `reply`, when set, writes the "ok" answers from
 the request body (a judge test answers from the labelled candidates it was shown).
 """
 
@@ -58,6 +59,9 @@ class ChatServer:
                 n = 1 if behaviour == "ignore_n" else int(body.get("n", 1))
                 last = body["messages"][-1]["content"]
                 said = behaviour[1] if isinstance(behaviour, tuple) else None
+                finish = (
+                    "length" if isinstance(behaviour, tuple) and behaviour[0] == "cut" else "stop"
+                )
                 if said is None and server.reply is not None:
                     said = server.reply(body)
                 choices = [
@@ -70,7 +74,7 @@ class ChatServer:
                             else f"Answer {i} (seed {body.get('seed')}, "
                             f"t={body.get('temperature')}) to: {last[:40]}",
                         },
-                        "finish_reason": "stop",
+                        "finish_reason": finish,
                     }
                     for i in range(n)
                 ]

@@ -36,6 +36,9 @@ class GeneratedText:
     completion_tokens: int | None
     latency_ms: float
     is_duplicate: bool = False  # still an exact duplicate after the bounded regenerations
+    # Why the text ended: "stop" (an end-of-turn token), "length" (cut off at
+    # max_new_tokens), None when the backend does not say (or the row was cancelled).
+    finish_reason: str | None = None
     # Set by the worker, not the backend: which prompt set generator made it, the model
     # label to store, and a pipeline's intermediate messages.
     generator: str = ""

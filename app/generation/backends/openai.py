@@ -105,6 +105,7 @@ class OpenAIBackend:
                         prompt_tokens=usage.get("prompt_tokens"),
                         completion_tokens=usage.get("completion_tokens") if single else None,
                         latency_ms=latency_ms,
+                        finish_reason=choice.get("finish_reason"),
                     )
                 )
         return outputs

@@ -10,7 +10,7 @@ over a `DynamicCache`:
   groups: one batched prefill per group (once per distinct prompt: a prompt's candidates
   share it), then the group's cache is left-padded to the running batch's length and
   concatenated to it.
-- A row stops at its end-of-sequence token or at max_new_tokens and leaves the batch at
+- A row stops at a stop token (`eos_ids`) or at max_new_tokens and leaves the batch at
   once (its cache rows are dropped); no padding is ever decoded or counted as work.
 - A group is admitted once a quarter of the batch is free (or the batch is empty), so
   a prefill serves several rows; leading cache columns that no row uses any more are cut.

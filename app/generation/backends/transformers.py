@@ -1,10 +1,11 @@
 """The default backend: a local causal LM through Hugging Face transformers.
 
 Batched: every candidate of every prompt handed over goes through one refilling decode
-loop (refill.py): rows leave the batch at their end-of-sequence token and waiting rows
-take their place. Each row keeps its own seed and temperature (its own torch.Generator),
-so a row's tokens depend only on its own seed, not on which other rows share the batch
-(up to float rounding from padding).
+loop (refill.py): rows leave the batch at a stop token (the tokenizer's EOS or an
+end-of-turn id of the model's generation config) and waiting rows take their place.
+Each row keeps its own seed and temperature (its own torch.Generator), so a row's tokens
+depend only on its own seed, not on which other rows share the batch (up to float
+rounding from padding).
 """
 
 from __future__ import annotations
@@ -85,8 +86,7 @@ class TransformersBackend:
         self.batch_prompts = max(1, gen.batch_sequences // max(1, gen.candidates_per_prompt))
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
-        eos = tokenizer.eos_token_id
-        self.eos_ids = set(eos if isinstance(eos, list) else [eos])
+        self.eos_ids = stop_token_ids(lm, tokenizer)
         self.decoder: RefillingDecoder | None = None  # the last call's (its widths: the bench)
 
     def render(self, messages: list[dict[str, str]]) -> str:
@@ -120,7 +120,9 @@ class TransformersBackend:
         return list(self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"])
 
     def _output(self, spec: CandidateSpec, row: Row) -> GeneratedText:
-        tokens = row.tokens[:-1] if row.tokens and row.tokens[-1] in self.eos_ids else row.tokens
+        stopped = bool(row.tokens) and row.tokens[-1] in self.eos_ids
+        tokens = row.tokens[:-1] if stopped else row.tokens
+        cut = not stopped and len(row.tokens) >= self.gen.max_new_tokens
         return GeneratedText(
             position=spec.position,
             seed=spec.seed,
@@ -129,4 +131,17 @@ class TransformersBackend:
             prompt_tokens=len(row.prompt),
             completion_tokens=len(row.tokens),
             latency_ms=row.latency_ms,
+            finish_reason="stop" if stopped else "length" if cut else None,
         )
+
+
+def stop_token_ids(lm: Any, tokenizer: Any) -> set[int]:
+    """The tokens a turn ends at: the tokenizer's EOS and every id the model's generation
+    config names (Gemma and Llama 3 list their end-of-turn tokens there, beside EOS;
+    issue 20, item 13)."""
+    ids: set[int] = set()
+    config = getattr(lm, "generation_config", None)
+    for value in (tokenizer.eos_token_id, getattr(config, "eos_token_id", None)):
+        if value is not None:
+            ids.update(value if isinstance(value, list | tuple) else [value])
+    return ids
