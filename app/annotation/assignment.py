@@ -51,7 +51,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.annotation import standing
+from app.annotation import gold_pacing, standing
 from app.annotation.models import AnnotatorStanding, Assignment
 from app.annotation.suggestions import SuggestOrder, starting_order
 from app.core.db import UTCDateTime, utcnow
@@ -59,8 +59,6 @@ from app.core.errors import Conflict
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 
-# Roughly one item in GOLD_EVERY is a gold prompt (when one is left for the annotator).
-GOLD_EVERY = 5
 # Prompts claimed under a lock whose seats filled meanwhile are skipped; bounded retries.
 _MAX_CLAIM_ATTEMPTS = 8
 # Gold prompts have no cap of k: a seat limit no count can reach.
@@ -196,6 +194,7 @@ _SET_AND_ANNOTATOR = (
         .scalar_subquery()
         .label("finished"),
         PromptSet.qualification_items,
+        PromptSet.gold_seed,
     )
     .join(User, User.id == _WHO)
     .where(PromptSet.id == _SET)
@@ -248,8 +247,10 @@ _CLAIM_REGULAR = (
     .limit(1)
     .with_for_update(of=Prompt, skip_locked=True)
 )
-# Gold prompts go to every annotator (no cap of k), so no row lock is needed.
-_CLAIM_GOLD = _open_prompts(_SET, _WHO, gold=True).order_by(Prompt.id).limit(1)
+# Gold prompts go to every annotator (no cap of k), so no row lock is needed. All of the
+# annotator's open ones are read (a set has few): app.annotation.gold_pacing picks the
+# first in that annotator's own order, never in id order.
+_OPEN_GOLD = _open_prompts(_SET, _WHO, gold=True)
 
 _LEASE_COLUMNS = ("id", "prompt_id", "leased_at", "lease_expires_at")
 _RETURNING = [getattr(Assignment, c) for c in _LEASE_COLUMNS]
@@ -444,8 +445,10 @@ def _pick(
     rows: Sequence[Row[*tuple[Any, ...]]],
     gold_only: bool = False,
 ) -> Row | None:
-    """Claim a prompt and write the lease. Roughly one item in GOLD_EVERY is gold; only
-    gold during a qualification round (`gold_only`), and AnnotatorHeld when none is left.
+    """Claim a prompt and write the lease. On the annotator's gold turns (on average one
+    item in GOLD_EVERY, at places of their own: app.annotation.gold_pacing) it is gold;
+    only gold during a qualification round (`gold_only`), and AnnotatorHeld when none is
+    left.
 
     Regular prompts go in hand-out order, (priority, id), which is how "finish items
     before starting new ones" is kept cheaply: everyone takes the first open prompt, so
@@ -460,9 +463,10 @@ def _pick(
     conn = session.connection()
 
     def gold() -> Row | None:
-        prompt_id = conn.execute(_CLAIM_GOLD, params).scalar()
-        if prompt_id is None:
+        open_gold = conn.execute(_OPEN_GOLD, params).scalars().all()
+        if not open_gold:
             return None
+        prompt_id = gold_pacing.gold_order(prompt_set.gold_seed, annotator_id, open_gold)[0]
         return _lease(
             session, prompt_id, annotator_id, prompt_set, now, reusable.get(prompt_id), target=None
         )
@@ -471,7 +475,8 @@ def _pick(
         if (lease := gold()) is None:
             raise standing.no_gold_left(session, prompt_set.id, prompt_set.name)
         return lease
-    if finished % GOLD_EVERY == GOLD_EVERY - 1 and (lease := gold()) is not None:
+    gold_turn = gold_pacing.is_gold_turn(prompt_set.gold_seed, annotator_id, finished)
+    if gold_turn and (lease := gold()) is not None:
         return lease
     claim: dict[str, Any] = {
         **params,

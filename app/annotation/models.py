@@ -77,7 +77,11 @@ class Annotation(Base):
     # {candidate_id: 1..7}
     ratings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     rationale: Mapped[str | None] = mapped_column(Text)
+    # Time on the item as the server measured it (issue 20): the lease's hand-out to the
+    # submit, at most the lease's length. What signals, exports and the dashboard use.
     seconds_spent: Mapped[float] = mapped_column(default=0.0)
+    # The figure the client sent, kept beside it for reference only; NULL: none sent.
+    client_seconds_spent: Mapped[float | None]
     # Whether the annotator placed or moved any response before submitting (issue 11):
     # False means they sent the order as shown (after confirming it); NULL means the
     # client did not say (API callers that don't send it, rows stored before the field).

@@ -22,6 +22,7 @@ class SubmissionIn(BaseModel):
     flags: JsonObject = Field(default_factory=dict)
     ratings: JsonObject = Field(default_factory=dict)
     rationale: Text | None = None
+    # The client's timing, kept beside the server's own measure (which is what counts).
     seconds_spent: Number | None = None
     # Did the annotator place or move any response? Stored as sent; null: not said.
     order_changed: Bool | None = None

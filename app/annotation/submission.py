@@ -80,6 +80,8 @@ class SubmissionInput:
     flags: dict[str, list[str]] = field(default_factory=dict)
     ratings: dict[str, int] = field(default_factory=dict)
     rationale: str | None = None
+    # The client's own timing: stored as annotation.client_seconds_spent, for reference
+    # only; the server measures seconds_spent itself (issue 20).
     seconds_spent: float | None = None
     # Did the annotator place or move anything? None: the client did not say.
     order_changed: bool | None = None
@@ -248,6 +250,21 @@ def _check_open(assignment: Any, now: dt.datetime) -> None:
             f"{assignment.lease_expires_at:%Y-%m-%d %H:%M:%S} UTC; the item went back to the "
             "pool. Ask for the next item."
         )
+
+
+def seconds_on_item(lease: Any, now: dt.datetime) -> float:
+    """Time on the item as the server measured it (issue 20): from the hand-out of the
+    lease being submitted to `now`, within 0 and that lease's length. A reload of a live
+    lease shows it again without touching `leased_at`, so the time counts from its first
+    showing; a lapsed row that the annotator leases again is a new hand-out (its old
+    lease ended and held no seat), so the time counts from the new one. The client's own
+    figure is stored beside it (`client_seconds_spent`) and decides nothing."""
+    length = max(0.0, (lease.lease_expires_at - lease.leased_at).total_seconds())
+    return min(max(0.0, (now - lease.leased_at).total_seconds()), length)
+
+
+def _float_or_none(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _replay(
@@ -438,9 +455,6 @@ def store_annotation(
         session.rollback()
         summary = "; ".join(e["message"] for e in errors)
         raise AnnotationInvalid(f"The annotation was not saved: {summary}.", errors=errors)
-    seconds = data.seconds_spent
-    if seconds is None:
-        seconds = max(0.0, (now - assignment.leased_at).total_seconds())
     pairs = derive_comparisons(ranking)
     conn = session.connection()
     try:
@@ -455,7 +469,8 @@ def store_annotation(
                 "flags": flags,
                 "ratings": ratings,
                 "rationale": rationale,
-                "seconds_spent": float(seconds),
+                "seconds_spent": seconds_on_item(assignment, now),
+                "client_seconds_spent": _float_or_none(data.seconds_spent),
                 "order_changed": data.order_changed,
                 # From what the lease path served (assignment.suggested_order), not the client.
                 "suggestion_shown": bool(assignment.suggestion_shown),

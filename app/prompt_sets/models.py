@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Any, Literal, get_args
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, true
@@ -90,6 +91,10 @@ class PromptSet(Base):
     # `gold_window` gold answers falls below this (0..1); None: never pause.
     gold_pause_below: Mapped[float | None]
     gold_window: Mapped[int] = mapped_column(default=10, server_default="10")
+    # The secret that places and orders each annotator's gold items (issue 20:
+    # app.annotation.gold_pacing). Written once, never shown: with it, gold turns are
+    # unpredictable from outside yet the same in every app process.
+    gold_seed: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(16))
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL")
     )

@@ -17,6 +17,7 @@ from app.prompt_sets.models import Prompt
 from tests.factories.accounts import make_user
 from tests.factories.annotation import lease, lease_and_submit, submission_for
 from tests.factories.prompt_sets import make_prompt, make_prompt_set
+from tests.support.gold_pace import expected_kinds
 from tests.support.processes import calls_in_fresh_process
 
 
@@ -128,8 +129,9 @@ def test_gold_prompts_go_to_everyone_beyond_k_and_are_mixed_in(session: Session)
             submission.submit_annotation(session, annotator=user, data=submission_for(task))
         seen_gold.append(gold.id in order)
         if len(seen_gold) == 1:
-            # the first annotator meets the gold item mixed in, not only at the end
-            assert order.index(gold.id) == assignment.GOLD_EVERY - 1
+            # the first annotator meets the gold item at their first gold turn
+            kinds = expected_kinds(ps.gold_seed, user.id, gold=1, regular=6)
+            assert order.index(gold.id) == kinds.index(True)
     assert seen_gold == [True, True, True]
     n = session.scalars(select(Annotation).where(Annotation.prompt_id == gold.id)).all()
     assert len(n) == 3

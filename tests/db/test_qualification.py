@@ -21,6 +21,7 @@ from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from tests.factories.accounts import make_user
 from tests.factories.annotation import submission_for
 from tests.factories.prompt_sets import make_prompt, make_prompt_set
+from tests.support.gold_pace import expected_kinds
 
 
 def make_gold_set(session: Session, *, gold: int, regular: int, **fields: Any) -> PromptSet:
@@ -207,8 +208,8 @@ def test_without_qualification_nothing_changes(session: Session) -> None:
     kinds = []
     while (task := next_task(session, ps, user)) is not None:
         kinds.append(answer(session, task, user, agree=False))
-    # The usual pace: the fifth item is gold, regular first; no standing is written.
-    assert kinds[: assignment.GOLD_EVERY] == [False] * (assignment.GOLD_EVERY - 1) + [True]
+    # The usual pace (gold on the annotator's own gold turns); no standing is written.
+    assert kinds == expected_kinds(ps.gold_seed, user.id, gold=2, regular=8)
     assert sum(kinds) == 2 and len(kinds) == 10
     assert session.scalar(select(func.count()).select_from(AnnotatorStanding)) == 0
 

@@ -22,9 +22,10 @@ FILL_SQL = [
        FROM generate_series(1, :annotators) g""",
     """INSERT INTO prompt_set (name, description, guidelines, system_prompt, generation,
            candidates_per_prompt, annotators_per_prompt, lease_seconds, require_rationale,
-           require_ratings, status, created_at, updated_at)
+           require_ratings, status, gold_seed, created_at, updated_at)
        VALUES (:tag, 'Bulk data for streaming measurements', 'Rank by helpfulness.', '',
-           '{"model": "smollm2"}', 4, 3, 1800, false, false, 'active', now(), now())""",
+           '{"model": "smollm2"}', 4, 3, 1800, false, false, 'active', md5(random()::text),
+           now(), now())""",
     """INSERT INTO prompt (prompt_set_id, external_id, text, metadata, content_hash, status,
            candidates_ready, is_gold, created_at)
        SELECT ps.id, 'ext-' || g, 'Prompt ' || g || ': ' || repeat('please explain this. ', 4),
