@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, JSONType, utcnow
+from app.core.db import Base, JSONType, NullableJSONType, utcnow
 
 KINDS = ("fast", "full")
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -80,7 +80,11 @@ class RewardModel(Base):
 
 
 class CandidateScore(Base):
-    """A version's score for a candidate; `spread` is the ensemble's standard deviation."""
+    """A version's score for a candidate; `spread` is the ensemble's standard deviation.
+
+    `head_scores` keeps each bootstrap head's score: routing needs the spread of the
+    *gap* between two candidates of a prompt, which per-candidate spreads cannot give
+    (the same heads score both; issue 20). None for full versions and older rows."""
 
     __tablename__ = "candidate_score"
     __table_args__ = (Index("ix_candidate_score_candidate_id", "candidate_id"),)
@@ -93,6 +97,7 @@ class CandidateScore(Base):
     )
     score: Mapped[float]
     spread: Mapped[float] = mapped_column(default=0.0)
+    head_scores: Mapped[list[float] | None] = mapped_column(NullableJSONType)
 
 
 class CandidateEmbedding(Base):

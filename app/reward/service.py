@@ -8,6 +8,7 @@ and flush. Training itself runs in a worker (app.reward.worker), which ends a ve
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -25,6 +26,7 @@ from app.reward.errors import (
     RewardModelNotFound,
     RewardModelNotReady,
 )
+from app.reward.head import ScoreRow
 from app.reward.models import ACTIVE_STATUSES, RewardModel
 from app.reward.routing import refresh_priorities
 from app.reward.schemas import RewardModelOut, RoutingIn, parse_options
@@ -142,9 +144,7 @@ def activate_version(
     return version
 
 
-def _make_active(
-    session: Session, version: RewardModel, scores: dict[int, tuple[float, float]]
-) -> None:
+def _make_active(session: Session, version: RewardModel, scores: Mapping[int, ScoreRow]) -> None:
     session.execute(
         update(RewardModel)
         .where(RewardModel.prompt_set_id == version.prompt_set_id, RewardModel.id != version.id)

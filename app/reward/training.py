@@ -9,7 +9,7 @@ version's outcome is written later by `app.reward.service.finish_version` in one
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from app.core.config import Settings
 from app.reward import artifacts, embeddings, evaluation
 from app.reward.data import Pairs, SetData, load_set_data
 from app.reward.errors import NotEnoughComparisons
-from app.reward.head import Head, fit_fixed, fit_head, pair_accuracy
+from app.reward.head import Head, ScoreRow, fit_fixed, fit_head, pair_accuracy
 from app.reward.models import RewardModel
 from app.reward.schemas import TrainOptions
 
@@ -40,8 +40,8 @@ class Outcome:
     metrics: dict[str, Any]
     training_data: dict[str, Any]
     artifact_path: str
-    # candidate id -> (score, spread) for every candidate of the set
-    scores: dict[int, tuple[float, float]] = field(default_factory=dict)
+    # candidate id -> its score (with the bootstrap heads' for a fast version)
+    scores: Mapping[int, ScoreRow] = field(default_factory=dict)
     # for comparing with the active version on the same test pairs
     test: Pairs | None = None
     vectors: dict[int, np.ndarray] | None = None
@@ -116,14 +116,14 @@ def train_fast(
         matrix(fit.rejected),
         fit.weight,
         fit.split == "validation",
+        prompt_id=fit.prompt_id,
         ensemble=opts.ensemble,
         seed=opts.seed,
     )
     head_seconds = time.perf_counter() - started
     progress(0.9, "evaluating")
     ids = list(vectors)
-    score, spread = head.scores(np.vstack([vectors[i] for i in ids]))
-    scores = {cid: (float(s), float(d)) for cid, s, d in zip(ids, score, spread, strict=True)}
+    scores = dict(zip(ids, head.scored(np.vstack([vectors[i] for i in ids])), strict=True))
     metrics = _metrics(data, test, scores, head, opts)
     metrics["learning_curve"] = learning_curve(fit, test, matrix, head.c, opts.seed)
     metrics["timing"] = {
@@ -148,11 +148,11 @@ def train_fast(
 def _metrics(
     data: SetData,
     test: Pairs,
-    scores: dict[int, tuple[float, float]],
+    scores: Mapping[int, ScoreRow],
     head: Head,
     opts: TrainOptions,
 ) -> dict[str, Any]:
-    score_of = {cid: s for cid, (s, _) in scores.items()}
+    score_of = {cid: row[0] for cid, row in scores.items()}
     return {
         "test": evaluation.model_accuracy(score_of, test, seed=opts.seed),
         "ceiling": evaluation.ceiling(data, test),
