@@ -1,11 +1,15 @@
-"""Held-out evaluation of a version: accuracy with a 95% CI, the human ceiling, baselines.
+"""Held-out evaluation of a version: accuracy with a 95% CI, human references, baselines.
 
 Everything is measured on the test pairs (the export's stable hash split by prompt):
 - accuracy: share of test pairs whose chosen candidate scores higher (weights count tie
   halves), with a percentile bootstrap 95% CI that resamples *prompts* (pairs of one
   prompt are correlated, so resampling pairs would give a CI that is too narrow);
-- ceiling: how often another annotator of the same prompt orders the pair the same way
-  (app.analytics.agreement.leave_one_out_agreement);
+- human (`human_reference`), on the test pairs whose prompt another annotator ranked,
+  each with its n and CI, beside the model's accuracy on exactly those pairs:
+  inter-annotator agreement (the share of the other annotators who order the pair the
+  same way, about q^2 + (1-q)^2) and the accuracy of the majority of the other annotators
+  (about max(q, 1-q): what a model predicting the crowd can reach). The first was shown
+  as a "human agreement ceiling" before issue 20; it is no ceiling;
 - baselines: the longer answer wins; the candidate displayed first to that annotator wins.
 """
 
@@ -16,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from app.analytics.agreement import leave_one_out_agreement
+from app.analytics.agreement import leave_one_out_votes
 from app.annotation.assignment import candidate_order
 from app.reward.data import Pairs, SetData
 from app.reward.head import pair_accuracy
@@ -45,17 +49,37 @@ def accuracy_with_ci(
     }
 
 
-def ceiling(data: SetData, test: Pairs) -> dict[str, Any]:
-    """The human agreement ceiling on the test pairs (app.analytics.agreement)."""
-    pairs = zip(
-        test.prompt_id.tolist(),
-        test.annotator_id.tolist(),
-        test.chosen.tolist(),
-        test.rejected.tolist(),
-        strict=True,
+def human_reference(
+    data: SetData, test: Pairs, score_of: dict[int, float], *, seed: int = 0
+) -> dict[str, Any]:
+    """Inter-annotator agreement, the majority of the other annotators and the model, on the
+    same test pairs: those with another annotator who ranked both candidates.
+
+    Per pair, v is the other annotators' mean vote (1 chosen above, 0.5 tied, 0 below):
+    agreement counts v, the majority counts 1 when v > 1/2, 0.5 when v = 1/2 (the
+    others split) and 0 below. Pair weights (tie halves) and the prompt-clustered CI are
+    those of the model's accuracy."""
+    votes = leave_one_out_votes(
+        zip(
+            test.prompt_id.tolist(),
+            test.annotator_id.tolist(),
+            test.chosen.tolist(),
+            test.rejected.tolist(),
+            strict=True,
+        ),
+        data.rankings,
     )
-    agreement, counted = leave_one_out_agreement(pairs, data.rankings)
-    return {"agreement": None if agreement is None else round(agreement, 4), "pairs": counted}
+    covered = np.asarray([v is not None for v in votes], dtype=bool)
+    mean_vote = np.asarray([v for v in votes if v is not None], dtype=float)
+    same = test.where(covered)
+    majority = (mean_vote > 0.5) + 0.5 * (mean_vote == 0.5)
+    agreement = accuracy_with_ci(mean_vote, same.weight, same.prompt_id, seed=seed)
+    agreement["agreement"] = agreement.pop("accuracy")
+    return {
+        "inter_annotator_agreement": agreement,
+        "majority_accuracy": accuracy_with_ci(majority, same.weight, same.prompt_id, seed=seed),
+        "model_accuracy": model_accuracy(score_of, same, seed=seed),
+    }
 
 
 def _baseline(test: Pairs, rule: Callable[[int, int, int, int], float]) -> dict[str, Any]:

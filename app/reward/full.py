@@ -218,7 +218,7 @@ def train_full(
     score_of = {cid: s for cid, (s, _) in scores.items()}
     metrics = {
         "test": evaluation.model_accuracy(score_of, test, seed=opts.seed),
-        "ceiling": evaluation.ceiling(data, test),
+        "human": evaluation.human_reference(data, test, score_of, seed=opts.seed),
         "baselines": evaluation.baselines(data, test),
         "train_loss": [e["loss"] for e in trainer.state.log_history if "loss" in e][-20:],
         "steps": trainer.state.global_step,

@@ -155,7 +155,7 @@ def _metrics(
     score_of = {cid: row[0] for cid, row in scores.items()}
     return {
         "test": evaluation.model_accuracy(score_of, test, seed=opts.seed),
-        "ceiling": evaluation.ceiling(data, test),
+        "human": evaluation.human_reference(data, test, score_of, seed=opts.seed),
         "baselines": evaluation.baselines(data, test),
         "c": head.c,
         "validation_accuracy_by_c": head.validation_accuracy,

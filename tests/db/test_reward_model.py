@@ -112,7 +112,15 @@ def test_a_fast_version_beats_chance_on_held_out_prompts_and_reuses_embeddings(
             assert v1.status == "done" and v1.is_active, v1.error
             test = v1.metrics["test"]
             assert test["accuracy"] > 0.6 and test["ci95"][0] > 0.5  # chance is 0.5
-            assert v1.metrics["ceiling"]["agreement"] is not None
+            # Two annotators per prompt (tests/factories/reward.py) agree on the 4 on/off
+            # topic pairs and order the 2 within-kind pairs oppositely: agreement and the
+            # other annotator's "majority" are both 4/6 on every test pair, the model's
+            # pairs (each test prompt has its other annotator).
+            human = v1.metrics["human"]
+            assert human["inter_annotator_agreement"]["agreement"] == 0.6667
+            assert human["majority_accuracy"]["accuracy"] == 0.6667
+            assert human["majority_accuracy"]["pairs"] == test["pairs"]
+            assert human["model_accuracy"]["accuracy"] == test["accuracy"]
             assert set(v1.metrics["baselines"]) == {"longer_answer_wins", "first_displayed_wins"}
             assert len(v1.metrics["learning_curve"]) >= 3
             assert v1.training_data["pairs"]["test"] > 0 and v1.training_data["annotations"] == 32

@@ -130,17 +130,15 @@ def test_bad_training_options_name_the_field(options, field, message) -> None:
     assert message in caught.value.errors[0]["message"]
 
 
-def test_learning_curve_chart_has_a_point_per_size_and_the_ceiling() -> None:
+def test_learning_curve_chart_has_a_point_per_size_and_the_human_references() -> None:
     points = [
         {"comparisons": n, "accuracy": a, "ci95": [a - 0.05, a + 0.05]}
         for n, a in ((16, 0.6), (64, 0.7), (256, 0.8))
     ]
-    chart = charts.learning_curve_chart(points, ceiling=0.85)
-    assert len(chart["dots"]) == 3 and chart["ceiling_y"] is not None
+    guides = {"inter-annotator agreement": 0.62, "majority of the other annotators": 0.85}
+    chart = charts.learning_curve_chart(points, guides)
+    assert len(chart["dots"]) == 3
+    assert [g["name"] for g in chart["guides"]] == list(guides)
     ys = [d["y"] for d in chart["dots"]]
     assert ys == sorted(ys, reverse=True)  # higher accuracy is drawn higher
-    assert charts.learning_curve_chart([], None) is None
-    bars = charts.accuracy_bars(
-        {"test": {"accuracy": 0.8, "ci95": [0.7, 0.9]}, "ceiling": {"agreement": 0.75}}
-    )
-    assert [r["label"] for r in bars["rows"]] == ["reward model", "human agreement ceiling"]
+    assert charts.learning_curve_chart([], {}) is None
