@@ -126,6 +126,28 @@ def model_accuracy(score_of: dict[int, float], test: Pairs, *, seed: int = 0) ->
     )
 
 
+def paired_difference(
+    new_correct: np.ndarray,
+    old_correct: np.ndarray,
+    weight: np.ndarray,
+    prompt_ids: np.ndarray,
+    *,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Two scorers on the same pairs: each one's weighted accuracy and the difference
+    new - old with a prompt-clustered percentile bootstrap 95% CI (the pairs are the
+    same, so the CI is of the paired difference, much narrower than two separate CIs)."""
+    diff = accuracy_with_ci(new_correct - old_correct, weight, prompt_ids, seed=seed)
+    return {
+        "difference": diff["accuracy"],
+        "ci95": diff["ci95"],
+        "pairs": diff["pairs"],
+        "prompts": diff.get("prompts", 0),
+        "this_accuracy": accuracy_with_ci(new_correct, weight, prompt_ids)["accuracy"],
+        "its_accuracy": accuracy_with_ci(old_correct, weight, prompt_ids)["accuracy"],
+    }
+
+
 def curve_sizes(n_train: int, points: int = 6, smallest: int = 16) -> list[int]:
     """Training-set sizes for the learning curve: geometric from `smallest` to all."""
     if n_train <= smallest:

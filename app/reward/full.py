@@ -233,7 +233,7 @@ def train_full(
         (tmp / "README.md").write_text(
             artifacts.model_card(prompt_set=prompt_set_name, version=card, usage=FULL_USAGE)
         )
-    return Outcome(metrics, training_data, str(folder), scores)
+    return Outcome(metrics, training_data, str(folder), scores, test)
 
 
 def _classifier_scores(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -42,9 +41,8 @@ class Outcome:
     artifact_path: str
     # candidate id -> its score (with the bootstrap heads' for a fast version)
     scores: Mapping[int, ScoreRow] = field(default_factory=dict)
-    # for comparing with the active version on the same test pairs
+    # the test pairs, for comparing with the active version on pairs neither trained on
     test: Pairs | None = None
-    vectors: dict[int, np.ndarray] | None = None
 
 
 def load_data(session: Session, version: RewardModel, opts: TrainOptions) -> SetData:
@@ -142,7 +140,7 @@ def train_fast(
         (tmp / "README.md").write_text(
             artifacts.model_card(prompt_set=prompt_set_name, version=card, usage=FAST_USAGE)
         )
-    return Outcome(metrics, training_data, str(folder), scores, test, vectors)
+    return Outcome(metrics, training_data, str(folder), scores, test)
 
 
 def _metrics(
@@ -182,12 +180,3 @@ def learning_curve(
         acc = evaluation.accuracy_with_ci(correct, test.weight, test.prompt_id, seed=seed)
         points.append({"comparisons": n, "accuracy": acc["accuracy"], "ci95": acc["ci95"]})
     return points
-
-
-def head_accuracy_on(folder: Path, outcome: Outcome) -> float | None:
-    """Accuracy of another fast version's head on this outcome's test pairs (same
-    backbone and pooling, so the same embeddings apply)."""
-    assert outcome.test is not None and outcome.vectors is not None
-    weights = artifacts.load_head_weights(folder)[0]
-    score_of = {cid: float(v @ weights) for cid, v in outcome.vectors.items()}
-    return evaluation.model_accuracy(score_of, outcome.test)["accuracy"]
