@@ -13,11 +13,13 @@ import numpy as np
 from playwright.sync_api import Page, expect
 
 from app.core.db import make_engine, make_sessionmaker
+from app.generation.backends.transformers import pick_dtype
 from app.reward import artifacts, embeddings
-from app.reward.backbone import backbone_key, input_hash
+from app.reward.backbone import input_hash
 from app.reward.data import load_set_data
 from app.reward.head import Head
 from app.reward.models import CandidateEmbedding
+from app.reward.schemas import TrainOptions
 from tests.factories.accounts import DEFAULT_PASSWORD, make_user
 from tests.factories.reward import make_ranked_set, make_scored_version, make_version
 from tests.support.server import ranklab_env, run_cli, start_server
@@ -51,7 +53,8 @@ def _seed_cached_head(session, data_dir: Path, ps, version) -> None:
         data.candidates,
         embeddings.tokenizer_for("smollm2"),
     )
-    key, rng = backbone_key("smollm2"), np.random.default_rng(0)
+    key = embeddings.cache_key(TrainOptions(backbone="smollm2"), pick_dtype("auto"))
+    rng = np.random.default_rng(0)
     for cid, text in chats.items():
         session.add(
             CandidateEmbedding(

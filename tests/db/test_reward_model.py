@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -310,3 +311,17 @@ def test_a_worker_killed_mid_training_leaves_the_previous_version_active(
         if proc is not None and proc.poll() is None:
             proc.kill()
         engine.dispose()
+
+
+def test_a_prompt_longer_than_max_length_still_lets_candidates_differ(model_cache) -> None:
+    """Issue 20: truncation kept the start, so every candidate of a long prompt read the
+    same tokens and got the same embedding (and score). The end is kept now."""
+    from app.reward.backbone import embed_texts
+
+    lm, tokenizer, _source, _info = loaded_model("smollm2", model_cache, pick_dtype("auto"))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    prompt = "Please answer carefully. " * 40  # far more than 32 tokens
+    texts = [f"{prompt}\nAnswer: Water boils at 100 C.", f"{prompt}\nAnswer: banana window."]
+    vectors = embed_texts(lm, tokenizer, texts, pooling="last", max_length=32, batch_size=2)
+    assert not np.allclose(vectors[0], vectors[1])
