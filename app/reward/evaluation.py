@@ -28,22 +28,38 @@ from app.reward.head import pair_accuracy
 BOOTSTRAP = 1000
 
 
+def _weighted_share(hits: np.ndarray, totals: np.ndarray, axis: int = -1) -> np.ndarray:
+    return hits.sum(axis=axis) / np.maximum(totals.sum(axis=axis), 1e-12)
+
+
 def accuracy_with_ci(
     correct: np.ndarray, weight: np.ndarray, prompt_ids: np.ndarray, *, seed: int = 0
 ) -> dict[str, Any]:
-    """Weighted accuracy and a prompt-clustered percentile bootstrap 95% CI."""
+    """Weighted accuracy and a prompt-clustered percentile bootstrap 95% CI
+    (`scipy.stats.bootstrap` over the prompts' (hits, weight) totals, resampled together)."""
+    from scipy.stats import bootstrap
+
     if len(correct) == 0:
         return {"accuracy": None, "ci95": None, "pairs": 0}
     prompts, index = np.unique(prompt_ids, return_inverse=True)
     hits = np.bincount(index, weights=correct * weight, minlength=len(prompts))
     totals = np.bincount(index, weights=weight, minlength=len(prompts))
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(prompts), size=(BOOTSTRAP, len(prompts)))
-    boot = hits[draws].sum(axis=1) / np.maximum(totals[draws].sum(axis=1), 1e-12)
-    low, high = np.percentile(boot, [2.5, 97.5])
+    if len(prompts) > 1:
+        ci = bootstrap(
+            (hits, totals),
+            _weighted_share,
+            paired=True,
+            vectorized=True,
+            n_resamples=BOOTSTRAP,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        ).confidence_interval
+        low, high = float(ci.low), float(ci.high)
+    else:  # one prompt: every resample is that prompt
+        low = high = float(hits.sum() / totals.sum())
     return {
         "accuracy": round(float(hits.sum() / totals.sum()), 4),
-        "ci95": [round(float(low), 4), round(float(high), 4)],
+        "ci95": [round(low, 4), round(high, 4)],
         "pairs": int(len(correct)),
         "prompts": int(len(prompts)),
     }
