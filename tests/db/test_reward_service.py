@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -14,6 +15,7 @@ from app.exports import service as export_service
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from app.reward import service
 from app.reward.data import load_set_data, split_for
+from app.reward.head import Scored
 from app.reward.models import CandidateScore, RewardModel
 from app.reward.schemas import RoutingIn
 from app.reward.training import Outcome
@@ -181,6 +183,31 @@ def test_uncertain_first_hands_out_the_least_certain_prompt_first(session):
     service.set_routing(session, prompt_set_id=ps.id, data=RoutingIn(routing="in_order"))
     priorities = session.scalars(select(Prompt.priority).where(Prompt.prompt_set_id == ps.id))
     assert set(priorities) == {0}
+
+
+def test_uncertain_first_takes_the_gap_spread_from_the_stored_per_head_scores(session):
+    ps = make_prompt_set(session, prompts=2)
+    cands = _candidates(session, ps)
+    first, second = sorted(cands)
+    # Both prompts: the top two 3 apart, each candidate's spread across the 2 heads 3 or
+    # more. On `first` the heads agree on the gap (3 and 3): u = 1 - tanh(1.5) = 0.0949;
+    # on `second` they do not (6 and 0, sd 3): u = 2 Phi(-1) = 0.3173, so it goes first.
+    # (hypot of the per-candidate spreads put both at u = 1, tied, in id order.)
+    heads = {first: ((6.0, 0.0), (3.0, -3.0)), second: ((6.0, 0.0), (0.0, 0.0))}
+    scores = {}
+    for pid, (top, runner) in heads.items():
+        top_id, runner_id, *rest = cands[pid]
+        scores[top_id] = Scored(3.0, float(np.std(top)), top)
+        scores[runner_id] = Scored(0.0, float(np.std(runner)), runner)
+        scores.update({cid: Scored(-20.0, 0.0, (-20.0, -20.0)) for cid in rest})
+    version = make_scored_version(session, ps, scores)
+    stored = session.get(CandidateScore, (version.id, cands[first][0]))
+    assert stored is not None and stored.head_scores == [6.0, 0.0]
+    service.set_routing(session, prompt_set_id=ps.id, data=RoutingIn(routing="uncertain_first"))
+    rows = session.execute(select(Prompt.id, Prompt.priority).where(Prompt.prompt_set_id == ps.id))
+    priority = {pid: p for pid, p in rows}
+    assert priority[second] == 1 + round((1 - 0.3173105079) * 999_999)
+    assert priority[first] == 1 + round((1 - 0.0948517464) * 999_999)
 
 
 def test_random_routing_is_a_stable_shuffle(session):
