@@ -10,7 +10,7 @@ from sqlalchemy import select
 from app.generation.backends.transformers import pick_dtype
 from app.prompt_sets.models import Candidate, Prompt
 from app.reward import embeddings
-from app.reward.backbone import input_hash, keep_end
+from app.reward.backbone import backbone_key, input_hash, keep_end
 from app.reward.models import CandidateEmbedding
 from app.reward.schemas import TrainOptions
 from tests.factories.reward import make_ranked_set
@@ -78,3 +78,29 @@ def test_truncation_keeps_the_end_so_the_candidate_stays_whole() -> None:
     # prompt loses its first 4 tokens, the candidate is kept.
     assert keep_end([1, 2, 3, 4, 5, 6, 8, 9], 4) == [5, 6, 8, 9]
     assert keep_end([1, 2, 3], 4) == [1, 2, 3]
+
+
+def test_rows_cached_under_the_key_without_token_limit_are_embedded_again(session, settings):
+    """Before issue 20 the key was the backbone's identity alone: such a row (embedded at
+    some max_length, its start kept) is never served as another length's vector."""
+    ps = make_ranked_set(session, prompts=1)
+    ids = session.scalars(
+        select(Candidate.id).join(Prompt).where(Prompt.prompt_set_id == ps.id)
+    ).all()
+    chats = {cid: f"chat text of candidate {cid}" for cid in ids}
+    for cid, text in chats.items():
+        session.add(
+            CandidateEmbedding(
+                candidate_id=cid,
+                backbone=backbone_key("smollm2"),
+                pooling="last",
+                input_hash=input_hash(text),
+                dim=2,
+                vector=b"\0" * 8,
+            )
+        )
+    session.flush()
+    with pytest.raises(WouldEmbed):
+        embeddings.embed_candidates(
+            session, chats, TrainOptions(max_length=1024), settings, before_compute=_would_embed
+        )
