@@ -59,7 +59,8 @@ class RewardModel(Base):
     options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     # What it saw: annotation and comparison counts, the pair rules used (export options).
     training_data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    # Held-out accuracy with CI, ceiling, baselines, learning curve (app.reward.evaluation).
+    # Held-out accuracy with CI, human references, baselines, learning curve, the comparison
+    # with the active version (app.reward.evaluation, service.finish_version).
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     is_active: Mapped[bool] = mapped_column(default=False)

@@ -18,7 +18,7 @@ A prompt's uncertainty u in [0, 1] is the largest of three signals:
   never from the two per-candidate spreads: the same heads score both candidates, and
   most of a head's deviation is shared by them (issue 20: `hypot` of the two spreads
   overstated it, capped most prompts at u = 1 and tied them at the top priority). Rows
-  scored before per-head scores were stored fall back to `hypot`, an upper bound;
+  scored before per-head scores were stored fall back to `hypot` (independence);
 - disagreement: the share of the human comparisons on the prompt so far that the model
   orders the other way.
 """
