@@ -80,18 +80,14 @@ def pair_agreements(rankings: Iterable[Ranking]) -> dict[tuple[int, int], float]
     return {key: max(tally) / (tally[0] + tally[1] + tally[2]) for key, tally in counts.items()}
 
 
-def leave_one_out_agreement(
+def leave_one_out_votes(
     pairs: Iterable[tuple[int, int, int, int]],
     rankings: Mapping[int, Sequence[tuple[int, Mapping[int, int]]]],
-) -> tuple[float | None, int]:
-    """The human agreement ceiling of ordered pairs: for each (prompt, annotator, chosen,
-    rejected), the share of the prompt's *other* annotators who rank chosen above rejected
-    (a tie counts half), averaged over the pairs that have another annotator. No model
-    predicting one annotator from the crowd can be expected to beat it.
-
-    `rankings`: prompt id -> [(annotator id, {candidate id: rank})]. Returns (mean, pairs
-    counted); the mean is None when no pair has another annotator."""
-    values = []
+) -> list[float | None]:
+    """Per (prompt, annotator, chosen, rejected): the mean vote of the prompt's *other*
+    annotators who ranked both (1 chosen above, 0.5 tied, 0 below), or None when there
+    is no other. `rankings`: prompt id -> [(annotator id, {candidate id: rank})]."""
+    out: list[float | None] = []
     for prompt_id, annotator, chosen, rejected in pairs:
         votes = [
             1.0
@@ -102,8 +98,23 @@ def leave_one_out_agreement(
             for who, ranks in rankings.get(prompt_id, [])
             if who != annotator and chosen in ranks and rejected in ranks
         ]
-        if votes:
-            values.append(sum(votes) / len(votes))
+        out.append(sum(votes) / len(votes) if votes else None)
+    return out
+
+
+def leave_one_out_agreement(
+    pairs: Iterable[tuple[int, int, int, int]],
+    rankings: Mapping[int, Sequence[tuple[int, Mapping[int, int]]]],
+) -> tuple[float | None, int]:
+    """Inter-annotator agreement of ordered pairs: for each (prompt, annotator, chosen,
+    rejected), the share of the prompt's *other* annotators who rank chosen above rejected
+    (a tie counts half), averaged over the pairs that have another annotator. With a
+    share q of annotators on one side it is about q^2 + (1-q)^2; it is *not* a ceiling
+    for a model (predicting the others' majority reaches about max(q, 1-q); see
+    app.reward.evaluation.human_reference, issue 20).
+
+    Returns (mean, pairs counted); the mean is None when no pair has another annotator."""
+    values = [v for v in leave_one_out_votes(pairs, rankings) if v is not None]
     return (float(np.mean(values)) if values else None), len(values)
 
 

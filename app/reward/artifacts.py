@@ -53,6 +53,27 @@ def load_head_weights(folder: Path) -> np.ndarray:
         return np.asarray(data["weights"])
 
 
+def _human_lines(metrics: dict[str, Any]) -> list[str]:
+    human = metrics.get("human")
+    if human is None:  # a version trained before issue 20
+        old = metrics.get("ceiling", {})
+        return [f"- inter-annotator agreement (leave-one-out): {old.get('agreement')}"]
+    rows = [
+        ("inter-annotator agreement", human["inter_annotator_agreement"], "agreement"),
+        (
+            "accuracy of the majority of the other annotators",
+            human["majority_accuracy"],
+            "accuracy",
+        ),
+        ("reward model on the same pairs", human["model_accuracy"], "accuracy"),
+    ]
+    return [
+        f"- {name}: {value.get(key)} (95% CI {value.get('ci95')}, {value.get('pairs')} test "
+        f"pairs another annotator ranked)"
+        for name, value, key in rows
+    ]
+
+
 def model_card(*, prompt_set: str, version: dict[str, Any], usage: str) -> str:
     """README.md: what the version is, the data it saw, its metrics and settings."""
     metrics = version.get("metrics", {})
@@ -72,7 +93,7 @@ def model_card(*, prompt_set: str, version: dict[str, Any], usage: str) -> str:
         "",
         f"- accuracy on test pairs: {test.get('accuracy')} (95% CI {test.get('ci95')}, "
         f"{test.get('pairs')} pairs)",
-        f"- human agreement ceiling: {metrics.get('ceiling', {}).get('agreement')}",
+        *_human_lines(metrics),
     ]
     for name, value in metrics.get("baselines", {}).items():
         lines.append(f"- baseline {name.replace('_', ' ')}: {value.get('accuracy')}")

@@ -24,6 +24,18 @@ from app.generation.model_cache import file_sha256
 from app.generation.model_files import ModelSource, resolve_model
 from app.reward.errors import InvalidRewardOptions
 
+# How an input longer than max_length is cut (part of the embedding cache key): keep its
+# end, so the candidate (the assistant turn, last) stays whole and the prompt loses its
+# start. Keeping the start gave every candidate of a long prompt the same input and
+# the same score (issue 20).
+TRUNCATION = "keep-end"
+
+
+def keep_end(ids: list[int], max_length: int) -> list[int]:
+    """The last max_length token ids: a long prompt loses its start, the candidate after
+    it stays whole (only a candidate longer than max_length by itself is cut)."""
+    return ids[-max_length:] if len(ids) > max_length else ids
+
 
 def validate_backbone(backbone: str) -> ModelSource:
     """A backbone the generation settings accept and that exists here; 422 naming it."""
@@ -107,26 +119,22 @@ def embed_texts(
 ) -> np.ndarray:
     """float32 embeddings (len(texts), hidden) of the last layer, last-token or mean pooled.
 
-    Texts go through in length order so a batch pads little; `on_batch(done)` after each
-    batch (progress, cancellation).
+    An input longer than max_length keeps its end (`keep_end`). Texts go through in
+    length order so a batch pads little; `on_batch(done)` after each batch (progress,
+    cancellation).
     """
     import torch
 
     base = getattr(lm, lm.base_model_prefix, lm)  # the transformer without the LM head
     device = next(lm.parameters()).device
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    kept = [keep_end(list(ids), max_length) for ids in encoded]
+    order = sorted(range(len(kept)), key=lambda i: len(kept[i]))
     out = np.zeros((len(texts), lm.config.hidden_size), dtype=np.float32)
     done = 0
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        enc = tokenizer(
-            [texts[i] for i in idx],
-            return_tensors="pt",
-            padding=True,
-            truncation=True,
-            max_length=max_length,
-            add_special_tokens=False,
-        )
+        enc = tokenizer.pad({"input_ids": [kept[i] for i in idx]}, return_tensors="pt")
         enc = {k: v.to(device) for k, v in enc.items()}
         with torch.inference_mode():
             hidden = base(**enc).last_hidden_state.float()

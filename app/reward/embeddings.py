@@ -1,8 +1,11 @@
 """Embeddings of (prompt, candidate) by a frozen backbone, cached in the database.
 
-A cached row is keyed by candidate, backbone identity and pooling and carries the hash
-of the exact text embedded: a candidate whose text, prompt or system prompt is unchanged
-is never embedded again; a changed one is embedded and its row replaced.
+A cached row is keyed by candidate, pooling and `cache_key`: the backbone's identity
+plus everything else that changes the vector (the token limit, the weights' dtype, the
+truncation rule; issue 20: a key without them reused embeddings of inputs truncated at
+another length), and carries the hash of the exact text embedded: a candidate whose
+text, prompt or system prompt is unchanged is never embedded again; a changed one is
+embedded and its row replaced.
 """
 
 from __future__ import annotations
@@ -47,6 +50,13 @@ def candidate_chats(
     return out
 
 
+def cache_key(opts: TrainOptions, dtype: str) -> str:
+    """The embedding cache's `backbone` column: the backbone's identity, the token limit,
+    the dtype the weights run in (`pick_dtype` resolved) and the truncation rule."""
+    rule = f"max{opts.max_length}-{dtype}-{bb.TRUNCATION}"
+    return f"{bb.backbone_key(opts.backbone)}|{rule}"
+
+
 def embed_candidates(
     session: Session,
     chats: dict[int, str],
@@ -63,9 +73,11 @@ def embed_candidates(
     SQLite an open transaction holds the single write lock)."""
     import time
 
+    from app.generation.backends.transformers import pick_dtype
+
     stats = stats if stats is not None else EmbeddingStats()
     backbone, pooling, max_length = opts.backbone, opts.pooling, opts.max_length
-    key = bb.backbone_key(backbone)
+    key = cache_key(opts, pick_dtype(app_settings.generation_dtype))
     hashes = {cid: bb.input_hash(text) for cid, text in chats.items()}
     rows = {
         r.candidate_id: r

@@ -27,6 +27,7 @@ from app.generation.model_cache import cache_folder
 from app.generation.model_files import resolve_model
 from app.prompt_sets.content import as_messages
 from app.reward import artifacts, evaluation
+from app.reward.backbone import keep_end
 from app.reward.errors import OverTimeBudget
 from app.reward.models import RewardModel
 from app.reward.schemas import TrainOptions
@@ -218,7 +219,7 @@ def train_full(
     score_of = {cid: s for cid, (s, _) in scores.items()}
     metrics = {
         "test": evaluation.model_accuracy(score_of, test, seed=opts.seed),
-        "ceiling": evaluation.ceiling(data, test),
+        "human": evaluation.human_reference(data, test, score_of, seed=opts.seed),
         "baselines": evaluation.baselines(data, test),
         "train_loss": [e["loss"] for e in trainer.state.log_history if "loss" in e][-20:],
         "steps": trainer.state.global_step,
@@ -233,7 +234,7 @@ def train_full(
         (tmp / "README.md").write_text(
             artifacts.model_card(prompt_set=prompt_set_name, version=card, usage=FULL_USAGE)
         )
-    return Outcome(metrics, training_data, str(folder), scores)
+    return Outcome(metrics, training_data, str(folder), scores, test)
 
 
 def _classifier_scores(
@@ -255,15 +256,14 @@ def _classifier_scores(
     # Inference has no optimizer state to fit in memory: a larger batch than training's
     # (a forward pass costs about the same for 1 or 16 short rows on CPU).
     batch = max(opts.batch_size, SCORE_BATCH)
+    # Keep each input's end (app.reward.backbone.keep_end): the prompt loses its start,
+    # never the candidate.
+    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    kept = [keep_end(list(ids), opts.max_length) for ids in encoded]
     for start in range(0, len(texts), batch):
-        enc = tokenizer(
-            texts[start : start + batch],
-            return_tensors="pt",
-            padding=True,
-            truncation=True,
-            max_length=opts.max_length,
-            add_special_tokens=False,
-        ).to(device)
+        enc = tokenizer.pad({"input_ids": kept[start : start + batch]}, return_tensors="pt").to(
+            device
+        )
         with torch.inference_mode():
             logits = model(**enc).logits[:, 0].float().cpu().numpy()
         for cid, value in zip(candidate_ids[start : start + batch], logits, strict=True):

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, JSONType, utcnow
+from app.core.db import Base, JSONType, NullableJSONType, utcnow
 
 KINDS = ("fast", "full")
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
@@ -59,7 +59,8 @@ class RewardModel(Base):
     options: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     # What it saw: annotation and comparison counts, the pair rules used (export options).
     training_data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    # Held-out accuracy with CI, ceiling, baselines, learning curve (app.reward.evaluation).
+    # Held-out accuracy with CI, human references, baselines, learning curve, the comparison
+    # with the active version (app.reward.evaluation, service.finish_version).
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="queued")
     is_active: Mapped[bool] = mapped_column(default=False)
@@ -80,7 +81,11 @@ class RewardModel(Base):
 
 
 class CandidateScore(Base):
-    """A version's score for a candidate; `spread` is the ensemble's standard deviation."""
+    """A version's score for a candidate; `spread` is the ensemble's standard deviation.
+
+    `head_scores` keeps each bootstrap head's score: routing needs the spread of the
+    *gap* between two candidates of a prompt, which per-candidate spreads cannot give
+    (the same heads score both; issue 20). None for full versions and older rows."""
 
     __tablename__ = "candidate_score"
     __table_args__ = (Index("ix_candidate_score_candidate_id", "candidate_id"),)
@@ -93,6 +98,7 @@ class CandidateScore(Base):
     )
     score: Mapped[float]
     spread: Mapped[float] = mapped_column(default=0.0)
+    head_scores: Mapped[list[float] | None] = mapped_column(NullableJSONType)
 
 
 class CandidateEmbedding(Base):

@@ -27,7 +27,8 @@ class TrainOptions(BaseModel):
     # -- fast: frozen backbone + Bradley-Terry head ---------------------------------------
     pooling: Literal["last", "mean"] = "last"
     max_length: int = Field(default=512, ge=16, le=8192)
-    """Tokens read per (prompt, candidate); longer inputs keep their start."""
+    """Tokens read per (prompt, candidate); a longer input keeps its end: the prompt
+    loses its start, the candidate stays whole."""
     batch_size: int = Field(default=16, ge=1, le=512)
     validation_fraction: float = Field(default=0.15, gt=0.0, lt=1.0)
     """Share of training prompts used to choose the regularisation C."""

@@ -8,6 +8,7 @@ worker's background pass (`score_missing`), which then refreshes the set's prior
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -18,44 +19,56 @@ from app.core.config import Settings
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from app.reward import artifacts, embeddings
 from app.reward.data import load_set_data
+from app.reward.head import Scored, ScoreRow, scored_rows
 from app.reward.models import CandidateScore, RewardModel
 from app.reward.routing import refresh_priorities
 from app.reward.schemas import TrainOptions
 
 
 def write_scores(
-    session: Session, version_id: int, scores: dict[int, tuple[float, float]], *, replace: bool
+    session: Session,
+    version_id: int,
+    scores: Mapping[int, ScoreRow],
+    *,
+    replace: bool,
 ) -> None:
-    """Store scores (flush, no commit); `replace` drops the version's earlier scores."""
+    """Store scores (flush, no commit); `replace` drops the version's earlier scores.
+    A (score, spread) pair stores no per-head scores."""
     if replace:
         session.execute(delete(CandidateScore).where(CandidateScore.reward_model_id == version_id))
     if scores:
         session.connection().execute(
             insert(CandidateScore),
             [
-                {"reward_model_id": version_id, "candidate_id": cid, "score": s, "spread": d}
-                for cid, (s, d) in scores.items()
+                {
+                    "reward_model_id": version_id,
+                    "candidate_id": cid,
+                    "score": row[0],
+                    "spread": row[1],
+                    "head_scores": _heads(row),
+                }
+                for cid, row in scores.items()
             ],
         )
 
 
-def scores_from_head(
-    weights: np.ndarray, vectors: dict[int, np.ndarray]
-) -> dict[int, tuple[float, float]]:
-    """(score, spread) per candidate: row 0 of the weights scores, the rest spread."""
+def _heads(row: ScoreRow) -> list[float] | None:
+    return list(row.heads) if isinstance(row, Scored) and row.heads else None
+
+
+def scores_from_head(weights: np.ndarray, vectors: dict[int, np.ndarray]) -> dict[int, Scored]:
+    """Scored per candidate: row 0 of the weights scores, the others are the bootstrap
+    heads (their spread and each one's score)."""
     if not vectors:
         return {}
     ids = list(vectors)
-    all_scores = np.vstack([vectors[i] for i in ids]) @ weights.T
-    spread = all_scores[:, 1:].std(axis=1) if weights.shape[0] > 1 else np.zeros(len(ids))
-    return {
-        cid: (float(s), float(d)) for cid, s, d in zip(ids, all_scores[:, 0], spread, strict=True)
-    }
+    rows = scored_rows(np.vstack([vectors[i] for i in ids]) @ weights.T)
+    return dict(zip(ids, rows, strict=True))
 
 
 def compute_scores(
     session: Session, version: RewardModel, candidate_ids: list[int], app_settings: Settings
-) -> dict[int, tuple[float, float]]:
+) -> Mapping[int, ScoreRow]:
     """Scores of the given candidates of the version's set (embedding what is missing)."""
     opts = TrainOptions.model_validate(version.options)
     if version.kind == "full":

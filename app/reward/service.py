@@ -8,8 +8,10 @@ and flush. Training itself runs in a worker (app.reward.worker), which ends a ve
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -25,11 +27,13 @@ from app.reward.errors import (
     RewardModelNotFound,
     RewardModelNotReady,
 )
-from app.reward.models import ACTIVE_STATUSES, RewardModel
+from app.reward.evaluation import paired_difference
+from app.reward.head import ScoreRow, pair_accuracy
+from app.reward.models import ACTIVE_STATUSES, CandidateScore, RewardModel
 from app.reward.routing import refresh_priorities
-from app.reward.schemas import RewardModelOut, RoutingIn, parse_options
+from app.reward.schemas import RewardModelOut, RoutingIn, TrainOptions, parse_options
 from app.reward.scoring import compute_scores, write_scores
-from app.reward.training import Outcome, head_accuracy_on
+from app.reward.training import Outcome
 
 
 def create_version(
@@ -142,9 +146,7 @@ def activate_version(
     return version
 
 
-def _make_active(
-    session: Session, version: RewardModel, scores: dict[int, tuple[float, float]]
-) -> None:
+def _make_active(session: Session, version: RewardModel, scores: Mapping[int, ScoreRow]) -> None:
     session.execute(
         update(RewardModel)
         .where(RewardModel.prompt_set_id == version.prompt_set_id, RewardModel.id != version.id)
@@ -200,25 +202,32 @@ def set_routing(session: Session, *, prompt_set_id: int, data: RoutingIn) -> Pro
 
 
 def finish_version(session: Session, *, version_id: int, outcome: Outcome) -> RewardModel:
-    """Store a finished version; activate it unless it evaluates worse than the active
-    one on the same held-out pairs (then it is kept, inactive, with the reason). Commits."""
+    """Store a finished version; activate it unless it is worse than the active one.
+    Commits.
+
+    Worse means: on the held-out pairs *neither* version trained on (the new version's
+    test pairs whose prompts are also in the active version's test split: a different
+    test_fraction holds out other prompts), scored by both (the new version's scores and
+    the active version's stored ones), the paired bootstrap 95% CI of the accuracy
+    difference lies below 0 (issue 20). No common pair, or a CI that includes 0, is no
+    evidence against the new version: it is activated. The comparison is stored either way.
+    """
     version = load_version(session, version_id)
     version.metrics, version.training_data = outcome.metrics, outcome.training_data
     version.artifact_path = outcome.artifact_path
     version.status, version.finished_at, version.progress = "done", utcnow(), 1.0
     version.progress_message = "done"
     current = active_version(session, version.prompt_set_id)
-    ours = outcome.metrics.get("test", {}).get("accuracy")
-    theirs = None if current is None else _accuracy_of(current, version, outcome)
-    version.metrics = {
-        **outcome.metrics,
-        "compared_with_active": _comparison(current, theirs, ours),
-    }
-    if theirs is not None and ours is not None and ours < theirs:
+    comparison = {} if current is None else _compare_with(session, current, version, outcome)
+    version.metrics = {**outcome.metrics, "compared_with_active": comparison}
+    upper = (comparison.get("ci95") or [0.0, 0.0])[1]
+    if current is not None and upper < 0:
         version.progress_message = (
-            f"kept inactive: held-out accuracy {ours:.3f} is below the active version "
-            f"{current.id}'s {theirs:.3f}"  # type: ignore[union-attr]
-        )
+            f"kept inactive: on {comparison['pairs']} held-out pairs neither version trained "
+            f"on, accuracy {comparison['this_accuracy']:.3f} vs the active version "
+            f"{current.id}'s {comparison['its_accuracy']:.3f} (difference "
+            f"{comparison['difference']:+.3f}, 95% CI {comparison['ci95']})"
+        )[:200]
     else:
         session.flush()
         _make_active(session, version, outcome.scores)
@@ -226,29 +235,58 @@ def finish_version(session: Session, *, version_id: int, outcome: Outcome) -> Re
     return version
 
 
-def _accuracy_of(current: RewardModel, new: RewardModel, outcome: Outcome) -> float | None:
-    """The active version's accuracy on the new version's test pairs where it can be
-    measured (a fast head on the same embeddings), else its own recorded accuracy."""
-    same_inputs = (
-        current.kind == new.kind == "fast"
-        and current.options.get("backbone") == new.options.get("backbone")
-        and current.options.get("pooling") == new.options.get("pooling")
-        and current.artifact_path
+def _compare_with(
+    session: Session, current: RewardModel, new: RewardModel, outcome: Outcome
+) -> dict[str, Any]:
+    """The new version against the active one on the pairs neither trained on."""
+    found: dict[str, Any] = {"version": current.id}
+    test = outcome.test
+    if test is None or len(test) == 0:
+        return {**found, "pairs": 0, "reason": "the new version recorded no test pairs"}
+    theirs = TrainOptions.model_validate(current.options)
+    hashes = dict(
+        session.execute(
+            select(Prompt.id, Prompt.content_hash).where(
+                Prompt.id.in_({int(p) for p in test.prompt_id})
+            )
+        ).all()
     )
-    if same_inputs and outcome.test is not None:
-        from pathlib import Path
+    old_score = dict(
+        session.execute(
+            select(CandidateScore.candidate_id, CandidateScore.score).where(
+                CandidateScore.reward_model_id == current.id
+            )
+        ).all()
+    )
+    new_score = {cid: row[0] for cid, row in outcome.scores.items()}
+    keep = np.asarray(
+        [
+            int(p) in hashes
+            and reward_data.split_for(
+                hashes[int(p)], theirs.test_fraction, theirs.validation_fraction
+            )
+            == "test"
+            and all(int(c) in old_score and int(c) in new_score for c in (chosen, rejected))
+            for p, chosen, rejected in zip(test.prompt_id, test.chosen, test.rejected, strict=True)
+        ],
+        dtype=bool,
+    )
+    common = test.where(keep)
+    if len(common) == 0:
+        return {**found, "pairs": 0, "reason": "no held-out pair that neither version trained on"}
 
-        try:
-            return head_accuracy_on(Path(current.artifact_path or ""), outcome)
-        except OSError:
-            pass
-    return (current.metrics or {}).get("test", {}).get("accuracy")
+    def correct(score: dict[int, float]) -> np.ndarray:
+        gaps = [
+            score[int(c)] - score[int(r)]
+            for c, r in zip(common.chosen, common.rejected, strict=True)
+        ]
+        return pair_accuracy(np.asarray(gaps))
 
-
-def _comparison(current: RewardModel | None, theirs: float | None, ours: float | None) -> dict:
-    if current is None:
-        return {}
-    return {"version": current.id, "its_accuracy": theirs, "this_accuracy": ours}
+    opts = TrainOptions.model_validate(new.options)
+    paired = paired_difference(
+        correct(new_score), correct(old_score), common.weight, common.prompt_id, seed=opts.seed
+    )
+    return {**found, **paired}
 
 
 def fail_version(session: Session, *, version_id: int, reason: str) -> None:
@@ -322,8 +360,6 @@ def queue_due_retrains(session: Session, *, min_comparisons: int) -> list[int]:
 
 
 def score_count(session: Session, version_id: int) -> int:
-    from app.reward.models import CandidateScore
-
     return (
         session.scalar(
             select(func.count())

@@ -9,9 +9,8 @@ version's outcome is written later by `app.reward.service.finish_version` in one
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ from app.core.config import Settings
 from app.reward import artifacts, embeddings, evaluation
 from app.reward.data import Pairs, SetData, load_set_data
 from app.reward.errors import NotEnoughComparisons
-from app.reward.head import Head, fit_fixed, fit_head, pair_accuracy
+from app.reward.head import Head, ScoreRow, fit_fixed, fit_head, pair_accuracy
 from app.reward.models import RewardModel
 from app.reward.schemas import TrainOptions
 
@@ -40,11 +39,10 @@ class Outcome:
     metrics: dict[str, Any]
     training_data: dict[str, Any]
     artifact_path: str
-    # candidate id -> (score, spread) for every candidate of the set
-    scores: dict[int, tuple[float, float]] = field(default_factory=dict)
-    # for comparing with the active version on the same test pairs
+    # candidate id -> its score (with the bootstrap heads' for a fast version)
+    scores: Mapping[int, ScoreRow] = field(default_factory=dict)
+    # the test pairs, for comparing with the active version on pairs neither trained on
     test: Pairs | None = None
-    vectors: dict[int, np.ndarray] | None = None
 
 
 def load_data(session: Session, version: RewardModel, opts: TrainOptions) -> SetData:
@@ -116,14 +114,14 @@ def train_fast(
         matrix(fit.rejected),
         fit.weight,
         fit.split == "validation",
+        prompt_id=fit.prompt_id,
         ensemble=opts.ensemble,
         seed=opts.seed,
     )
     head_seconds = time.perf_counter() - started
     progress(0.9, "evaluating")
     ids = list(vectors)
-    score, spread = head.scores(np.vstack([vectors[i] for i in ids]))
-    scores = {cid: (float(s), float(d)) for cid, s, d in zip(ids, score, spread, strict=True)}
+    scores = dict(zip(ids, head.scored(np.vstack([vectors[i] for i in ids])), strict=True))
     metrics = _metrics(data, test, scores, head, opts)
     metrics["learning_curve"] = learning_curve(fit, test, matrix, head.c, opts.seed)
     metrics["timing"] = {
@@ -142,20 +140,20 @@ def train_fast(
         (tmp / "README.md").write_text(
             artifacts.model_card(prompt_set=prompt_set_name, version=card, usage=FAST_USAGE)
         )
-    return Outcome(metrics, training_data, str(folder), scores, test, vectors)
+    return Outcome(metrics, training_data, str(folder), scores, test)
 
 
 def _metrics(
     data: SetData,
     test: Pairs,
-    scores: dict[int, tuple[float, float]],
+    scores: Mapping[int, ScoreRow],
     head: Head,
     opts: TrainOptions,
 ) -> dict[str, Any]:
-    score_of = {cid: s for cid, (s, _) in scores.items()}
+    score_of = {cid: row[0] for cid, row in scores.items()}
     return {
         "test": evaluation.model_accuracy(score_of, test, seed=opts.seed),
-        "ceiling": evaluation.ceiling(data, test),
+        "human": evaluation.human_reference(data, test, score_of, seed=opts.seed),
         "baselines": evaluation.baselines(data, test),
         "c": head.c,
         "validation_accuracy_by_c": head.validation_accuracy,
@@ -182,12 +180,3 @@ def learning_curve(
         acc = evaluation.accuracy_with_ci(correct, test.weight, test.prompt_id, seed=seed)
         points.append({"comparisons": n, "accuracy": acc["accuracy"], "ci95": acc["ci95"]})
     return points
-
-
-def head_accuracy_on(folder: Path, outcome: Outcome) -> float | None:
-    """Accuracy of another fast version's head on this outcome's test pairs (same
-    backbone and pooling, so the same embeddings apply)."""
-    assert outcome.test is not None and outcome.vectors is not None
-    weights = artifacts.load_head_weights(folder)[0]
-    score_of = {cid: float(v @ weights) for cid, v in outcome.vectors.items()}
-    return evaluation.model_accuracy(score_of, outcome.test)["accuracy"]

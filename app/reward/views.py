@@ -47,6 +47,12 @@ def scores_payload(session: Session, prompt_set_id: int, *, limit: int) -> dict[
     }
 
 
+def _human_cells(metrics: dict[str, Any]) -> dict[str, Any]:
+    human = charts.human_reference(metrics)
+    agreement, majority = human["agreement"] or {}, human["majority"] or {}
+    return {"agreement": agreement.get("accuracy"), "majority": majority.get("accuracy")}
+
+
 def _version_row(version: Any) -> dict[str, Any]:
     test = (version.metrics or {}).get("test", {})
     return {
@@ -60,10 +66,18 @@ def _version_row(version: Any) -> dict[str, Any]:
         "error": version.error,
         "accuracy": test.get("accuracy"),
         "ci95": test.get("ci95"),
-        "ceiling": (version.metrics or {}).get("ceiling", {}).get("agreement"),
+        **_human_cells(version.metrics or {}),
         "comparisons": (version.training_data or {}).get("comparisons"),
         "created_at": version.created_at,
         "downloadable": version.status == "done" and bool(version.artifact_path),
+    }
+
+
+def _guides(metrics: dict[str, Any]) -> dict[str, float | None]:
+    human = charts.human_reference(metrics)
+    return {
+        charts.AGREEMENT: (human["agreement"] or {}).get("accuracy"),
+        charts.MAJORITY: (human["majority"] or {}).get("accuracy"),
     }
 
 
@@ -88,9 +102,7 @@ def reward_tab_context(
         "min_comparisons": app_settings.reward_min_comparisons,
         "versions": [_version_row(v) for v in versions],
         "shown": _version_row(shown) if shown else None,
-        "curve": charts.learning_curve_chart(
-            metrics.get("learning_curve", []), metrics.get("ceiling", {}).get("agreement")
-        )
+        "curve": charts.learning_curve_chart(metrics.get("learning_curve", []), _guides(metrics))
         if shown
         else None,
         "bars": charts.accuracy_bars(metrics) if shown else None,

@@ -13,11 +13,13 @@ import numpy as np
 from playwright.sync_api import Page, expect
 
 from app.core.db import make_engine, make_sessionmaker
+from app.generation.backends.transformers import pick_dtype
 from app.reward import artifacts, embeddings
-from app.reward.backbone import backbone_key, input_hash
+from app.reward.backbone import input_hash
 from app.reward.data import load_set_data
 from app.reward.head import Head
 from app.reward.models import CandidateEmbedding
+from app.reward.schemas import TrainOptions
 from tests.factories.accounts import DEFAULT_PASSWORD, make_user
 from tests.factories.reward import make_ranked_set, make_scored_version, make_version
 from tests.support.server import ranklab_env, run_cli, start_server
@@ -25,7 +27,11 @@ from tests.support.server import ranklab_env, run_cli, start_server
 DIM = 576
 METRICS = {
     "test": {"accuracy": 0.81, "ci95": [0.74, 0.88], "pairs": 120, "prompts": 10},
-    "ceiling": {"agreement": 0.77, "pairs": 120},
+    "human": {
+        "inter_annotator_agreement": {"agreement": 0.64, "ci95": [0.58, 0.7], "pairs": 120},
+        "majority_accuracy": {"accuracy": 0.83, "ci95": [0.77, 0.89], "pairs": 120},
+        "model_accuracy": {"accuracy": 0.81, "ci95": [0.74, 0.88], "pairs": 120},
+    },
     "baselines": {
         "longer_answer_wins": {"accuracy": 0.52, "ci95": [0.45, 0.6]},
         "first_displayed_wins": {"accuracy": 0.49, "ci95": [0.41, 0.57]},
@@ -47,7 +53,8 @@ def _seed_cached_head(session, data_dir: Path, ps, version) -> None:
         data.candidates,
         embeddings.tokenizer_for("smollm2"),
     )
-    key, rng = backbone_key("smollm2"), np.random.default_rng(0)
+    key = embeddings.cache_key(TrainOptions(backbone="smollm2"), pick_dtype("auto"))
+    rng = np.random.default_rng(0)
     for cid, text in chats.items():
         session.add(
             CandidateEmbedding(
@@ -97,7 +104,12 @@ def test_admin_reads_metrics_activates_a_version_and_sets_routing(
         expect(page.locator(f'[data-version="{first.id}"] .badge')).to_have_text("active")
         expect(page.locator('[data-chart="learning-curve"] circle')).to_have_count(5)
         expect(page.locator('[data-chart="accuracy"]')).to_contain_text("81.0%")
-        expect(page.locator('[data-chart="accuracy"]')).to_contain_text("human agreement ceiling")
+        bars = page.locator('[data-chart="accuracy"]')
+        expect(bars).to_contain_text("inter-annotator agreement")
+        expect(bars).to_contain_text("64.0% [58.0%, 70.0%] n=120")
+        expect(bars).to_contain_text("majority of the other annotators")
+        expect(bars).to_contain_text("83.0% [77.0%, 89.0%] n=120")
+        expect(page.locator('[data-chart="learning-curve"] [data-guide]')).to_have_count(2)
 
         page.locator(f'[data-version="{second.id}"]').get_by_role("button", name="Activate").click()
         expect(page.get_by_text(f"Version {second.id} is now active")).to_be_visible()

@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -112,7 +113,15 @@ def test_a_fast_version_beats_chance_on_held_out_prompts_and_reuses_embeddings(
             assert v1.status == "done" and v1.is_active, v1.error
             test = v1.metrics["test"]
             assert test["accuracy"] > 0.6 and test["ci95"][0] > 0.5  # chance is 0.5
-            assert v1.metrics["ceiling"]["agreement"] is not None
+            # Two annotators per prompt (tests/factories/reward.py) agree on the 4 on/off
+            # topic pairs and order the 2 within-kind pairs oppositely: agreement and the
+            # other annotator's "majority" are both 4/6 on every test pair, the model's
+            # pairs (each test prompt has its other annotator).
+            human = v1.metrics["human"]
+            assert human["inter_annotator_agreement"]["agreement"] == 0.6667
+            assert human["majority_accuracy"]["accuracy"] == 0.6667
+            assert human["majority_accuracy"]["pairs"] == test["pairs"]
+            assert human["model_accuracy"]["accuracy"] == test["accuracy"]
             assert set(v1.metrics["baselines"]) == {"longer_answer_wins", "first_displayed_wins"}
             assert len(v1.metrics["learning_curve"]) >= 3
             assert v1.training_data["pairs"]["test"] > 0 and v1.training_data["annotations"] == 32
@@ -302,3 +311,17 @@ def test_a_worker_killed_mid_training_leaves_the_previous_version_active(
         if proc is not None and proc.poll() is None:
             proc.kill()
         engine.dispose()
+
+
+def test_a_prompt_longer_than_max_length_still_lets_candidates_differ(model_cache) -> None:
+    """Issue 20: truncation kept the start, so every candidate of a long prompt read the
+    same tokens and got the same embedding (and score). The end is kept now."""
+    from app.reward.backbone import embed_texts
+
+    lm, tokenizer, _source, _info = loaded_model("smollm2", model_cache, pick_dtype("auto"))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    prompt = "Please answer carefully. " * 40  # far more than 32 tokens
+    texts = [f"{prompt}\nAnswer: Water boils at 100 C.", f"{prompt}\nAnswer: banana window."]
+    vectors = embed_texts(lm, tokenizer, texts, pooling="last", max_length=32, batch_size=2)
+    assert not np.allclose(vectors[0], vectors[1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -13,6 +14,8 @@ from app.core.db import utcnow
 from app.exports import service as export_service
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from app.reward import service
+from app.reward.data import load_set_data, split_for
+from app.reward.head import Scored
 from app.reward.models import CandidateScore, RewardModel
 from app.reward.schemas import RoutingIn
 from app.reward.training import Outcome
@@ -183,6 +186,31 @@ def test_uncertain_first_hands_out_the_least_certain_prompt_first(session):
     assert set(priorities) == {0}
 
 
+def test_uncertain_first_takes_the_gap_spread_from_the_stored_per_head_scores(session):
+    ps = make_prompt_set(session, prompts=2)
+    cands = _candidates(session, ps)
+    first, second = sorted(cands)
+    # Both prompts: the top two 3 apart, each candidate's spread across the 2 heads 3 or
+    # more. On `first` the heads agree on the gap (3 and 3): u = 1 - tanh(1.5) = 0.0949;
+    # on `second` they do not (6 and 0, sd 3): u = 2 Phi(-1) = 0.3173, so it goes first.
+    # (hypot of the per-candidate spreads put both at u = 1, tied, in id order.)
+    heads = {first: ((6.0, 0.0), (3.0, -3.0)), second: ((6.0, 0.0), (0.0, 0.0))}
+    scores = {}
+    for pid, (top, runner) in heads.items():
+        top_id, runner_id, *rest = cands[pid]
+        scores[top_id] = Scored(3.0, float(np.std(top)), top)
+        scores[runner_id] = Scored(0.0, float(np.std(runner)), runner)
+        scores.update({cid: Scored(-20.0, 0.0, (-20.0, -20.0)) for cid in rest})
+    version = make_scored_version(session, ps, scores)
+    stored = session.get(CandidateScore, (version.id, cands[first][0]))
+    assert stored is not None and stored.head_scores == [6.0, 0.0]
+    service.set_routing(session, prompt_set_id=ps.id, data=RoutingIn(routing="uncertain_first"))
+    rows = session.execute(select(Prompt.id, Prompt.priority).where(Prompt.prompt_set_id == ps.id))
+    priority = {pid: p for pid, p in rows}
+    assert priority[second] == 1 + round((1 - 0.3173105079) * 999_999)
+    assert priority[first] == 1 + round((1 - 0.0948517464) * 999_999)
+
+
 def test_random_routing_is_a_stable_shuffle(session):
     ps = make_prompt_set(session, prompts=12)
     service.set_routing(session, prompt_set_id=ps.id, data=RoutingIn(routing="random"))
@@ -220,31 +248,113 @@ def test_routing_rejects_an_unknown_order_with_422(client, session):
     assert response.status_code == 422 and "routing" in response.text
 
 
-def _outcome(session, ps, accuracy: float) -> Outcome:
-    cands = sum(_candidates(session, ps).values(), [])
-    return Outcome(
-        metrics={"test": {"accuracy": accuracy, "ci95": [accuracy - 0.1, accuracy]}},
+OLD_TEST, NEW_TEST = 0.2, 0.5  # test fractions: the active version held out fewer prompts
+
+
+def _new_test_pairs(session, ps):
+    data = load_set_data(session, ps.id, test_fraction=NEW_TEST, validation_fraction=0.15)
+    test = data.pairs.where(data.pairs.split == "test")
+    hashes = {pid: h for pid, (h, _, _) in data.prompts.items()}
+    common = {
+        p for p in set(test.prompt_id.tolist()) if split_for(hashes[p], OLD_TEST, 0.15) == "test"
+    }
+    return test, common
+
+
+def _scores(test, right_on: set[int]) -> dict[int, tuple[float, float]]:
+    """Scores that order a test pair as the annotators did on the prompts in `right_on`
+    and the other way elsewhere (both annotators agree on the on/off-topic pairs; the
+    within-kind pairs they split are scored as a tie either way)."""
+    scores: dict[int, tuple[float, float]] = {}
+    for p, c, r, w in zip(test.prompt_id, test.chosen, test.rejected, test.weight, strict=True):
+        sign = 1.0 if int(p) in right_on else -1.0
+        scores.setdefault(int(c), (0.0, 0.0))
+        scores.setdefault(int(r), (0.0, 0.0))
+        if w == 1.0:
+            scores[int(c)] = (scores[int(c)][0] + sign, 0.0)
+            scores[int(r)] = (scores[int(r)][0] - sign, 0.0)
+    return scores
+
+
+def _finish(session, ps, scores, test, recorded: float):
+    version = make_version(session, ps, status="running", options={"test_fraction": NEW_TEST})
+    outcome = Outcome(
+        metrics={"test": {"accuracy": recorded, "ci95": [recorded - 0.1, recorded]}},
         training_data={"annotations": 4},
         artifact_path="/nonexistent",
-        scores={cid: (float(i), 0.0) for i, cid in enumerate(cands)},
+        scores=scores,
+        test=test,
+    )
+    return service.finish_version(session, version_id=version.id, outcome=outcome)
+
+
+def _active(session, ps, scores, recorded: float):
+    return make_scored_version(
+        session,
+        ps,
+        scores,
+        metrics={"test": {"accuracy": recorded}},
+        options={"kind": "fast", "backbone": "smollm2", "test_fraction": OLD_TEST},
     )
 
 
-def test_a_worse_new_version_is_kept_but_not_activated(session):
-    ps = make_ranked_set(session, prompts=2)
-    old = make_scored_version(session, ps, {}, metrics={"test": {"accuracy": 0.9}})
-    worse = make_version(session, ps, status="running")
-    service.finish_version(session, version_id=worse.id, outcome=_outcome(session, ps, 0.7))
+def test_the_comparison_uses_only_pairs_neither_version_trained_on(session):
+    ps = make_ranked_set(session, prompts=40)
+    test, common = _new_test_pairs(session, ps)
+    only_new = set(test.prompt_id.tolist()) - common
+    assert len(common) >= 3 and len(only_new) > len(common)
+    # The active version is right where it trained (the new version's extra test
+    # prompts) and wrong on its own held-out prompts; the new one the other way round.
+    old = _active(session, ps, _scores(test, right_on=only_new), recorded=0.9)
+    new = _finish(session, ps, _scores(test, right_on=common), test, recorded=0.7)
+    session.refresh(old)
+    # On all of the new test pairs the old one looks better; on the pairs neither
+    # trained on it is wrong on the 4 on/off-topic pairs of each annotator and the new
+    # one right, both tie the 2 pairs the annotators split: 5/6 against 1/6 on every
+    # prompt, so the paired difference is 4/6 in every bootstrap draw.
+    compared = new.metrics["compared_with_active"]
+    assert compared["version"] == old.id and compared["prompts"] == len(common)
+    assert compared["this_accuracy"] == 0.8333 and compared["its_accuracy"] == 0.1667
+    assert compared["difference"] == 0.6667 and compared["ci95"] == [0.6667, 0.6667]
+    assert new.is_active and not old.is_active
+
+
+def test_a_new_version_worse_on_the_common_pairs_is_kept_inactive_with_its_paired_ci(session):
+    ps = make_ranked_set(session, prompts=40)
+    test, common = _new_test_pairs(session, ps)
+    old = _active(session, ps, _scores(test, right_on=common), recorded=0.6)
+    worse = _finish(session, ps, _scores(test, right_on=set()), test, recorded=0.9)
     session.refresh(old)
     assert worse.status == "done" and not worse.is_active and old.is_active
-    assert "below the active version" in worse.progress_message
-    assert worse.metrics["compared_with_active"]["its_accuracy"] == 0.9
+    # 1/6 against 5/6 on every common prompt (see the test above).
+    assert worse.metrics["compared_with_active"]["ci95"] == [-0.6667, -0.6667]
+    assert "held-out pairs neither version trained on" in worse.progress_message
+    assert "difference -0.667, 95% CI [-0.6667, -0.6667]" in worse.progress_message
     assert service.score_count(session, worse.id) == 0
-    better = make_version(session, ps, status="running")
-    service.finish_version(session, version_id=better.id, outcome=_outcome(session, ps, 0.95))
+
+
+def test_a_lower_point_estimate_inside_the_paired_ci_still_activates(session):
+    ps = make_ranked_set(session, prompts=40)
+    test, common = _new_test_pairs(session, ps)
+    one = min(common)
+    old = _active(session, ps, _scores(test, right_on=common), recorded=0.9)
+    new = _finish(session, ps, _scores(test, right_on=common - {one}), test, recorded=0.8)
     session.refresh(old)
-    assert better.is_active and not old.is_active
-    assert service.score_count(session, better.id) == 8
+    compared = new.metrics["compared_with_active"]
+    assert compared["difference"] < 0 <= compared["ci95"][1]
+    assert new.is_active and not old.is_active
+    assert service.score_count(session, new.id) == len(_scores(test, common))
+
+
+def test_without_common_pairs_the_new_version_is_activated_and_says_why(session):
+    ps = make_ranked_set(session, prompts=2)
+    old = make_scored_version(session, ps, {}, metrics={"test": {"accuracy": 0.9}})
+    new = make_version(session, ps, status="running")
+    outcome = Outcome(metrics={"test": {"accuracy": 0.7}}, training_data={}, artifact_path="/x")
+    service.finish_version(session, version_id=new.id, outcome=outcome)
+    session.refresh(old)
+    assert new.is_active and not old.is_active
+    assert new.metrics["compared_with_active"]["pairs"] == 0
 
 
 def test_a_stale_running_version_fails_with_its_reason_and_the_active_one_stays(session):

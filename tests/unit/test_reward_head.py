@@ -3,12 +3,14 @@ uncertainty and priorities, options, charts."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
 from app.reward import charts, evaluation, routing
 from app.reward.errors import InvalidRewardOptions
-from app.reward.head import fit_head, pair_accuracy
+from app.reward.head import Scored, fit_head, pair_accuracy, prompt_bootstrap_rows
 from app.reward.schemas import parse_options
 
 
@@ -64,13 +66,42 @@ def test_learning_curve_sizes_grow_to_every_training_pair() -> None:
     [
         ({1: (5.0, 0.1), 2: (-5.0, 0.1)}, [], pytest.approx(0.0, abs=0.02)),  # sure and agreed
         ({1: (0.0, 0.1), 2: (0.0, 0.1)}, [], 1.0),  # cannot tell them apart
-        ({1: (2.0, 3.0), 2: (0.0, 3.0)}, [], 1.0),  # the ensemble disagrees
         ({1: (5.0, 0.0), 2: (-5.0, 0.0)}, [(2, 1)], 1.0),  # humans say the opposite
         ({1: (1.0, 0.0)}, [], None),  # one scored candidate: unknown
+        # Heads (4, 0) and (2, -2): each candidate's spread is 2, but every head puts
+        # candidate 1 exactly 2 ahead: the gap's spread is 0, u is the margin alone,
+        # 1 - tanh(2 / 2) = 0.23841 (hypot(2, 2) / 2 = 1 said "the ensemble disagrees").
+        (
+            {1: Scored(2.0, 2.0, (4.0, 0.0)), 2: Scored(0.0, 2.0, (2.0, -2.0))},
+            [],
+            pytest.approx(0.23841, abs=1e-5),
+        ),
+        # Head gaps (6, 0): sd 3 around the gap 3, so 2 Phi(-3 / 3) = 2 * 0.158655 = 0.31731
+        # (the margin, 1 - tanh(1.5) = 0.0949, is smaller).
+        (
+            {1: Scored(3.0, 3.0, (6.0, 0.0)), 2: Scored(0.0, 0.0, (0.0, 0.0))},
+            [],
+            pytest.approx(0.31731, abs=1e-5),
+        ),
+        # Rows stored without per-head scores: hypot(3, 4) = 5, 2 Phi(-3 / 5) = 0.54851.
+        ({1: (3.0, 3.0), 2: (0.0, 4.0)}, [], pytest.approx(0.54851, abs=1e-5)),
     ],
 )
 def test_uncertainty_signals(scores, human, expected) -> None:
     assert routing.uncertainty(scores, human) == expected
+
+
+def test_bootstrap_heads_resample_prompts_not_pairs() -> None:
+    # Prompts 7 (two pairs) and 9 (one pair); rows 0..2 are the pairs, 3..5 their mirrors.
+    pair_prompt = np.array([7, 7, 9])
+    row_pair = np.array([0, 1, 2, 0, 1, 2])
+    for seed in range(20):
+        rows = prompt_bootstrap_rows(pair_prompt, row_pair, np.random.default_rng(seed))
+        drawn = Counter(pair_prompt[row_pair[rows]].tolist())
+        # Two prompts drawn in all; a drawn prompt brings every row of its pairs, so
+        # prompt 7 contributes 4 rows per draw and prompt 9 two.
+        assert drawn[7] % 4 == 0 and drawn[9] % 2 == 0
+        assert drawn[7] // 4 + drawn[9] // 2 == 2
 
 
 def test_priorities_put_the_least_certain_first_and_unscored_before_all() -> None:
@@ -99,17 +130,15 @@ def test_bad_training_options_name_the_field(options, field, message) -> None:
     assert message in caught.value.errors[0]["message"]
 
 
-def test_learning_curve_chart_has_a_point_per_size_and_the_ceiling() -> None:
+def test_learning_curve_chart_has_a_point_per_size_and_the_human_references() -> None:
     points = [
         {"comparisons": n, "accuracy": a, "ci95": [a - 0.05, a + 0.05]}
         for n, a in ((16, 0.6), (64, 0.7), (256, 0.8))
     ]
-    chart = charts.learning_curve_chart(points, ceiling=0.85)
-    assert len(chart["dots"]) == 3 and chart["ceiling_y"] is not None
+    guides = {"inter-annotator agreement": 0.62, "majority of the other annotators": 0.85}
+    chart = charts.learning_curve_chart(points, guides)
+    assert len(chart["dots"]) == 3
+    assert [g["name"] for g in chart["guides"]] == list(guides)
     ys = [d["y"] for d in chart["dots"]]
     assert ys == sorted(ys, reverse=True)  # higher accuracy is drawn higher
-    assert charts.learning_curve_chart([], None) is None
-    bars = charts.accuracy_bars(
-        {"test": {"accuracy": 0.8, "ci95": [0.7, 0.9]}, "ceiling": {"agreement": 0.75}}
-    )
-    assert [r["label"] for r in bars["rows"]] == ["reward model", "human agreement ceiling"]
+    assert charts.learning_curve_chart([], {}) is None
