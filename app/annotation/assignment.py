@@ -221,6 +221,8 @@ _SET_AND_ANNOTATOR = (
         .scalar_subquery()
         .label("finished"),
         PromptSet.qualification_items,
+        # A column of the locked row: PostgreSQL returns its version current at the lock.
+        User.is_active.label("annotator_active"),
     )
     .join(User, User.id == _WHO)
     .where(PromptSet.id == _SET)
@@ -429,6 +431,10 @@ def claim_next_task(
         raise PromptSetNotOpen(
             f"Prompt set {prompt_set.name!r} is {prompt_set.status}; it hands out no items."
         )
+    if not prompt_set.annotator_active:
+        # Deactivated while this request waited for their row lock (the admin action
+        # released their leases under it): no new lease after that.
+        raise standing.AnnotatorHeld("Your account was deactivated; ask an admin.")
     held = session.connection().execute(_STANDING, params).one()
     now = now or held.now
     gold_only = standing.qualifying(
