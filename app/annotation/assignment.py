@@ -79,7 +79,7 @@ from app.accounts.models import User
 from app.annotation import standing
 from app.annotation.models import AnnotatorStanding, Assignment
 from app.annotation.suggestions import SuggestOrder, starting_order
-from app.core.db import DatabaseClock, UTCDateTime, utcnow
+from app.core.db import DatabaseClock, UTCDateTime, retry_once_on_conflict, utcnow
 from app.core.errors import Conflict
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
@@ -398,12 +398,17 @@ def lease_next_task(
 
     Asking again while holding a live lease returns that same item. Commits once.
     `suggest`: where a judge's suggested starting order comes from (app.annotation.suggestions).
+    A claim PostgreSQL aborted as a deadlock victim runs once more (it wrote nothing).
     """
-    view = claim_next_task(
-        session, prompt_set_id=prompt_set_id, annotator=annotator, now=now, suggest=suggest
-    )
-    session.commit()
-    return view
+
+    def claim() -> TaskView | None:
+        view = claim_next_task(
+            session, prompt_set_id=prompt_set_id, annotator=annotator, now=now, suggest=suggest
+        )
+        session.commit()
+        return view
+
+    return retry_once_on_conflict(session, claim)
 
 
 def claim_next_task(

@@ -25,10 +25,7 @@ def lock_prompts(session: Session, prompt_ids: list[int]) -> None:
     candidates, between the count and the delete."""
     if prompt_ids:
         session.execute(
-            select(Prompt.id)
-            .where(Prompt.id.in_(prompt_ids))
-            .order_by(Prompt.id)
-            .with_for_update()
+            select(Prompt.id).where(Prompt.id.in_(prompt_ids)).order_by(Prompt.id).with_for_update()
         )
 
 

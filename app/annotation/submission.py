@@ -396,11 +396,8 @@ def submit_and_next(
     set_id = result.prompt_set_id
     assert set_id is not None
 
-    def claim() -> TaskView | None:
-        return lease_next_task(session, prompt_set_id=set_id, annotator=annotator, suggest=suggest)
-
     try:
-        task = retry_once_on_conflict(session, claim)
+        task = lease_next_task(session, prompt_set_id=set_id, annotator=annotator, suggest=suggest)
     except (PromptSetNotOpen, standing.AnnotatorHeld):
         session.rollback()  # the claim wrote nothing; the ranking is already saved
         task = None  # the set was paused meanwhile, or they were
