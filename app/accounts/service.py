@@ -234,7 +234,12 @@ def change_active(
     An admin cannot deactivate themselves (nobody might be left to undo it)."""
     if not active and user_id == acting_user_id:
         raise Conflict("You cannot deactivate your own account; ask another admin.")
-    user = load_user(session, user_id)
+    # The user row is locked first, before their leases are released: the lock order of
+    # app.annotation.assignment (user, prompt, assignment), which their submits and claims
+    # follow too (issue 20, item 3). The row is re-read under the lock.
+    user = session.get(User, user_id, with_for_update=True, populate_existing=True)
+    if user is None:
+        raise NotFound(f"User {user_id} does not exist.")
     user.is_active = active
     if not active:
         # Deactivation ends every browser session of the user at once (not at expiry).

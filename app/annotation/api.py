@@ -45,7 +45,7 @@ def create_annotation(
 ) -> Response:
     """Store a ranking; a retry with the same idempotency key answers 200 with the first result.
 
-    With `?next=1` the same transaction also leases the caller's next item of the set and
+    With `?next=1` the same request also leases the caller's next item of the set and
     answers `{"annotation": ..., "next": task}`; `next` is left out when nothing is left.
     A retry gets the same next item back (the live lease), never a second one. When the
     caller may have no more items (this gold answer failed or paused them), `held` says why.

@@ -6,9 +6,34 @@ assignments plus its *live* leases (status "leased", not yet expired); an expire
 simply stops counting, so an abandoned prompt returns to the pool without a sweeper.
 `app.annotation.leases.release_leases()` stays correct for the same reason.
 
+Lease times come from the database's clock (app.core.db.DatabaseClock, issue 20 item 6):
+leased_at, lease_expires_at and every "is this lease still live" check, in the claim and
+in the submit. App processes sharing one database may have skewed clocks; the database
+has one.
+
+Lock order (issue 20, item 3). Every path takes its row locks in this one order, and
+never waits for an earlier kind while holding a later one:
+
+    1. the annotator's user row          (claim, submit, skip, deactivating them)
+    2. prompt rows, in id order          (claim, submit, skip, deleting or regenerating)
+    3. assignment rows                   (the lease being written, submitted or released)
+    4. rows written under those locks    (annotations, tallies, standings, escalation)
+
+So: the claim locks the user row, then a prompt (SKIP LOCKED, then waiting, below), then
+writes the lease. The submit locks the user row, the prompt, then the assignment
+(app.annotation.submission), and decides the gold standing under the user lock it already
+holds. Deactivating someone locks their user row before releasing their leases
+(app.admin.people). Deleting a prompt or regenerating candidates locks the prompt rows
+before counting their annotations (app.annotation.prompt_removal). A transaction that
+PostgreSQL aborts as a deadlock victim anyway (a cycle nobody foresaw) is retried once by
+the submit and the admin action (app.core.db.retry_once_on_conflict).
+
 Concurrency (issue 4):
 - PostgreSQL: the candidate prompt row is claimed with `FOR UPDATE SKIP LOCKED`, so
-  concurrent annotators take different prompts instead of queueing. Every lease of a
+  concurrent annotators take different prompts instead of queueing. If that pass finds
+  nothing, a second pass without SKIP LOCKED waits for the rows others hold (a submit, a
+  claim, a priority refresh), so "nothing left" means nothing is left (issue 20, item 5).
+  Every lease of a
   prompt is written while holding that row lock, by a statement that counts the seats
   again and writes only if one is free (a fresh statement under READ COMMITTED sees every
   committed lease), so submitted + live leases never exceed the prompt's seat target. The
@@ -54,7 +79,7 @@ from app.accounts.models import User
 from app.annotation import gold_pacing, standing
 from app.annotation.models import AnnotatorStanding, Assignment
 from app.annotation.suggestions import SuggestOrder, starting_order
-from app.core.db import UTCDateTime, utcnow
+from app.core.db import DatabaseClock, UTCDateTime, retry_once_on_conflict, utcnow
 from app.core.errors import Conflict
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
@@ -195,6 +220,8 @@ _SET_AND_ANNOTATOR = (
         .label("finished"),
         PromptSet.qualification_items,
         PromptSet.gold_seed,
+        # A column of the locked row: PostgreSQL returns its version current at the lock.
+        User.is_active.label("annotator_active"),
     )
     .join(User, User.id == _WHO)
     .where(PromptSet.id == _SET)
@@ -204,8 +231,13 @@ _SET_AND_ANNOTATOR = (
 # once the annotator's row lock is held. Not a join in the locking statement: on
 # PostgreSQL that statement's snapshot predates the wait for the lock, so it would miss
 # a pause or failure that a gold submit holding the lock committed meanwhile.
-_STANDING = select(AnnotatorStanding.state, AnnotatorStanding.reason).where(
-    AnnotatorStanding.prompt_set_id == _SET, AnnotatorStanding.annotator_id == _WHO
+# With it, the database's clock: the claim's "now", read after the lock wait (the lease
+# times and the expiry checks of the claim use it, not this process's clock).
+_OF_STANDING = (AnnotatorStanding.prompt_set_id == _SET, AnnotatorStanding.annotator_id == _WHO)
+_STANDING = select(
+    DatabaseClock().label("now"),
+    select(AnnotatorStanding.state).where(*_OF_STANDING).scalar_subquery().label("state"),
+    select(AnnotatorStanding.reason).where(*_OF_STANDING).scalar_subquery().label("reason"),
 )
 
 # This annotator's rows in the set that are neither submitted nor skipped: a live lease,
@@ -247,6 +279,9 @@ _CLAIM_REGULAR = (
     .limit(1)
     .with_for_update(of=Prompt, skip_locked=True)
 )
+# The same claim waiting for prompt rows others hold: the second pass, when the first
+# passed over every free seat because its row was locked (issue 20, item 5).
+_CLAIM_REGULAR_WAITING = _CLAIM_REGULAR.with_for_update(of=Prompt)
 # Gold prompts go to every annotator (no cap of k), so no row lock is needed. All of the
 # annotator's open ones are read (a set has few): app.annotation.gold_pacing picks the
 # first in that annotator's own order, never in id order.
@@ -364,12 +399,17 @@ def lease_next_task(
 
     Asking again while holding a live lease returns that same item. Commits once.
     `suggest`: where a judge's suggested starting order comes from (app.annotation.suggestions).
+    A claim PostgreSQL aborted as a deadlock victim runs once more (it wrote nothing).
     """
-    view = claim_next_task(
-        session, prompt_set_id=prompt_set_id, annotator=annotator, now=now, suggest=suggest
-    )
-    session.commit()
-    return view
+
+    def claim() -> TaskView | None:
+        view = claim_next_task(
+            session, prompt_set_id=prompt_set_id, annotator=annotator, now=now, suggest=suggest
+        )
+        session.commit()
+        return view
+
+    return retry_once_on_conflict(session, claim)
 
 
 def claim_next_task(
@@ -384,8 +424,10 @@ def claim_next_task(
 
     Raises standing.AnnotatorHeld (403, with the reason) for an annotator who failed the
     set's qualification round or is paused in it, before anything is written.
+    The claim may wait for prompt rows that other transactions hold (see `_pick`), so the
+    caller must hold no prompt or assignment lock of its own: see the lock order above.
+    `now`: a fixed time for tests; by default the database's clock, read after the lock.
     """
-    now = now or utcnow()
     params = {"set_id": prompt_set_id, "who": annotator.id}
     prompt_set = session.connection().execute(_SET_AND_ANNOTATOR, params).first()
     if prompt_set is None:
@@ -395,11 +437,16 @@ def claim_next_task(
         raise PromptSetNotOpen(
             f"Prompt set {prompt_set.name!r} is {prompt_set.status}; it hands out no items."
         )
-    held = session.connection().execute(_STANDING, params).first()
+    if not prompt_set.annotator_active:
+        # Deactivated while this request waited for their row lock (the admin action
+        # released their leases under it): no new lease after that.
+        raise standing.AnnotatorHeld("Your account was deactivated; ask an admin.")
+    held = session.connection().execute(_STANDING, params).one()
+    now = now or held.now
     gold_only = standing.qualifying(
         set_name=prompt_set.name,
-        state=held.state if held else None,
-        reason=held.reason if held else None,
+        state=held.state,
+        reason=held.reason,
         qualification_items=prompt_set.qualification_items,
     )
     rows = session.connection().execute(_UNFINISHED, params).all()
@@ -457,6 +504,13 @@ def _pick(
     opened). The scan stops at the first open prompt instead of counting seats for every
     prompt of the set. A priority refresh (new scores) may reorder prompts mid-way; a
     started prompt then waits its new turn, which is the point of routing by uncertainty.
+
+    Two passes (issue 20, item 5): the first skips prompt rows others hold locked (SKIP
+    LOCKED: concurrent annotators take different prompts without queueing); if it finds
+    nothing, the second waits for those rows and re-checks them, so a seat that a
+    concurrent submit, claim or priority refresh only held for a moment is not reported
+    as "nothing left". The second pass costs one statement that finds nothing when the
+    set really is done for this annotator.
     """
     reusable = {r.prompt_id: r for r in rows}
     params = {"set_id": prompt_set.id, "who": annotator_id}
@@ -484,23 +538,24 @@ def _pick(
         "k": prompt_set.annotators_per_prompt,
         "passed": [],
     }
-    for _ in range(_MAX_CLAIM_ATTEMPTS):
-        claimed = conn.execute(_CLAIM_REGULAR, claim).first()
-        if claimed is None:
-            break
-        prompt_id, extra_seats = claimed
-        try:
-            return _lease(
-                session,
-                prompt_id,
-                annotator_id,
-                prompt_set,
-                now,
-                reusable.get(prompt_id),
-                target=prompt_set.annotators_per_prompt + extra_seats,
-            )
-        except _SeatsFull:
-            claim["passed"] = [*claim["passed"], prompt_id]
+    for statement in (_CLAIM_REGULAR, _CLAIM_REGULAR_WAITING):
+        for _ in range(_MAX_CLAIM_ATTEMPTS):
+            claimed = conn.execute(statement, claim).first()
+            if claimed is None:
+                break
+            prompt_id, extra_seats = claimed
+            try:
+                return _lease(
+                    session,
+                    prompt_id,
+                    annotator_id,
+                    prompt_set,
+                    now,
+                    reusable.get(prompt_id),
+                    target=prompt_set.annotators_per_prompt + extra_seats,
+                )
+            except _SeatsFull:
+                claim["passed"] = [*claim["passed"], prompt_id]
     return gold()
 
 

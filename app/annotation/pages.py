@@ -148,7 +148,7 @@ def submit_and_next_fragment(
     suggest: SuggestDep,
 ) -> Response:
     """The page script's submit: the JSON body of `POST /api/v1/annotations`, answered with
-    the next item's fragment, leased in the same transaction (one round trip per item).
+    the next item's fragment, leased in the same request (one round trip per item).
 
     Errors answer the API's JSON error shape, which the script shows next to the form.
     """

@@ -19,7 +19,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BindParameter, Row, and_, bindparam, func, select, update
+from sqlalchemy import BindParameter, Row, bindparam, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app.accounts.models import User
@@ -89,29 +89,28 @@ def no_gold_left(session: Session, prompt_set_id: int, set_name: str) -> Annotat
 
 _SET: BindParameter[int] = bindparam("set_id")
 _WHO: BindParameter[int] = bindparam("who")
-# The set's rules and the annotator's standing, with the annotator's row locked: two
-# tabs submitting gold at once decide one after the other (the claim takes the same
-# lock, after the submit's prompt and assignment locks, as submit_and_next does).
+# The set's rules, with the annotator's row locked: two tabs submitting gold at once
+# decide one after the other. The submit already holds this lock (it takes the user row
+# first, app.annotation.assignment's lock order); taking it here again costs nothing and
+# keeps this function safe for any caller.
 _RULES = (
     select(
         PromptSet.qualification_items,
         PromptSet.qualification_min_agreement,
         PromptSet.gold_pause_below,
         PromptSet.gold_window,
-        AnnotatorStanding.state,
-        AnnotatorStanding.counts_after_annotation_id,
     )
-    .select_from(PromptSet)
     .join(User, User.id == _WHO)
-    .outerjoin(
-        AnnotatorStanding,
-        and_(
-            AnnotatorStanding.prompt_set_id == PromptSet.id,
-            AnnotatorStanding.annotator_id == _WHO,
-        ),
-    )
     .where(PromptSet.id == _SET)
     .with_for_update(of=User)
+)
+# The annotator's standing, read in its own statement once the lock is held (issue 20,
+# item 7). Not a join in the locking statement: on PostgreSQL that statement's snapshot
+# predates the wait for the lock, so it would miss the standing a concurrent gold submit
+# inserted meanwhile, insert a second one and fail on the primary key (a 500). The same
+# stale-snapshot rule as the claim's `_STANDING` (app.annotation.assignment).
+_STANDING = select(AnnotatorStanding.state, AnnotatorStanding.counts_after_annotation_id).where(
+    AnnotatorStanding.prompt_set_id == _SET, AnnotatorStanding.annotator_id == _WHO
 )
 _GOLD_ANSWERS = (
     select(Annotation.ranking, Prompt.gold_ranking)
@@ -138,31 +137,35 @@ def record_gold_answer(
     """Re-decide the annotator's standing after a gold answer was stored (flushed, not
     committed: the submit's one commit carries both)."""
     params: dict[str, Any] = {"set_id": prompt_set_id, "who": annotator_id}
-    rules = session.connection().execute(_RULES, params).one()
+    conn = session.connection()
+    rules = conn.execute(_RULES, params).one()
+    held = conn.execute(_STANDING, params).first()
     needed = rules.qualification_items
-    state = rules.state or ("qualifying" if needed else "qualified")
+    state = (held.state if held else None) or ("qualifying" if needed else "qualified")
     if state in HOLDING:
         return  # a lease taken before the hold, submitted since: kept, decides nothing
-    params["after"] = rules.counts_after_annotation_id or 0
+    params["after"] = (held.counts_after_annotation_id if held else None) or 0
     if state == "qualifying" and needed:
-        _decide_round(session, params, rules, now)
+        _decide_round(session, params, rules, now, has_row=held is not None)
     elif rules.gold_pause_below is not None:
-        _check_pause(session, params, rules, now, has_row=rules.state is not None)
+        _check_pause(session, params, rules, now, has_row=held is not None)
 
 
-def _decide_round(session: Session, params: dict[str, Any], rules: Row, now: dt.datetime) -> None:
+def _decide_round(
+    session: Session, params: dict[str, Any], rules: Row, now: dt.datetime, *, has_row: bool
+) -> None:
     needed, threshold = rules.qualification_items, rules.qualification_min_agreement
     answers = _agreed(session, params, newest=False, limit=needed)
     if len(answers) < needed:
         reason = f"qualification round: {len(answers)} of {needed} gold items answered"
-        _save(session, params, "qualifying", reason, now, exists=rules.state is not None)
+        _save(session, params, "qualifying", reason, now, exists=has_row)
         return
     agreed = sum(answers)
     numbers = f"{agreed} of {needed} gold items agreed, {percent(threshold)} needed"
     passed = agreed / needed + _EPSILON >= threshold
     state = "qualified" if passed else "failed"
     reason = f"passed the qualification round: {numbers}" if passed else numbers
-    _save(session, params, state, reason, now, exists=rules.state is not None)
+    _save(session, params, state, reason, now, exists=has_row)
 
 
 def _check_pause(

@@ -24,7 +24,6 @@ from app.annotation.assignment import (
     SetLike,
     TaskView,
     candidate_labels,
-    claim_next_task,
     lease_next_task,
 )
 from app.annotation.escalation import escalate_if_contested
@@ -36,7 +35,7 @@ from app.annotation.models import (
     Comparison,
 )
 from app.annotation.suggestions import SuggestOrder
-from app.core.db import UTCDateTime, utcnow
+from app.core.db import UTCDateTime, db_now, retry_once_on_conflict, utcnow
 from app.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from app.prompt_sets.ranking import derive_comparisons, validate_ranking
@@ -134,7 +133,7 @@ def load_own_assignment(
     be leased and unexpired: AssignmentClosed or LeaseExpired (409) otherwise."""
     row = own_assignment(session.get(Assignment, assignment_id), assignment_id, annotator)
     if live:
-        _check_open(row, utcnow())
+        _check_open(row, db_now(session))
     return row
 
 
@@ -153,6 +152,12 @@ def _lock_assignment(session: Session, assignment: Assignment) -> Assignment:
 # building or cache keys).
 _ASSIGNMENT: BindParameter[int] = bindparam("assignment")
 _WHO: BindParameter[int] = bindparam("who")
+
+# The annotator's user row, locked first: the lock order of app.annotation.assignment
+# (user, prompt, assignment), which the claim and deactivating the annotator follow too.
+# It also serialises one annotator's own submits, so a gold answer's standing is decided
+# by a transaction that already holds the lock (issue 20, items 3 and 7).
+_LOCK_ANNOTATOR = select(User.id).where(User.id == _WHO).with_for_update()
 
 # The prompt row of the assignment, locked (the lease path writes leases under the same
 # lock), with its set and its candidate ids. Taken before the assignment row, in the lease
@@ -371,11 +376,17 @@ def submit_annotation(
     """Store the ranking and its comparisons and close the lease, all in one commit.
 
     The same idempotency key sent again returns the first result and stores nothing.
+    A transaction PostgreSQL aborted as a deadlock victim is run once more (it wrote
+    nothing that stayed, and a replay of a stored key stores nothing).
     """
-    result = store_annotation(session, annotator=annotator, data=data, now=now)
-    if result.created:
-        session.commit()
-    return result
+
+    def submit() -> SubmissionResult:
+        result = store_annotation(session, annotator=annotator, data=data, now=now)
+        if result.created:
+            session.commit()
+        return result
+
+    return retry_once_on_conflict(session, submit)
 
 
 def submit_and_next(
@@ -386,34 +397,27 @@ def submit_and_next(
     now: dt.datetime | None = None,
     suggest: SuggestOrder | None = None,
 ) -> tuple[SubmissionResult, TaskView | None]:
-    """Submit, then lease the annotator's next item of the same set: one commit (issue 11).
+    """Submit, then lease the annotator's next item of the same set, in one request
+    (issue 11): the submit commits, then the claim runs in a transaction of its own.
 
     Every lease rule is the claim's own (`assignment.claim_next_task`). A retried submit
     stores nothing and the claim hands back the live lease the first attempt took, so a
     retry gets the same next item, never a second one. None: nothing is left for them,
     or they may not have items (this gold answer failed or paused them, say): the ranking
     is saved either way, and `standing.hold_message` says why.
-    The locks are taken in the lease path's order after the submit's: the prompt and
-    assignment rows of the submitted item, then the annotator's row, then (SKIP LOCKED)
-    the next prompt; nothing here waits for a row lock while holding the annotator's.
+    Two transactions, not one (issue 20, item 5): the claim may wait for a prompt row
+    another annotator's submit holds, and if ours still held its own prompt's lock, two
+    such submits near the end of a set would each wait for the other's prompt.
     """
-    result = store_annotation(session, annotator=annotator, data=data, now=now)
+    result = submit_annotation(session, annotator=annotator, data=data, now=now)
     set_id = result.prompt_set_id
     assert set_id is not None
+
     try:
-        task = claim_next_task(session, prompt_set_id=set_id, annotator=annotator, suggest=suggest)
-        session.commit()
-        if task is None:
-            # The claim passes over prompts whose row another annotator's submit has
-            # locked (SKIP LOCKED), and ours cannot wait for them while it holds locks of
-            # its own. Near the end of a set those may be the only ones left, so ask once
-            # more with nothing held: the request the two-step cycle made anyway.
-            task = lease_next_task(
-                session, prompt_set_id=set_id, annotator=annotator, suggest=suggest
-            )
+        task = lease_next_task(session, prompt_set_id=set_id, annotator=annotator, suggest=suggest)
     except (PromptSetNotOpen, standing.AnnotatorHeld):
-        session.commit()
-        task = None  # the set was paused meanwhile, or they were: the ranking is saved
+        session.rollback()  # the claim wrote nothing; the ranking is already saved
+        task = None  # the set was paused meanwhile, or they were
     return result, task
 
 
@@ -428,10 +432,13 @@ def store_annotation(
             "idempotency_key is longer than 100 characters.",
             errors=[{"field": "idempotency_key", "message": "at most 100 characters"}],
         )
+    session.connection().execute(_LOCK_ANNOTATOR, {"who": annotator.id})
     rules, candidate_ids = _lock_prompt(session, data.assignment_id, annotator)
     prompt_id = rules.prompt_id
     assignment = _lock_for_submit(session, data.assignment_id, annotator, key)
-    now = now or utcnow()  # read after the locks: the expiry check must not be stale
+    # The database's clock, read after the locks: the expiry check must be neither stale
+    # nor this process's own idea of the time (issue 20, item 6).
+    now = now or db_now(session)
     if assignment.key_used or assignment.status in FINISHED:
         replay = _replay(session, annotator, key, assignment.id)
         if replay is not None:
@@ -532,7 +539,9 @@ def skip_assignment(
             errors=[{"field": "reason", "message": f"1 to {MAX_SKIP_REASON_CHARS} characters"}],
         )
     own = load_own_assignment(session, assignment_id, annotator)
-    tallies.lock_prompt(session, own.prompt_id)  # before the assignment, as submit does
+    # The lock order of app.annotation.assignment: user, prompt, then the assignment.
+    session.connection().execute(_LOCK_ANNOTATOR, {"who": annotator.id})
+    tallies.lock_prompt(session, own.prompt_id)
     assignment = _lock_assignment(session, own)
     if assignment.status == "skipped":
         session.rollback()

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, make_url
+from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event, make_url, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 log = logging.getLogger("ranklab.db")
@@ -62,6 +64,67 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+class DatabaseClock(FunctionElement[dt.datetime]):
+    """The database server's current time, as a SQL expression (issue 20, item 6).
+
+    Lease times and their expiry checks use it, not `utcnow()`: several app processes
+    share one database, and their clocks may disagree. PostgreSQL: `clock_timestamp()`,
+    the time the expression is evaluated (`now()` is the transaction's start, which can
+    be long before a lock wait ends). SQLite: `'now'`, to the millisecond (the embedded
+    database lives on the app's own host, so its clock is that host's).
+    """
+
+    type = UTCDateTime()
+    name = "database_clock"
+    inherit_cache = True
+
+
+@compiles(DatabaseClock, "postgresql")
+def _postgres_clock(element: DatabaseClock, compiler: Any, **kw: Any) -> str:
+    return "clock_timestamp()"
+
+
+@compiles(DatabaseClock)
+def _sqlite_clock(element: DatabaseClock, compiler: Any, **kw: Any) -> str:
+    # Six fraction digits, the form the SQLite dialect reads back as microseconds.
+    return "strftime('%Y-%m-%d %H:%M:%f000', 'now')"
+
+
+_CLOCK = select(DatabaseClock())
+
+
+def db_now(session: Session) -> dt.datetime:
+    """The database's clock now (one round trip); see DatabaseClock."""
+    return session.connection().execute(_CLOCK).scalar_one()
+
+
+# PostgreSQL aborts one side of a lock cycle (deadlock_detected) and, under REPEATABLE
+# READ or SERIALIZABLE, a transaction that lost a write race (serialization_failure).
+_RETRYABLE_SQLSTATES = ("40P01", "40001")
+T = TypeVar("T")
+
+
+def is_retryable(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+def retry_once_on_conflict(session: Session, action: Callable[[], T]) -> T:
+    """Run `action` (a whole transaction: it commits, or raises having written nothing
+    that stays); if PostgreSQL aborted it as a deadlock victim or a serialization
+    failure, roll back and run it once more (issue 20, item 3). Only for actions that
+    are safe to repeat from the start, such as an idempotent submit or an admin toggle.
+    The locks are taken in one order (app.annotation.assignment), so this is a safety
+    net for a cycle we did not foresee, not the way conflicts are meant to end."""
+    try:
+        return action()
+    except DBAPIError as exc:
+        if not is_retryable(exc):
+            raise
+        log.warning("transaction aborted (%s), retrying once: %s", exc.orig, action)
+        session.rollback()
+    return action()
 
 
 class Base(DeclarativeBase):

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from app.annotation import prompt_removal
 from app.annotation.models import Annotation, Assignment
 from app.core.config import Settings
 from app.core.db import utcnow
@@ -60,6 +61,10 @@ def queue_job(
     prompt_set = prompt_set_service.load_writable_prompt_set(session, prompt_set_id)
     specs, generators = _job_generators(prompt_set, app_settings)
     chosen = _chosen_prompt_ids(session, prompt_set_id, prompt_ids)
+    if regenerate or changed_generators is not None:
+        # Deleting candidates of prompts nobody annotated: lock them before the count,
+        # as deleting a prompt does (issue 20, item 4).
+        prompt_removal.lock_prompts(session, chosen)
     if regenerate:
         _cancel_active_jobs(session, prompt_set_id)
         _clear_unannotated_candidates(session, chosen)

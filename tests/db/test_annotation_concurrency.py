@@ -9,19 +9,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from app.annotation import assignment, submission
 from app.annotation.models import Annotation, Assignment, Comparison
 from app.core.db import make_engine
 from tests.db.test_reporting_tallies import assert_tallies_exact
-from tests.factories.accounts import make_token, make_user
+from tests.factories.accounts import make_user
 from tests.factories.annotation import submission_for
 from tests.factories.prompt_sets import make_prompt_set
 from tests.support.crowd import (
     all_at_once,
     annotations_reach,
+    annotators,
     assert_k_distinct_annotators,
     next_item,
 )
@@ -34,15 +35,21 @@ K = 3
 
 
 def _annotate_until_done(
-    base_url: str, token: str, set_id: int, index: int, done: Callable[[], bool]
+    base_url: str,
+    who: tuple[int, str],
+    set_id: int,
+    index: int,
+    done: Callable[[], bool],
+    engine: Engine,
 ) -> list[dict]:
     """One annotator: next, submit (sometimes skip, sometimes retry) until the crowd is
     done (`next_item`: a 204 alone does not mean the set is finished)."""
     saved = []
+    annotator_id, token = who
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
         for step in range(PROMPTS + 5):
-            item = next_item(client, set_id, done)
+            item = next_item(client, set_id, done, engine=engine, annotator_id=annotator_id)
             if item is None:
                 return saved
             if (index + step) % 9 == 4:
@@ -74,12 +81,13 @@ def test_32_annotators_hammering_a_k3_set_fill_every_prompt_exactly(
     engine = make_engine(fresh_postgres_url)
     with Session(engine, expire_on_commit=False) as session:
         ps = make_prompt_set(session, prompts=PROMPTS, annotators_per_prompt=K)
-        tokens = [make_token(session, make_user(session)) for _ in range(ANNOTATORS)]
+        crowd = annotators(session, ANNOTATORS)
     server = start_server(ranklab_env(tmp_path / "data", fresh_postgres_url), tmp_path / "log")
     try:
         done = annotations_reach(engine, PROMPTS * K)
         results = all_at_once(
-            ANNOTATORS, lambda i: _annotate_until_done(server.base_url, tokens[i], ps.id, i, done)
+            ANNOTATORS,
+            lambda i: _annotate_until_done(server.base_url, crowd[i], ps.id, i, done, engine),
         )
     finally:
         server.stop()

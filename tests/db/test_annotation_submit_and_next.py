@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from app.annotation.models import Annotation, Assignment
@@ -18,6 +18,7 @@ from tests.factories.prompt_sets import make_prompt_set
 from tests.support.crowd import (
     all_at_once,
     annotations_reach,
+    annotators,
     assert_k_distinct_annotators,
     next_item,
 )
@@ -45,16 +46,22 @@ def _body(item: dict, key: str) -> dict:
 
 
 def _annotate_with_next(
-    base_url: str, token: str, set_id: int, index: int, done: Callable[[], bool]
+    base_url: str,
+    who: tuple[int, str],
+    set_id: int,
+    index: int,
+    done: Callable[[], bool],
+    engine: Engine,
 ) -> list[dict]:
     """One annotator: GET an item, then submit-and-next while there is a `next` (and GET
     again when there is none, until the crowd is done: see `next_item`); every fourth
     submit is sent twice (a retry after a lost answer)."""
     saved = []
+    annotator_id, token = who
     with httpx.Client(
         base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
     ) as client:
-        item = next_item(client, set_id, done)
+        item = next_item(client, set_id, done, engine=engine, annotator_id=annotator_id)
         step = 0
         while item is not None:
             body = _body(item, f"{index}-{step}")
@@ -71,7 +78,9 @@ def _annotate_with_next(
                     assert again["next"]["assignment_id"] == out["next"]["assignment_id"]
                 else:  # nothing was free a moment ago; a seat may have freed since
                     out = again
-            item = out.get("next") or next_item(client, set_id, done)
+            item = out.get("next") or next_item(
+                client, set_id, done, engine=engine, annotator_id=annotator_id
+            )
             step += 1
             assert step <= PROMPTS + 1, "annotator never ran out of work"
     return saved
@@ -82,10 +91,11 @@ def test_16_annotators_submit_and_next_fill_every_prompt_exactly_k_times(live) -
     engine = make_engine(url)
     with Session(engine, expire_on_commit=False) as session:
         ps = make_prompt_set(session, prompts=PROMPTS, annotators_per_prompt=K)
-        tokens = [make_token(session, make_user(session)) for _ in range(ANNOTATORS)]
+        crowd = annotators(session, ANNOTATORS)
     done = annotations_reach(engine, PROMPTS * K)
     results = all_at_once(
-        ANNOTATORS, lambda i: _annotate_with_next(server.base_url, tokens[i], ps.id, i, done)
+        ANNOTATORS,
+        lambda i: _annotate_with_next(server.base_url, crowd[i], ps.id, i, done, engine),
     )
     with Session(engine) as session:
         assert_k_distinct_annotators(session, prompts=PROMPTS, k=K)

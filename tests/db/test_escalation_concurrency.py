@@ -18,9 +18,8 @@ from app.annotation.models import Annotation, Assignment
 from app.core.db import make_engine, utcnow
 from app.prompt_sets.models import Prompt
 from tests.db.test_reporting_tallies import assert_tallies_exact
-from tests.factories.accounts import make_token, make_user
 from tests.factories.prompt_sets import make_prompt_set
-from tests.support.crowd import all_at_once, next_item
+from tests.support.crowd import all_at_once, annotators, next_item
 from tests.support.server import ranklab_env, start_server
 
 ANNOTATORS = 16
@@ -29,14 +28,17 @@ K, K_MAX = 2, 4
 RULE = EscalationRule(below_tau=0.5, on_split_top=True)
 
 
-def _annotate(base_url: str, token: str, set_id: int, index: int, done: Callable) -> int:
+def _annotate(
+    base_url: str, who: tuple[int, str], set_id: int, index: int, done: Callable, engine: Engine
+) -> int:
     """One annotator: even ones rank candidates by id, odd ones in reverse, so two of a
     kind agree and two of different kinds disagree; some items are skipped."""
     saved = 0
+    annotator_id, token = who
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
         for step in range(PROMPTS + 1):
-            item = next_item(client, set_id, done)
+            item = next_item(client, set_id, done, engine=engine, annotator_id=annotator_id)
             if item is None:
                 return saved
             if (index + step) % 7 == 3:
@@ -97,7 +99,7 @@ def test_16_annotators_escalating_a_set_keep_every_lease_invariant(
         ps = make_prompt_set(
             session, prompts=PROMPTS, annotators_per_prompt=K, annotators_max=K_MAX
         )
-        tokens = [make_token(session, make_user(session)) for _ in range(ANNOTATORS)]
+        crowd = annotators(session, ANNOTATORS)
     server = start_server(ranklab_env(tmp_path / "data", fresh_postgres_url), tmp_path / "log")
     overflows: list[tuple[int, int, int]] = []
     finished = threading.Event()
@@ -111,7 +113,8 @@ def test_16_annotators_escalating_a_set_keep_every_lease_invariant(
     try:
         done = _all_targets_filled(engine)
         saved = all_at_once(
-            ANNOTATORS, lambda i: [_annotate(server.base_url, tokens[i], ps.id, i, done)]
+            ANNOTATORS,
+            lambda i: [_annotate(server.base_url, crowd[i], ps.id, i, done, engine)],
         )
     finally:
         finished.set()
