@@ -20,7 +20,7 @@ from tests.db.test_annotation_concurrency import _annotate_until_done
 from tests.factories.accounts import make_token, make_user
 from tests.factories.prompt_sets import make_prompt_set
 from tests.factories.reward import make_scored_version
-from tests.support.crowd import all_at_once, annotations_reach
+from tests.support.crowd import all_at_once, annotations_reach, annotators
 from tests.support.server import ranklab_env, start_server
 
 ANNOTATORS, PROMPTS, K = 16, 30, 3
@@ -46,7 +46,7 @@ def test_uncertain_first_leases_least_certain_first_and_keeps_every_lease_rule(
         make_scored_version(session, ps, scores)
         service.set_routing(session, prompt_set_id=ps.id, data=RoutingIn(routing="uncertain_first"))
         first_user = make_user(session)
-        tokens = [make_token(session, make_user(session)) for _ in range(ANNOTATORS)]
+        crowd = annotators(session, ANNOTATORS)
         first_token = make_token(session, first_user)
     least_certain = min(gaps, key=gaps.get)
     server = start_server(ranklab_env(tmp_path / "data", fresh_postgres_url), tmp_path / "log")
@@ -60,7 +60,8 @@ def test_uncertain_first_leases_least_certain_first_and_keeps_every_lease_rule(
         # The first user's live lease keeps one seat: the crowd is done one short of k each.
         done = annotations_reach(engine, PROMPTS * K - 1)
         results = all_at_once(
-            ANNOTATORS, lambda i: _annotate_until_done(server.base_url, tokens[i], ps.id, i, done)
+            ANNOTATORS,
+            lambda i: _annotate_until_done(server.base_url, crowd[i], ps.id, i, done, engine),
         )
     finally:
         server.stop()
