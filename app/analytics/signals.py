@@ -174,17 +174,28 @@ class ChanceCount(NamedTuple):
     expected: float
     variance: float
 
-    def __add__(self, other: object) -> ChanceCount:  # type: ignore[override]
-        assert isinstance(other, ChanceCount)
-        return ChanceCount(*(a + b for a, b in zip(self, other, strict=True)))
+    def plus(self, other: ChanceCount) -> ChanceCount:
+        return ChanceCount(
+            self.items + other.items,
+            self.hits + other.hits,
+            self.expected + other.expected,
+            self.variance + other.variance,
+        )
 
 
 def _add_tally(counts: _Counts, t: Mapping, baseline: Baseline | None) -> None:
-    counts.position += ChanceCount(
-        t["position_items"], t["position_hits"], t["position_expected"], t["position_variance"]
+    counts.position = counts.position.plus(
+        ChanceCount(
+            t["position_items"], t["position_hits"], t["position_expected"], t["position_variance"]
+        )
     )
-    counts.untouched += ChanceCount(
-        t["untouched_items"], t["untouched_hits"], t["untouched_expected"], t["untouched_variance"]
+    counts.untouched = counts.untouched.plus(
+        ChanceCount(
+            t["untouched_items"],
+            t["untouched_hits"],
+            t["untouched_expected"],
+            t["untouched_variance"],
+        )
     )
     counts.run_items += t["run_items"]
     # Runs are counted within a set (issue 22: the tally is per set and annotator); over

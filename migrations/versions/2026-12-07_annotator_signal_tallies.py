@@ -43,26 +43,25 @@ def _keys(table: str) -> list[sa.ForeignKeyConstraint]:
 
 
 def upgrade() -> None:
-    counter = {"nullable": False}
     op.create_table(
         "annotator_signal_tally",
         sa.Column("prompt_set_id", sa.Integer(), nullable=False),
         sa.Column("annotator_id", sa.Integer(), nullable=False),
-        sa.Column("position_items", sa.Integer(), **counter),
-        sa.Column("position_hits", sa.Integer(), **counter),
-        sa.Column("position_expected", sa.Double(), **counter),
-        sa.Column("position_variance", sa.Double(), **counter),
-        sa.Column("untouched_items", sa.Integer(), **counter),
-        sa.Column("untouched_hits", sa.Integer(), **counter),
-        sa.Column("untouched_expected", sa.Double(), **counter),
-        sa.Column("untouched_variance", sa.Double(), **counter),
-        sa.Column("run_items", sa.Integer(), **counter),
+        sa.Column("position_items", sa.Integer(), nullable=False),
+        sa.Column("position_hits", sa.Integer(), nullable=False),
+        sa.Column("position_expected", sa.Double(), nullable=False),
+        sa.Column("position_variance", sa.Double(), nullable=False),
+        sa.Column("untouched_items", sa.Integer(), nullable=False),
+        sa.Column("untouched_hits", sa.Integer(), nullable=False),
+        sa.Column("untouched_expected", sa.Double(), nullable=False),
+        sa.Column("untouched_variance", sa.Double(), nullable=False),
+        sa.Column("run_items", sa.Integer(), nullable=False),
         sa.Column("run_pattern", sa.String(length=200), nullable=True),
-        sa.Column("run_length", sa.Integer(), **counter),
-        sa.Column("run_longest", sa.Integer(), **counter),
-        sa.Column("run_longest_chance", sa.Double(), **counter),
-        sa.Column("timed", sa.Integer(), **counter),
-        sa.Column("log_rate_sum", sa.Double(), **counter),
+        sa.Column("run_length", sa.Integer(), nullable=False),
+        sa.Column("run_longest", sa.Integer(), nullable=False),
+        sa.Column("run_longest_chance", sa.Double(), nullable=False),
+        sa.Column("timed", sa.Integer(), nullable=False),
+        sa.Column("log_rate_sum", sa.Double(), nullable=False),
         *_keys("annotator_signal_tally"),
         sa.PrimaryKeyConstraint(
             "prompt_set_id", "annotator_id", name=op.f("pk_annotator_signal_tally")
