@@ -49,6 +49,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
@@ -323,12 +324,48 @@ def _statements(dialect: str) -> tuple[Any, Any]:
     return signals, patterns
 
 
+def _postgres_statement() -> Any:
+    """Both upserts in one PostgreSQL statement of fixed text (data-modifying CTEs, as
+    app.annotation.tallies does): one round trip and no per-call SQL compilation. The
+    same SQL as `_statements` builds."""
+    names = ["prompt_set_id", "annotator_id", *_SUMS]
+    names += ["run_pattern", "run_length", "run_longest", "run_longest_chance"]
+    sums = ", ".join(f"{n} = t.{n} + EXCLUDED.{n}" for n in _SUMS)
+    run = (
+        "CASE WHEN EXCLUDED.run_pattern IS NULL THEN t.run_length"
+        " WHEN t.run_pattern = EXCLUDED.run_pattern THEN t.run_length + 1 ELSE 1 END"
+    )
+    return text(
+        f"""
+WITH signals AS (
+  INSERT INTO annotator_signal_tally AS t ({", ".join(names)})
+  VALUES ({", ".join(":" + n for n in names)})
+  ON CONFLICT (prompt_set_id, annotator_id) DO UPDATE SET {sums},
+    run_pattern = coalesce(EXCLUDED.run_pattern, t.run_pattern),
+    run_length = {run},
+    run_longest = CASE WHEN {run} > t.run_longest THEN {run} ELSE t.run_longest END,
+    run_longest_chance = CASE WHEN {run} > t.run_longest THEN EXCLUDED.run_longest_chance
+                              ELSE t.run_longest_chance END
+  RETURNING 1
+), patterns AS (
+  INSERT INTO annotator_pattern_tally AS p (prompt_set_id, annotator_id, pattern, n)
+  SELECT :prompt_set_id, :annotator_id, CAST(:run_pattern AS varchar), 1
+  WHERE CAST(:run_pattern AS varchar) IS NOT NULL
+  ON CONFLICT (prompt_set_id, annotator_id, pattern) DO UPDATE SET n = p.n + EXCLUDED.n
+  RETURNING 1
+)
+SELECT 1"""
+    )
+
+
+_POSTGRES_WRITE: Any = None
+
+
 def record_annotation(conn: Connection, row: SignalRow) -> None:
     """Add a new annotation to its annotator's signal counts. Call in the transaction that
     stores it, with the annotator's user row locked (the submit path's first lock), so
     their submits are counted one at a time and in order."""
     c = contribution(row)
-    signals, patterns = _statements(conn.dialect.name)
     key = pattern_key(c.pattern) if c.pattern is not None else None
     values = {
         "prompt_set_id": row.prompt_set_id,
@@ -339,6 +376,13 @@ def record_annotation(conn: Connection, row: SignalRow) -> None:
         "run_longest": int(key is not None),
         "run_longest_chance": c.chance,
     }
+    if conn.dialect.name == "postgresql":
+        global _POSTGRES_WRITE
+        if _POSTGRES_WRITE is None:
+            _POSTGRES_WRITE = _postgres_statement()
+        conn.execute(_POSTGRES_WRITE, values)
+        return
+    signals, patterns = _statements(conn.dialect.name)
     conn.execute(signals, values)
     if key is not None:
         conn.execute(
