@@ -34,6 +34,9 @@ from tests.factories.prompt_sets import make_prompt, make_prompt_set
 from tests.factories.signals import make_signal_crowd
 from tests.support.http import login
 
+SIGNAL_TALLIES_REVISION = (
+    "3c9e5a7b1d24"  # migrations/versions/2026-12-07_annotator_signal_tallies.py
+)
 FLOATS = {"position_expected", "position_variance", "untouched_expected", "untouched_variance"}
 FLOATS |= {"run_longest_chance", "log_rate_sum"}
 
@@ -302,3 +305,32 @@ def test_people_page_says_as_of_when_the_speed_baseline_is_stale(
     page = client.get(f"/admin/users/{newcomer.id}").text
     assert f"Speed signal as of {when} UTC" in page
     assert 'data-number="items">1<' in page
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_migration_backfill_equals_what_the_submits_kept(
+    backend: str, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    """Annotations stored before the signal tallies existed are back-filled by the
+    migration to what the submit path keeps."""
+    from app.core import migrate
+    from tests.support.databases import migrated, sqlite_url
+
+    if backend == "sqlite":
+        url = migrated(sqlite_url(tmp_path / "signals.db"))
+    else:
+        url = request.getfixturevalue("fresh_postgres_url")
+    engine = make_engine(url)
+    with Session(engine, expire_on_commit=False) as session:
+        set_ids = _history(session, steps=60, seed=7)
+        kept = snapshot(session, set_ids)
+        assert kept["tally"] and kept["patterns"]
+    engine.dispose()
+    head = migrate.head_revision()
+    assert head is not None
+    migrate.downgrade(url, SIGNAL_TALLIES_REVISION + "-1")  # the tallies are gone ...
+    migrate.upgrade(url, head)  # ... and back-filled from the annotations
+    engine = make_engine(url)
+    with Session(engine) as session:
+        assert snapshot(session, set_ids) == kept
+    engine.dispose()
