@@ -8,6 +8,11 @@ from app.annotation.models import (  # noqa: F401
     Assignment,
     Comparison,
 )
+from app.annotation.signal_tallies import (  # noqa: F401
+    AnnotatorPatternTally,
+    AnnotatorSignalTally,
+    SpeedBaseline,
+)
 from app.annotation.tallies import AnnotatorPromptTally, ModelPairTally, RankCoincidence  # noqa: F401
 from app.core.db import Base  # noqa: F401
 from app.generation.models import GenerationJob, GenerationTask  # noqa: F401

@@ -15,7 +15,7 @@ from app.accounts import service, sessions
 from app.accounts.deps import AdminUser
 from app.accounts.models import ROLE_VALUES, User
 from app.admin import people
-from app.analytics.reports import annotator_signals, annotator_stats
+from app.analytics.reports import annotator_signals, annotator_stats, signals_as_of
 from app.annotation import standing
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
@@ -46,6 +46,7 @@ def users_context(
         "users": service.list_users(session),
         "stats": stats,
         "signals": annotator_signals(session),
+        "signals_as_of": signals_as_of(session),
         "roles": ROLE_VALUES,
         "values": values or {"username": "", "role": "annotator"},
         "errors": errors or {},
@@ -103,6 +104,7 @@ def user_context(
         "rows": stats,
         "standings": standing.list_standings(session, annotator_id=user_id),
         "signals": annotator_signals(session).get(user_id),
+        "signals_as_of": signals_as_of(session),
         "errors": errors or {},
         "secrets": secrets or [],
     }

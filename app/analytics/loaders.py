@@ -10,21 +10,22 @@ SQL, so no request reads votes or comparisons one by one (issue #16).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypedDict, TypeVarTuple
+from typing import Any, TypedDict, TypeVarTuple
 
 import numpy as np
-from sqlalchemy import Select, Text, cast, func, literal, select
+from sqlalchemy import Select, func, literal, select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.analytics.leaderboard import Duels, style_of
 from app.analytics.strength import ModelPair
+from app.annotation import signal_tallies
 from app.annotation.models import Annotation, Comparison
+from app.annotation.signal_tallies import SignalRow
 from app.annotation.tallies import (
     FLAG_COLUMNS,
     AnnotationHourTally,
@@ -103,19 +104,6 @@ class GoldAnswer:
     annotator_id: int
     ranking: Ranking
     gold: Ranking | None
-
-
-class SignalRow(NamedTuple):
-    """One annotation as the bias and spam signals need it (app.analytics.signals)."""
-
-    annotator_id: int
-    prompt_set_id: int
-    prompt_id: int
-    ranking: Ranking
-    seconds: float
-    chars: int  # characters shown: the prompt and every candidate
-    order_changed: bool | None
-    suggestion_shown: bool
 
 
 @dataclass(frozen=True)
@@ -376,60 +364,35 @@ def load_gold_answers(session: Session, prompt_set_id: int | None) -> list[GoldA
     return [GoldAnswer(*row) for row in session.execute(query)]
 
 
-SIGNAL_ROWS_PER_FETCH = 5000
-
-
 def iter_signal_rows(
     session: Session, prompt_set_ids: Sequence[int] | None = None
 ) -> Iterator[SignalRow]:
     """Every annotation (of these sets, or everywhere) in submission order, streamed with
-    a server-side cursor: the characters each showed come from one GROUP BY over the
-    candidates joined in SQL, so memory never holds more than a fetch of rows.
+    a server-side cursor, with the characters each showed (app.annotation.signal_tallies:
+    the rebuild and the tests' full recomputation read the same rows)."""
+    return signal_tallies.iter_rows(session.connection(), prompt_set_ids)
 
-    A multi-turn prompt counts the characters of its messages as stored (JSON text): an
-    overestimate by the keys, the same for everyone who saw that prompt."""
-    shown = select(
-        Candidate.prompt_id, func.sum(func.length(Candidate.text)).label("chars")
-    ).group_by(Candidate.prompt_id)
-    in_sets: list[Any] = []
+
+def load_signal_tallies(
+    session: Session, prompt_set_ids: Sequence[int] | None = None
+) -> list[dict[str, Any]]:
+    """The signal tally rows (one per set and annotator) of these sets, or everywhere."""
+    t = signal_tallies.AnnotatorSignalTally
+    query = select(*t.__table__.columns)
     if prompt_set_ids is not None:
-        in_sets = [Prompt.prompt_set_id.in_(list(prompt_set_ids))]
-        shown = shown.join(Prompt, Prompt.id == Candidate.prompt_id).where(*in_sets)
-    answers = shown.subquery()
-    prompt_chars = func.length(func.coalesce(Prompt.text, cast(Prompt.messages, Text), ""))
-    stmt = (
-        select(
-            Annotation.annotator_id,
-            Prompt.prompt_set_id,
-            Annotation.prompt_id,
-            cast(Annotation.ranking, Text),
-            Annotation.seconds_spent,
-            prompt_chars + func.coalesce(answers.c.chars, 0),
-            Annotation.order_changed,
-            Annotation.suggestion_shown,
-        )
-        .join(Prompt, Prompt.id == Annotation.prompt_id)
-        .outerjoin(answers, answers.c.prompt_id == Annotation.prompt_id)
-        .where(*in_sets)
-        .order_by(Annotation.created_at, Annotation.id)
-        .execution_options(yield_per=SIGNAL_ROWS_PER_FETCH)
-    )
-    decode = json.JSONDecoder().decode
-    result = session.connection().execute(stmt)
-    try:
-        for annotator, prompt_set, prompt, ranking, seconds, chars, changed, suggested in result:
-            yield SignalRow(
-                annotator,
-                prompt_set,
-                prompt,
-                decode(ranking),
-                float(seconds),
-                int(chars or 0),
-                changed,
-                bool(suggested),
-            )
-    finally:
-        result.close()
+        query = query.where(t.prompt_set_id.in_(list(prompt_set_ids)))
+    return [dict(row._mapping) for row in session.execute(query)]
+
+
+def load_signal_patterns(
+    session: Session, prompt_set_ids: Sequence[int] | None = None
+) -> list[tuple[int, str, int]]:
+    """(annotator, display pattern, items) over these sets, or everywhere."""
+    p = signal_tallies.AnnotatorPatternTally
+    query = select(p.annotator_id, p.pattern, func.sum(p.n)).group_by(p.annotator_id, p.pattern)
+    if prompt_set_ids is not None:
+        query = query.where(p.prompt_set_id.in_(list(prompt_set_ids)))
+    return [(a, pattern, int(n)) for a, pattern, n in session.execute(query)]
 
 
 def load_annotations_mark(

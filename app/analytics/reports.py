@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Sequence
 from typing import NotRequired, TypedDict
 
 from sqlalchemy.orm import Session
 
-from app.analytics import charts, intervals, loaders, signals
+from app.analytics import charts, intervals, loaders, signals, speed_baselines
 from app.analytics.annotators import AnnotatorStats, annotator_rows, gold_tallies
 from app.analytics.leaderboard import Leaderboard, leaderboard
 from app.analytics.loaders import JobProgress, Progress
@@ -77,11 +76,16 @@ def annotator_stats(session: Session, prompt_set_id: int | None = None) -> list[
 
 
 def annotator_signals(
-    session: Session, prompt_set_ids: Sequence[int] | None = None
+    session: Session, prompt_set_ids: Sequence[int] | None = None, *, fresh: bool = False
 ) -> dict[int, AnnotatorSignals]:
     """Bias and spam signals per annotator (app.analytics.signals), over these sets or
-    everywhere: one streamed pass over the annotations, plus the agreement tallies and the
-    gold answers."""
+    everywhere: the signal tallies (one row per set and annotator), each set's stored speed
+    baseline, the agreement tallies and the gold answers; nothing reads the annotations
+    one by one (issue 22).
+
+    A stale baseline (annotations arrived since it was computed) is recomputed in the
+    background and the newest stored one is used meanwhile (`signals_as_of` says since
+    when); with `fresh` (an export deciding whom to leave out) it is computed inline."""
     scopes: list[int | None] = [None] if prompt_set_ids is None else list(prompt_set_ids)
     agree: Counter[int] = Counter()
     total: Counter[int] = Counter()
@@ -93,38 +97,43 @@ def annotator_signals(
     gold = gold_tallies(
         itertools.chain.from_iterable(loaders.load_gold_answers(session, s) for s in scopes)
     )
-    return signals.with_agreement(_streamed_signals(session, prompt_set_ids), agreement, gold)
+    baselines = _baselines(session, prompt_set_ids, fresh=fresh)
+    tallied = signals.signals_from_tallies(
+        loaders.load_signal_tallies(session, prompt_set_ids),
+        loaders.load_signal_patterns(session, prompt_set_ids),
+        baselines,
+    )
+    return signals.with_agreement(tallied, agreement, gold)
 
 
-# The streamed signals read every annotation (~25 µs each: docs/benchmarks.md), and the
-# people pages ask for them on each view; they change only when annotations are added or
-# removed, so the last few are kept per (database, scope, annotations mark). Agreement and
-# gold (gold rankings can be edited) are read fresh each time: they come from tallies.
-_STREAMED_KEPT = 8
-_streamed: OrderedDict[tuple, dict[int, list[signals.Signal]]] = OrderedDict()
-_streamed_lock = threading.Lock()
+def _baselines(
+    session: Session, prompt_set_ids: Sequence[int] | None, *, fresh: bool
+) -> dict[int, speed_baselines.Baseline]:
+    current = speed_baselines.current_timed(session, prompt_set_ids)
+    stored = speed_baselines.load(session, prompt_set_ids)
+    stale = speed_baselines.stale_sets(current, stored)
+    if fresh:
+        stored |= {s: speed_baselines.computed(session, s) for s in stale}
+    elif stale:
+        speed_baselines.refresh_in_background(session, stale)
+    return stored
 
 
-def _streamed_signals(
-    session: Session, prompt_set_ids: Sequence[int] | None
-) -> dict[int, list[signals.Signal]]:
-    scope = None if prompt_set_ids is None else tuple(sorted(prompt_set_ids))
-    key = (scope, loaders.load_annotations_mark(session, prompt_set_ids))
-    with _streamed_lock:
-        if key in _streamed:
-            _streamed.move_to_end(key)
-            return _streamed[key]
-    result = signals.stream_signals(loaders.iter_signal_rows(session, prompt_set_ids))
-    with _streamed_lock:
-        _streamed[key] = result
-        while len(_streamed) > _STREAMED_KEPT:
-            _streamed.popitem(last=False)
-    return result
+def signals_as_of(
+    session: Session, prompt_set_ids: Sequence[int] | None = None
+) -> speed_baselines.BaselineStatus:
+    """When the speed baselines the signals use were computed, and whether they are current
+    (the pages say "as of ..." when not)."""
+    return speed_baselines.status(
+        speed_baselines.current_timed(session, prompt_set_ids),
+        speed_baselines.load(session, prompt_set_ids),
+    )
 
 
 def flagged_annotator_ids(session: Session, prompt_set_ids: Sequence[int]) -> list[int]:
-    """Annotators any signal flags on these sets (the exports' exclude_flagged_annotators)."""
-    return flagged_annotators(annotator_signals(session, prompt_set_ids))
+    """Annotators any signal flags on these sets (the exports' exclude_flagged_annotators),
+    with current speed baselines: an export must not depend on when a page was viewed."""
+    return flagged_annotators(annotator_signals(session, prompt_set_ids, fresh=True))
 
 
 def model_report(session: Session, prompt_set_id: int) -> ModelReport:

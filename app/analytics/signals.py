@@ -1,12 +1,14 @@
 """Bias and spam signals per annotator (issue 13, item 4): numbers for an admin to look at,
 never an automatic rejection.
 
-Pure: the rows come from app.analytics.loaders.iter_signal_rows (one per annotation, in
-submission order), majority agreement from the tallies (leave-one-out per pair, as
-app.analytics.agreement.annotator_agreement defines it) and gold accuracy from
-app.analytics.annotators.gold_tallies. Each signal carries its value, the counts behind
-it, its threshold and whether it is flagged; nothing is flagged below a minimum sample, so
-two items never flag anyone.
+Pure: the counts come from the per-(set, annotator) signal tallies the submit keeps
+(app.annotation.signal_tallies, issue 22) and each set's speed baseline
+(app.analytics.speed_baselines), majority agreement from the reporting tallies
+(leave-one-out per pair, as app.analytics.agreement.annotator_agreement defines it) and
+gold accuracy from app.analytics.annotators.gold_tallies. `stream_signals` computes the
+same from the annotations themselves: the reference the tallies are tested against.
+Each signal carries its value, the counts behind it, its threshold and whether it is
+flagged; nothing is flagged below a minimum sample, so two items never flag anyone.
 
 The shown order is the annotator's deterministic shuffle (app.annotation.assignment.
 candidate_order), so "the answer shown first" is known for every stored annotation.
@@ -16,9 +18,7 @@ the three display-order signals: their starting order was the judge's, not the s
 
 from __future__ import annotations
 
-import functools
 import math
-from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,16 +26,15 @@ from typing import NamedTuple
 
 import numpy as np
 
+from app.analytics import speed_baselines
 from app.analytics.annotators import GoldTally
-from app.analytics.loaders import SignalRow
-from app.annotation.assignment import candidate_order
+from app.analytics.speed_baselines import Baseline
+from app.annotation.signal_tallies import SignalRow, accumulate, log_rate
 
 # Minimum samples before a signal may flag anyone.
 MIN_ITEMS = 20  # position bias, untouched order, straight-lining, time per item
 MIN_AGREEMENT_VOTES = 50
 MIN_GOLD_ITEMS = 5
-# A set needs this many timed annotations before it is a baseline for speed.
-MIN_SET_BASELINE = 30
 
 # Position bias and untouched order: significantly above chance (one-sided p) and by a
 # margin that matters (a huge sample makes tiny, harmless biases significant).
@@ -44,12 +43,11 @@ MIN_EXCESS = 0.15
 # Straight-lining: a run of identical display patterns at least this long, and unlikely
 # (items x chance^(run - 1)) for someone whose ranking does not depend on the display.
 MIN_RUN = 10
-# Too fast: the median robust z of seconds per 1000 characters read, against each item's
-# set. MAD of log rates (scipy.stats.median_abs_deviation) is floored so identical timings
-# do not divide by zero, then scaled to a normal's standard deviation (1 / Phi^-1(3/4)).
+# Too fast: the mean robust z of log seconds per 1000 characters read, against each item's
+# set's median and MAD (app.analytics.speed_baselines). The mean, not the median of the
+# per-item z as before issue 22: a mean comes from the sums the submit keeps, a median
+# would need every item. On log rates the mean is robust enough (a lease caps the time).
 MAX_SPEED_Z = -3.0
-MAD_FLOOR = 0.05
-MAD_TO_SD = 1.4826
 # Agreement: flagged when the 95% Wilson score interval (scipy.stats.binomtest) lies wholly
 # below this share.
 MIN_AGREEMENT = 0.6
@@ -67,8 +65,9 @@ EXPLANATIONS = {
     ),
     "too_fast": (
         "Seconds per 1000 characters read (prompt and answers), compared with everyone's "
-        "items of the same set (robust z: median and MAD of log rates). Strongly negative "
-        "means far faster than others read the same amount of text."
+        "items of the same set (robust z against the set's median and MAD of log rates, "
+        "averaged over their items). Strongly negative means far faster than others read "
+        "the same amount of text."
     ),
     "straight_lining": (
         "The longest run of consecutive items ranked with the same pattern by display "
@@ -147,154 +146,138 @@ class AnnotatorSignals:
         return "; ".join(s.summary() for s in self.flagged_signals)
 
 
-# --- accumulation over the stream --------------------------------------------------------
+# --- from the tallies to per-annotator counts -------------------------------------------
 
 
 @dataclass
-class _ChanceCount:
-    """Hits against per-item chance rates: a Poisson-binomial's mean and variance."""
+class _Counts:
+    """One annotator's counters over the sets in scope."""
 
-    items: int = 0
-    hits: int = 0
-    expected: float = 0.0
-    variance: float = 0.0
-
-    def add(self, hit: bool, chance: float) -> None:
-        self.items += 1
-        self.hits += hit
-        self.expected += chance
-        self.variance += chance * (1 - chance)
-
-
-@dataclass
-class _Runs:
-    last: tuple[int, ...] | None = None
-    run: int = 0
+    position: ChanceCount = field(default_factory=lambda: ChanceCount(0, 0, 0.0, 0.0))
+    untouched: ChanceCount = field(default_factory=lambda: ChanceCount(0, 0, 0.0, 0.0))
+    run_items: int = 0
     longest: int = 0
     longest_chance: float = 1.0
-    items: int = 0
-    patterns: Counter[tuple[int, ...]] = field(default_factory=Counter)
-
-    def add(self, pattern: tuple[int, ...], chance: float) -> None:
-        self.items += 1
-        self.patterns[pattern] += 1
-        self.run = self.run + 1 if pattern == self.last else 1
-        self.last = pattern
-        if self.run > self.longest:
-            self.longest, self.longest_chance = self.run, chance
+    patterns: Counter[str] = field(default_factory=Counter)
+    timed: int = 0
+    log_rate_sum: float = 0.0
+    based: int = 0  # timed items of sets with a baseline
+    z_sum: float = 0.0
+    median_sum: float = 0.0  # sum of the set medians over those items
 
 
-@dataclass
-class _Annotator:
-    position: _ChanceCount = field(default_factory=_ChanceCount)
-    untouched: _ChanceCount = field(default_factory=_ChanceCount)
-    runs: _Runs = field(default_factory=_Runs)
+class ChanceCount(NamedTuple):
+    """Hits against per-item chance rates: a Poisson-binomial's mean and variance."""
 
+    items: int
+    hits: int
+    expected: float
+    variance: float
 
-@functools.lru_cache(maxsize=4096)  # a handful of distinct patterns recur over every item
-def _pattern_chance(pattern: tuple[int, ...]) -> float:
-    """How likely a shuffle lays out given tie groups in exactly this display pattern: one
-    over the multinomial n! / (g1! g2! ...)."""
-    ways = math.factorial(len(pattern))
-    for size in Counter(pattern).values():
-        ways //= math.factorial(size)
-    return 1 / ways
-
-
-class _Speeds:
-    """Log seconds per 1000 characters per annotation, in compact arrays."""
-
-    def __init__(self) -> None:
-        self.set_index: dict[int, int] = {}
-        self.annotator_index: dict[int, int] = {}
-        self.sets = array("i")
-        self.annotators = array("i")
-        self.log_rates = array("d")
-
-    def add(self, row: SignalRow) -> None:
-        if row.chars <= 0:
-            return
-        rate = row.seconds * 1000 / row.chars
-        self.sets.append(self.set_index.setdefault(row.prompt_set_id, len(self.set_index)))
-        self.annotators.append(
-            self.annotator_index.setdefault(row.annotator_id, len(self.annotator_index))
+    def plus(self, other: ChanceCount) -> ChanceCount:
+        return ChanceCount(
+            self.items + other.items,
+            self.hits + other.hits,
+            self.expected + other.expected,
+            self.variance + other.variance,
         )
-        self.log_rates.append(math.log(max(rate, 0.01)))
-
-    def signals(self) -> dict[int, Signal]:
-        # Imported here: scipy.stats takes most of a second to import, and only the
-        # dashboard's signals need it.
-        from scipy.stats import median_abs_deviation
-
-        if not self.log_rates:
-            return {}
-        sets = np.frombuffer(self.sets, dtype=np.int32)
-        who = np.frombuffer(self.annotators, dtype=np.int32)
-        rates = np.frombuffer(self.log_rates, dtype=np.float64)
-        medians = np.full(len(self.set_index), np.nan)
-        scales = np.full(len(self.set_index), np.nan)
-        for chunk in _groups(sets):
-            if len(chunk) >= MIN_SET_BASELINE:
-                s, values = sets[chunk[0]], rates[chunk]
-                medians[s] = np.median(values)
-                scales[s] = MAD_TO_SD * max(float(median_abs_deviation(values)), MAD_FLOOR)
-        z = (rates - medians[sets]) / scales[sets]
-        ids = {i: a for a, i in self.annotator_index.items()}
-        return {
-            ids[int(who[chunk[0]])]: _speed_signal(rates[chunk], z[chunk], medians[sets[chunk]])
-            for chunk in _groups(who)
-        }
 
 
-def _groups(keys: np.ndarray) -> list[np.ndarray]:
-    """Indices of `keys` grouped by value (one sort, not a scan per value)."""
-    order = np.argsort(keys, kind="stable")
-    return np.split(order, np.flatnonzero(np.diff(keys[order])) + 1)
+def _add_tally(counts: _Counts, t: Mapping, baseline: Baseline | None) -> None:
+    counts.position = counts.position.plus(
+        ChanceCount(
+            t["position_items"], t["position_hits"], t["position_expected"], t["position_variance"]
+        )
+    )
+    counts.untouched = counts.untouched.plus(
+        ChanceCount(
+            t["untouched_items"],
+            t["untouched_hits"],
+            t["untouched_expected"],
+            t["untouched_variance"],
+        )
+    )
+    counts.run_items += t["run_items"]
+    # Runs are counted within a set (issue 22: the tally is per set and annotator); over
+    # several sets the longest of them counts, and of equally long ones the likelier
+    # pattern (the smaller claim). Before, one run could continue across interleaved sets;
+    # patterns of sets with different numbers of answers never match anyway.
+    longest, chance = t["run_longest"], t["run_longest_chance"]
+    if longest > counts.longest or (longest == counts.longest and chance > counts.longest_chance):
+        counts.longest, counts.longest_chance = longest, chance
+    counts.timed += t["timed"]
+    counts.log_rate_sum += t["log_rate_sum"]
+    if baseline is not None and baseline.median is not None and baseline.scale and t["timed"]:
+        n = t["timed"]
+        counts.based += n
+        counts.z_sum += (t["log_rate_sum"] - n * baseline.median) / baseline.scale
+        counts.median_sum += n * baseline.median
 
 
-def _speed_signal(log_rates: np.ndarray, z: np.ndarray, set_medians: np.ndarray) -> Signal:
-    known = ~np.isnan(z)
-    n = int(known.sum())
-    median_z = float(np.median(z[known])) if n else None
-    enough = n >= MIN_ITEMS
+def signals_from_tallies(
+    tallies: Iterable[Mapping],
+    patterns: Iterable[tuple[int, str, int]],
+    baselines: Mapping[int, Baseline],
+) -> dict[int, list[Signal]]:
+    """The signals read from the annotations themselves (position bias, untouched order,
+    speed, straight-lining), by annotator id, from the per-(set, annotator) tallies
+    (app.annotation.signal_tallies: dicts with its columns), the (annotator, pattern,
+    items) counts and each set's speed baseline."""
+    counts: dict[int, _Counts] = {}
+    for t in sorted(tallies, key=lambda t: (t["annotator_id"], t["prompt_set_id"])):
+        state = counts.setdefault(t["annotator_id"], _Counts())
+        _add_tally(state, t, baselines.get(t["prompt_set_id"]))
+    for annotator_id, pattern, n in patterns:
+        if annotator_id in counts:
+            counts[annotator_id].patterns[pattern] += n
+    return {
+        annotator_id: [
+            _chance_signal("position_bias", c.position, "first shown ranked first"),
+            _chance_signal("untouched_order", c.untouched, "sent as shown"),
+            _speed_signal(c),
+            _runs_signal(c),
+        ]
+        for annotator_id, c in counts.items()
+    }
+
+
+def stream_signals(rows: Iterable[SignalRow]) -> dict[int, list[Signal]]:
+    """The same signals computed from scratch from the annotations (in submission order):
+    the reference the tallies are tested against, through the very counting the tallies
+    do (signal_tallies.accumulate) and the baseline the background refresh computes."""
+    kept = list(rows)
+    counted = accumulate(kept)
+    rates: dict[int, list[float]] = {}
+    for row in kept:
+        rate = log_rate(row.seconds, row.chars)
+        if rate is not None:
+            rates.setdefault(row.prompt_set_id, []).append(rate)
+    baselines = {
+        s: Baseline(len(v), *speed_baselines.compute(np.array(v)), None) for s, v in rates.items()
+    }
+    tallies = [{"prompt_set_id": s, "annotator_id": a, **t.values} for (s, a), t in counted.items()]
+    patterns = [(a, p, n) for (_, a), t in counted.items() for p, n in t.patterns.items()]
+    return signals_from_tallies(tallies, patterns, baselines)
+
+
+def _speed_signal(c: _Counts) -> Signal:
+    mean_z = c.z_sum / c.based if c.based else None
+    enough = c.based >= MIN_ITEMS
     return Signal(
         "too_fast",
-        median_z,
+        mean_z,
         {
-            "items timed": int(len(log_rates)),
-            "items with a set baseline": n,
-            "their median s/1000 chars": (
-                float(np.exp(np.median(log_rates))) if len(log_rates) else None
-            ),
-            "typical s/1000 chars": float(np.exp(np.median(set_medians[known]))) if n else None,
-            "median robust z": median_z,
+            "items timed": c.timed,
+            "items with a set baseline": c.based,
+            # Geometric means (mean log rates): the tallies keep sums in log space.
+            "their s/1000 chars": math.exp(c.log_rate_sum / c.timed) if c.timed else None,
+            "typical s/1000 chars": math.exp(c.median_sum / c.based) if c.based else None,
+            "mean robust z": mean_z,
         },
-        f"median robust z ≤ {MAX_SPEED_Z:g} over ≥ {MIN_ITEMS} items",
-        enough and median_z is not None and median_z <= MAX_SPEED_Z,
+        f"mean robust z ≤ {MAX_SPEED_Z:g} over ≥ {MIN_ITEMS} items",
+        enough and mean_z is not None and mean_z <= MAX_SPEED_Z,
         enough,
     )
-
-
-def _display_pattern(row: SignalRow) -> tuple[int, ...]:
-    """The tie-group index of each answer, in the order the annotator saw them."""
-    group = {cid: g for g, ids in enumerate(row.ranking) for cid in ids}
-    shown = candidate_order(row.annotator_id, row.prompt_id, list(group))
-    return tuple(group[cid] for cid in shown)
-
-
-def _add(state: _Annotator, row: SignalRow) -> None:
-    if row.suggestion_shown or not row.ranking:
-        return
-    pattern = _display_pattern(row)
-    n = len(pattern)
-    if n < 2:
-        return
-    top = sum(1 for g in pattern if g == 0)
-    if top < n:  # everything tied first says nothing about position
-        state.position.add(pattern[0] == 0, top / n)
-    if row.order_changed is not None:
-        state.untouched.add(not row.order_changed, 1 / math.factorial(n))
-    state.runs.add(pattern, _pattern_chance(pattern))
 
 
 # --- from counts to signals --------------------------------------------------------------
@@ -304,7 +287,7 @@ def _upper_tail(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2))
 
 
-def _chance_signal(key: str, count: _ChanceCount, share_name: str) -> Signal:
+def _chance_signal(key: str, count: ChanceCount, share_name: str) -> Signal:
     n = count.items
     share = count.hits / n if n else None
     chance = count.expected / n if n else None
@@ -336,22 +319,23 @@ def _chance_signal(key: str, count: _ChanceCount, share_name: str) -> Signal:
     )
 
 
-def _runs_signal(runs: _Runs) -> Signal:
-    p = min(1.0, runs.items * runs.longest_chance ** (runs.longest - 1)) if runs.items else None
-    modal = runs.patterns.most_common(1)[0][1] / runs.items if runs.items else None
-    enough = runs.items >= MIN_ITEMS
+def _runs_signal(c: _Counts) -> Signal:
+    items = c.run_items
+    p = min(1.0, items * c.longest_chance ** (c.longest - 1)) if items else None
+    modal = max(c.patterns.values()) / items if items and c.patterns else None
+    enough = items >= MIN_ITEMS
     return Signal(
         "straight_lining",
-        float(runs.longest) if runs.items else None,
+        float(c.longest) if items else None,
         {
-            "items": runs.items,
-            "longest run": runs.longest,
-            "chance of that pattern": runs.longest_chance if runs.items else None,
+            "items": items,
+            "longest run": c.longest,
+            "chance of that pattern": c.longest_chance if items else None,
             "p (run by chance)": p,
             "modal pattern share": modal,
         },
         f"run ≥ {MIN_RUN} and p < {MAX_P_VALUE:g}, over ≥ {MIN_ITEMS} items",
-        enough and p is not None and runs.longest >= MIN_RUN and p < MAX_P_VALUE,
+        enough and p is not None and c.longest >= MIN_RUN and p < MAX_P_VALUE,
         enough,
     )
 
@@ -404,37 +388,6 @@ def _gold_signal(gold: GoldTally | None) -> Signal:
         g.items,
         {"gold items": g.items, "gold pair orders": g.pairs, "matched": g.matched},
     )
-
-
-_NONE = np.empty(0)
-
-
-def stream_signals(rows: Iterable[SignalRow]) -> dict[int, list[Signal]]:
-    """The signals read from the annotations themselves (position bias, untouched order,
-    speed, straight-lining), by annotator id.
-
-    `rows` must come in submission order (straight-lining reads consecutive items); they
-    are read once and only small per-annotator counters and three numbers per annotation
-    (for the speed baseline) are kept. Annotations never change once stored, so the
-    result only changes when annotations are added or removed."""
-    states: dict[int, _Annotator] = {}
-    speeds = _Speeds()
-    for row in rows:
-        state = states.get(row.annotator_id)
-        if state is None:
-            state = states[row.annotator_id] = _Annotator()
-        _add(state, row)
-        speeds.add(row)
-    speed = speeds.signals()
-    return {
-        annotator_id: [
-            _chance_signal("position_bias", state.position, "first shown ranked first"),
-            _chance_signal("untouched_order", state.untouched, "sent as shown"),
-            speed.get(annotator_id) or _speed_signal(_NONE, _NONE, _NONE),
-            _runs_signal(state.runs),
-        ]
-        for annotator_id, state in states.items()
-    }
 
 
 def with_agreement(

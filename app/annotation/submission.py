@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
 from app.accounts.models import User
-from app.annotation import standing, tallies
+from app.annotation import signal_tallies, standing, tallies
 from app.annotation.assignment import (
     FINISHED,
     PromptSetNotOpen,
@@ -34,6 +34,7 @@ from app.annotation.models import (
     Assignment,
     Comparison,
 )
+from app.annotation.signal_tallies import SignalRow
 from app.annotation.suggestions import SuggestOrder
 from app.core.db import UTCDateTime, db_now, retry_once_on_conflict, utcnow
 from app.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
@@ -178,6 +179,9 @@ _LOCK_PROMPT = (
         Assignment.prompt_id,
         Prompt.is_gold,
         Candidate.id.label("candidate_id"),
+        # Characters shown, for the speed signal's tally (issue 22).
+        signal_tallies.prompt_chars().label("prompt_chars"),
+        func.length(Candidate.text).label("candidate_chars"),
     )
     .join(Prompt, Prompt.prompt_set_id == PromptSet.id)
     .join(Assignment, Assignment.prompt_id == Prompt.id)
@@ -229,13 +233,16 @@ def _expire_held(session: Session, assignment_id: int) -> None:
         session.expire(held)
 
 
-def _lock_prompt(session: Session, assignment_id: int, annotator: User) -> tuple[Row, list[int]]:
+def _lock_prompt(
+    session: Session, assignment_id: int, annotator: User
+) -> tuple[Row, list[int], int]:
     """Lock the assignment's prompt. Returns its set's rules (require_ratings,
     require_rationale, the escalation settings) with its prompt_id, is_gold and
-    extra_seats, and its candidate ids."""
+    extra_seats, its candidate ids, and the characters the item shows."""
     rows = session.connection().execute(_LOCK_PROMPT, {"assignment": assignment_id}).all()
     first = own_assignment(rows[0] if rows else None, assignment_id, annotator)
-    return first, [row.candidate_id for row in rows if row.candidate_id is not None]
+    chars = (first.prompt_chars or 0) + sum(row.candidate_chars or 0 for row in rows)
+    return first, [row.candidate_id for row in rows if row.candidate_id is not None], chars
 
 
 def _lock_for_submit(session: Session, assignment_id: int, annotator: User, key: str) -> Row:
@@ -433,7 +440,7 @@ def store_annotation(
             errors=[{"field": "idempotency_key", "message": "at most 100 characters"}],
         )
     session.connection().execute(_LOCK_ANNOTATOR, {"who": annotator.id})
-    rules, candidate_ids = _lock_prompt(session, data.assignment_id, annotator)
+    rules, candidate_ids, chars = _lock_prompt(session, data.assignment_id, annotator)
     prompt_id = rules.prompt_id
     assignment = _lock_for_submit(session, data.assignment_id, annotator, key)
     # The database's clock, read after the locks: the expiry check must be neither stale
@@ -463,6 +470,7 @@ def store_annotation(
         summary = "; ".join(e["message"] for e in errors)
         raise AnnotationInvalid(f"The annotation was not saved: {summary}.", errors=errors)
     pairs = derive_comparisons(ranking)
+    seconds = seconds_on_item(assignment, now)
     conn = session.connection()
     try:
         annotation_id = conn.execute(
@@ -476,7 +484,7 @@ def store_annotation(
                 "flags": flags,
                 "ratings": ratings,
                 "rationale": rationale,
-                "seconds_spent": seconds_on_item(assignment, now),
+                "seconds_spent": seconds,
                 "client_seconds_spent": _float_or_none(data.seconds_spent),
                 "order_changed": data.order_changed,
                 # From what the lease path served (assignment.suggested_order), not the client.
@@ -502,6 +510,20 @@ def store_annotation(
             )
         conn.execute(_CLOSE_ASSIGNMENT, {"assignment": assignment.id, "now": now})
         answers = tallies.record_change(session, prompt_id, new_annotator_id=annotator.id)
+        # The annotator's own signal counts; their user row is locked (the first lock).
+        signal_tallies.record_annotation(
+            conn,
+            SignalRow(
+                annotator.id,
+                rules.prompt_set_id,
+                prompt_id,
+                ranking,
+                seconds,
+                chars,
+                data.order_changed,
+                bool(assignment.suggestion_shown),
+            ),
+        )
         escalate_if_contested(conn, rules, answers)
         _expire_held(session, assignment.id)
     except IntegrityError as exc:

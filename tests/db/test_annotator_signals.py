@@ -19,7 +19,6 @@ from app.exports import service
 from app.exports.pseudonym import pseudonym
 from app.prompt_sets.models import Candidate, Prompt
 from tests.factories.accounts import DEFAULT_PASSWORD, make_user
-from tests.factories.annotation import make_annotation
 from tests.factories.prompt_sets import make_prompt_set
 from tests.factories.signals import SignalCrowd, make_signal_crowd
 from tests.support.http import login
@@ -206,22 +205,3 @@ def test_cli_flag_becomes_the_option() -> None:
     assert export_cli._raw(args)["exclude_flagged_annotators"] is True
     args = parser.parse_args(["export", "pairs", "--prompt-set", "s", "-o", "x"])
     assert "exclude_flagged_annotators" not in export_cli._raw(args)
-
-
-def test_signals_are_reused_until_an_annotation_is_added(
-    session: Session, crowd: SignalCrowd
-) -> None:
-    first = annotator_signals(session)
-    again = annotator_signals(session)
-    assert again[crowd.spammer.id].signals[0] is first[crowd.spammer.id].signals[0]
-    newcomer = make_user(session)
-    prompt = session.scalars(
-        select(Prompt).where(Prompt.prompt_set_id == crowd.prompt_set.id).order_by(Prompt.id)
-    ).first()
-    assert prompt is not None
-    ids = session.scalars(select(Candidate.id).where(Candidate.prompt_id == prompt.id)).all()
-    make_annotation(session, prompt, newcomer, [[c] for c in ids])
-    after = annotator_signals(session)
-    assert newcomer.id not in first and newcomer.id in after
-    bias = next(s for s in after[newcomer.id].signals if s.key == "position_bias")
-    assert bias.numbers["items"] == 1 and not after[newcomer.id].flagged

@@ -16,12 +16,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.annotation import assignment, submission, tallies
+from app.annotation import assignment, signal_tallies, submission, tallies
 from app.annotation.assignment import TaskView
 from app.annotation.models import Annotation, Assignment, Comparison
 from app.annotation.submission import SubmissionInput, SubmissionResult
 from app.core.db import utcnow
-from app.prompt_sets.models import Prompt
+from app.prompt_sets.models import Candidate, Prompt
 from app.prompt_sets.ranking import derive_comparisons
 
 _keys = itertools.count(1)
@@ -125,6 +125,27 @@ def make_annotation(
     )
     session.flush()
     tallies.record_change(session, prompt.id, new_annotator_id=annotator.id)
+    chars = session.scalar(
+        select(
+            signal_tallies.prompt_chars()
+            + select(func.coalesce(func.sum(func.length(Candidate.text)), 0))
+            .where(Candidate.prompt_id == prompt.id)
+            .scalar_subquery()
+        ).where(Prompt.id == prompt.id)
+    )
+    signal_tallies.record_annotation(
+        session.connection(),
+        signal_tallies.SignalRow(
+            annotator.id,
+            prompt.prompt_set_id,
+            prompt.id,
+            ranking,
+            seconds,
+            int(chars or 0),
+            order_changed,
+            suggestion_shown,
+        ),
+    )
     return annotation
 
 

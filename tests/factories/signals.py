@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
+from app.analytics import speed_baselines
 from app.annotation.assignment import candidate_order
 from app.core.db import utcnow
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
@@ -84,5 +85,7 @@ def make_signal_crowd(
             created_at=start + dt.timedelta(minutes=step),
             order_changed=False,
         )
+    # As the background refresh leaves it after a first look at the people page.
+    speed_baselines.refresh(session, ps.id)
     session.commit()
     return SignalCrowd(ps, people, spammer)

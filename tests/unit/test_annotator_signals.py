@@ -172,7 +172,7 @@ def test_too_fast_for_the_text_is_flagged_but_a_fast_reader_of_short_texts_is_no
     assert flagged(result, 94) == {"too_fast"}
     fast = signal(result, 94, "too_fast")
     assert fast.value is not None and fast.value < -3
-    assert fast.numbers["their median s/1000 chars"] < 3
+    assert fast.numbers["their s/1000 chars"] < 3
     assert 20 < fast.numbers["typical s/1000 chars"] < 40
     reader = signal(result, 95, "too_fast")
     assert not reader.flagged and reader.value is not None and abs(reader.value) < 1.5
@@ -200,7 +200,19 @@ def test_speed_z_is_the_median_and_mad_of_the_sets_log_rates_worked_by_hand() ->
     speed = signal(result, 3, "too_fast")
     assert speed.numbers["items with a set baseline"] == 10
     assert speed.numbers["typical s/1000 chars"] == pytest.approx(1.0)
-    assert speed.numbers["their median s/1000 chars"] == pytest.approx(math.exp(-3))
+    assert speed.numbers["their s/1000 chars"] == pytest.approx(math.exp(-3))
+
+
+def test_speed_z_is_the_mean_of_the_items_z_worked_by_hand() -> None:
+    # Issue 22: the tallies keep sums of log rates, so an annotator's z is the mean of
+    # their items' z, not the median. Set: 14 log rates of 0, 10 of 1, 6 of -3: median 0,
+    # MAD 1. Annotator 3 has six items at -3 and four at 0: mean z -1.8 / 1.4826 (the
+    # median of their z would be -3 / 1.4826).
+    rows_ = timed(1, [0.0] * 10) + timed(2, [1.0] * 10) + timed(3, [-3.0] * 6 + [0.0] * 4)
+    speed = signal(signals_of(rows_), 3, "too_fast")
+    assert speed.value == pytest.approx(-1.8 / 1.4826, rel=1e-9)
+    assert speed.numbers["mean robust z"] == speed.value
+    assert speed.numbers["their s/1000 chars"] == pytest.approx(math.exp(-1.8))
 
 
 def test_identical_timings_floor_the_mad() -> None:
