@@ -52,15 +52,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("db_url", backends, indirect=True, scope="session")
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `pytest -n` (`make test`, `--dist loadgroup`), each model and browser module
-    runs on one worker: its model load, browser and module-scoped server are paid once."""
-    for item in items:
-        if item.get_closest_marker("model") or "tests/browser/" in item.nodeid:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-
-
 def _own_parameters(metafunc: pytest.Metafunc) -> set[str]:
     names: set[str] = set()
     for mark in metafunc.definition.iter_markers("parametrize"):
