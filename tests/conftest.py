@@ -62,6 +62,18 @@ def _own_parameters(metafunc: pytest.Metafunc) -> set[str]:
     return names
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under `pytest -n` each worker reports the databases it tested to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["tested_backends"] = sorted(TESTED_BACKENDS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:  # type: ignore[no-untyped-def]  (xdist's hook)
+    TESTED_BACKENDS.update(getattr(node, "workeroutput", {}).get("tested_backends", []))
+
+
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
     if TESTED_BACKENDS:
         terminalreporter.write_line(f"databases tested: {', '.join(sorted(TESTED_BACKENDS))}")
