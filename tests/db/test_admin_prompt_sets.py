@@ -16,6 +16,8 @@ from tests.factories.annotation import make_annotation, make_skip
 from tests.factories.prompt_sets import make_prompt, make_prompt_set
 from tests.support.http import csrf_from, login
 
+pytestmark = pytest.mark.one_backend  # admin forms and API: no claim, submit or export
+
 NEW_SET = {
     "name": "Helpfulness v1",
     "description": "First round",

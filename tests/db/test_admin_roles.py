@@ -18,6 +18,8 @@ from app.main import create_app
 from tests.factories.accounts import DEFAULT_PASSWORD, make_user
 from tests.support.http import csrf_from, login
 
+pytestmark = pytest.mark.one_backend  # 403s only
+
 
 def _needs_admin(dependant) -> bool:  # type: ignore[no-untyped-def]
     call = dependant.call

@@ -17,6 +17,8 @@ from tests.factories.annotation import make_annotation, make_lease
 from tests.factories.prompt_sets import make_prompt_set
 from tests.support.http import csrf_from, login
 
+pytestmark = pytest.mark.one_backend  # admin forms and API: no claim, submit or export
+
 
 @pytest.fixture
 def admin(session: Session) -> User:

@@ -16,6 +16,8 @@ from tests.factories.accounts import DEFAULT_PASSWORD, make_token, make_user
 from tests.factories.prompt_sets import make_prompt_set
 from tests.support.http import csrf_from, login
 
+pytestmark = pytest.mark.one_backend  # 409s that write nothing
+
 READ_ONLY = "is archived and read-only"
 
 

@@ -23,6 +23,8 @@ from tests.factories.prompt_sets import make_prompt_set
 from tests.support.http import csrf_from, login
 from tests.support.sessions import SharedSession
 
+pytestmark = pytest.mark.one_backend  # generator definitions and their 422s
+
 LOCAL = {"backend": "transformers", "max_new_tokens": 16}
 TEAM = {"recipe": "draft_critique_revise", "drafter": "cool", "critic": "warm"}
 

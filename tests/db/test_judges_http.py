@@ -15,6 +15,8 @@ from tests.factories.accounts import DEFAULT_PASSWORD, make_token, make_user
 from tests.factories.prompt_sets import make_prompt_set
 from tests.support.http import csrf_from, login
 
+pytestmark = pytest.mark.one_backend  # judge definitions and their 422s
+
 SERVER = {"backend": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "judge-m"}
 
 

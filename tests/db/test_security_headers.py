@@ -20,6 +20,8 @@ from tests.factories.accounts import DEFAULT_PASSWORD, make_token, make_user
 from tests.factories.prompt_sets import make_prompt_set
 from tests.support.http import login
 
+pytestmark = pytest.mark.one_backend  # response headers and error pages
+
 ALWAYS = {
     "content-security-policy": CONTENT_SECURITY_POLICY,
     "x-frame-options": "DENY",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,14 +72,30 @@ class LiveServer:
         self.log_file.close()
 
 
+class PortTaken(RuntimeError):
+    """The picked port was bound by someone else before the server got it."""
+
+
 def start_server(
     env: dict[str, str], log_path: Path, args: list[str] | None = None, port: int | None = None
 ) -> LiveServer:
-    """`port` reuses a stopped server's address (a restart that clients keep talking to)."""
-    port = port or free_port()
+    """`port` reuses a stopped server's address (a restart that clients keep talking to).
+    Without it a free port is picked; under `pytest -n` another worker can bind that port
+    between the pick and the server's bind, so such a start is retried on a new port."""
+    for attempt in range(3):
+        try:
+            return _start_server(env, log_path, args or [], port or free_port())
+        except PortTaken:
+            if port is not None or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_server(env: dict[str, str], log_path: Path, args: list[str], port: int) -> LiveServer:
+    started_at = log_path.stat().st_size if log_path.exists() else 0
     log = open(log_path, "a")  # noqa: SIM115  (closed when the process ends)
     process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port), *(args or [])],
+        [sys.executable, "-m", "app", "serve", "--port", str(port), *args],
         env=env,
         cwd=ROOT,
         stdout=log,
@@ -88,12 +105,31 @@ def start_server(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            log.close()
+            output = server.log()[started_at:]
+            if "address already in use" in output.lower():
+                raise PortTaken(f"port {port} was taken:\n{output}")
             raise RuntimeError(f"server exited early:\n{server.log()}")
         try:
-            if httpx.get(server.base_url + "/healthz", timeout=1).status_code == 200:
-                return server
+            healthy = httpx.get(server.base_url + "/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
+            healthy = False
+        # Another worker's server on this port answers too, until ours fails to bind.
+        if healthy and _listens_on(process.pid, port):
+            return server
         time.sleep(0.2)
     server.stop()
     raise RuntimeError(f"server did not become healthy:\n{server.log()}")
+
+
+def _listens_on(pid: int, port: int) -> bool:
+    try:
+        parent = psutil.Process(pid)
+        processes = [parent, *parent.children(recursive=True)]
+        return any(
+            conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port
+            for proc in processes
+            for conn in proc.net_connections(kind="tcp")
+        )
+    except psutil.Error:
+        return False
