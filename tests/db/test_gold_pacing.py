@@ -17,7 +17,7 @@ from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from tests.factories.accounts import make_token, make_user
 from tests.factories.annotation import submission_for
 from tests.factories.judges import make_judge, make_judge_ranking
-from tests.factories.prompt_sets import make_prompt, make_prompt_set
+from tests.factories.prompt_sets import make_gold_prompt, make_prompt_set
 from tests.support.gold_pace import expected_kinds
 
 
@@ -27,16 +27,7 @@ def _gold_set(session: Session, *, gold: int, regular: int, **fields) -> tuple[P
     ps = make_prompt_set(session, prompts=regular, annotators_per_prompt=6, **fields)
     golds = []
     for i in range(gold):
-        prompt = make_prompt(session, ps, text=f"gold item {i}")
-        ids = list(
-            session.scalars(
-                select(Candidate.id)
-                .where(Candidate.prompt_id == prompt.id)
-                .order_by(Candidate.position)
-            )
-        )
-        prompt.is_gold, prompt.gold_ranking = True, [[ids[0]], ids[1:]]
-        golds.append(prompt)
+        golds.append(make_gold_prompt(session, ps, text=f"gold item {i}"))
     session.commit()
     return ps, golds
 

@@ -29,7 +29,7 @@ from app.generation import service as generation_service
 from app.prompt_sets.models import Candidate, Prompt
 from tests.factories.accounts import make_user
 from tests.factories.annotation import lease, make_lease, submission_for
-from tests.factories.prompt_sets import make_prompt, make_prompt_set
+from tests.factories.prompt_sets import make_gold_prompt, make_prompt_set
 
 T = TypeVar("T")
 
@@ -292,11 +292,7 @@ def test_two_concurrent_gold_submits_decide_the_standing_once_without_a_500(
         worker = make_user(session)
         rows = []
         for i in range(2):
-            prompt = make_prompt(session, ps, text=f"gold {i}")
-            ids = sorted(
-                session.scalars(select(Candidate.id).where(Candidate.prompt_id == prompt.id))
-            )
-            prompt.is_gold, prompt.gold_ranking = True, [[ids[0]], ids[1:]]
+            prompt = make_gold_prompt(session, ps, text=f"gold {i}")
             rows.append(make_lease(session, prompt, worker))
         session.commit()
         answers = [_answer(row, session) for row in rows]

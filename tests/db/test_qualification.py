@@ -17,10 +17,10 @@ from app.annotation.models import Annotation, AnnotatorStanding, Assignment
 from app.annotation.standing import AnnotatorHeld, NothingToLift
 from app.core.db import make_engine
 from app.prompt_sets import service as prompt_set_service
-from app.prompt_sets.models import Candidate, Prompt, PromptSet
+from app.prompt_sets.models import Prompt, PromptSet
 from tests.factories.accounts import make_user
 from tests.factories.annotation import submission_for
-from tests.factories.prompt_sets import make_prompt, make_prompt_set
+from tests.factories.prompt_sets import make_gold_prompt, make_prompt_set
 from tests.support.gold_pace import expected_kinds
 
 
@@ -29,15 +29,7 @@ def make_gold_set(session: Session, *, gold: int, regular: int, **fields: Any) -
     candidate at position 0."""
     ps = make_prompt_set(session, prompts=regular, annotators_per_prompt=3, **fields)
     for i in range(gold):
-        prompt = make_prompt(session, ps, text=f"gold item {i}")
-        ids = list(
-            session.scalars(
-                select(Candidate.id)
-                .where(Candidate.prompt_id == prompt.id)
-                .order_by(Candidate.position)
-            )
-        )
-        prompt.is_gold, prompt.gold_ranking = True, [[ids[0]], ids[1:]]
+        make_gold_prompt(session, ps, text=f"gold item {i}")
     session.commit()
     return ps
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.prompt_sets.content import content_hash
@@ -75,4 +76,18 @@ def make_prompt(
             )
         )
     session.flush()
+    return prompt
+
+
+def make_gold_prompt(session: Session, prompt_set: PromptSet, *, text: str) -> Prompt:
+    """A gold prompt whose known best is its candidate at position 0, the rest tied after."""
+    prompt = make_prompt(session, prompt_set, text=text)
+    ids = list(
+        session.scalars(
+            select(Candidate.id)
+            .where(Candidate.prompt_id == prompt.id)
+            .order_by(Candidate.position)
+        )
+    )
+    prompt.is_gold, prompt.gold_ranking = True, [[ids[0]], ids[1:]]
     return prompt
