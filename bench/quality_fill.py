@@ -21,7 +21,9 @@ Annotators: 200, 80% good (the true order plus noise), 12.5% random (a shuffle, 
 not touching the order), 7.5% adversarial (the true order reversed plus noise). Each prompt
 has 4 candidates whose true order is seeded by a hash (model-0 is better on average).
 Comparisons are derived from each ranking in SQL exactly as
-app.prompt_sets.ranking.derive_comparisons does for rankings without ties.
+app.prompt_sets.ranking.derive_comparisons does for rankings without ties (the statement
+of tests/factories/export_bulk.py, which bench/export.py, reporting.py, signals.py and
+judge_report.py fill with).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 import app.models  # noqa: F401  (every table's model)
@@ -41,6 +43,7 @@ from app.annotation.disagreement import measure
 from app.annotation.escalation import rule_of
 from app.core import migrate
 from app.core.db import make_engine
+from tests.factories.export_bulk import DERIVE_COMPARISONS_SQL
 
 # The schema the SQL below writes; later migrations run on the filled rows.
 FILL_REVISION = "3c9e5a7b1d24"
@@ -183,14 +186,7 @@ SEAT_SQL = [
            CASE WHEN ba.kind = 'random' THEN {u("'o' || a.id")} > 0.6 ELSE true END, false
        FROM assignment a JOIN bench_annotator ba ON ba.annotator_id = a.annotator_id
        WHERE a.id > :after""",
-    """INSERT INTO comparison (annotation_id, prompt_id, chosen_candidate_id,
-           rejected_candidate_id, margin, created_at)
-       SELECT an.id, an.prompt_id, (x.value ->> 0)::int, (y.value ->> 0)::int,
-           y.ord - x.ord, an.created_at
-       FROM annotation an,
-       jsonb_array_elements(an.ranking) WITH ORDINALITY x(value, ord),
-       jsonb_array_elements(an.ranking) WITH ORDINALITY y(value, ord)
-       WHERE an.assignment_id > :after AND y.ord > x.ord""",
+    DERIVE_COMPARISONS_SQL.format(join="", where="an.assignment_id > :after"),
 ]
 
 # The adjudications of part of the queue (by the admin, the true order), and one listwise
@@ -218,6 +214,10 @@ FINISH_SQL = [
        CROSS JOIN judge j WHERE j.name = 'bench-judge'
        GROUP BY j.id, t.prompt_id""",
 ]
+
+
+# What the submit's escalate_if_contested writes, for the prompts its rule contests.
+ESCALATE_SQL = text("UPDATE prompt SET extra_seats = extra_seats + 1 WHERE id = ANY(:ids)")
 
 
 @dataclass

@@ -16,6 +16,17 @@ ANNOTATORS = 3
 CANDIDATES = 4
 PAIRS_PER_ANNOTATION = CANDIDATES * (CANDIDATES - 1) // 2
 
+# The comparisons of rankings without ties (chosen = earlier group, margin = group
+# distance), for the annotations that `where` selects (bench/quality_fill.py too).
+DERIVE_COMPARISONS_SQL = """INSERT INTO comparison (annotation_id, prompt_id,
+           chosen_candidate_id, rejected_candidate_id, margin, created_at)
+       SELECT an.id, an.prompt_id, (x.value ->> 0)::int, (y.value ->> 0)::int,
+           y.ord - x.ord, an.created_at
+       FROM annotation an {join},
+       jsonb_array_elements(an.ranking) WITH ORDINALITY x(value, ord),
+       jsonb_array_elements(an.ranking) WITH ORDINALITY y(value, ord)
+       WHERE {where} AND y.ord > x.ord"""
+
 FILL_SQL = [
     """INSERT INTO user_account (username, role, is_active, created_at)
        SELECT :tag || '-annotator-' || g, 'annotator', true, now()
@@ -54,15 +65,10 @@ FILL_SQL = [
            false, '{}', '{}', 10, 'bulk-' || a.id, now()
        FROM assignment a JOIN prompt p ON p.id = a.prompt_id
        JOIN prompt_set ps ON ps.id = p.prompt_set_id WHERE ps.name = :tag""",
-    """INSERT INTO comparison (annotation_id, prompt_id, chosen_candidate_id,
-           rejected_candidate_id, margin, created_at)
-       SELECT an.id, an.prompt_id, (x.value ->> 0)::int, (y.value ->> 0)::int,
-           y.ord - x.ord, an.created_at
-       FROM annotation an JOIN prompt p ON p.id = an.prompt_id
-       JOIN prompt_set ps ON ps.id = p.prompt_set_id,
-       jsonb_array_elements(an.ranking) WITH ORDINALITY x(value, ord),
-       jsonb_array_elements(an.ranking) WITH ORDINALITY y(value, ord)
-       WHERE ps.name = :tag AND y.ord > x.ord""",
+    DERIVE_COMPARISONS_SQL.format(
+        join="JOIN prompt p ON p.id = an.prompt_id JOIN prompt_set ps ON ps.id = p.prompt_set_id",
+        where="ps.name = :tag",
+    ),
 ]
 
 
