@@ -213,7 +213,8 @@ def measure(server: LiveServer, set_id: int, users: Users, args: argparse.Namesp
 
     sessions = {"admin": client(), "researcher": client()}
     for role, c in sessions.items():
-        login(c, users.admin if role == "admin" else users.researcher, PASSWORD)
+        done = login(c, users.admin if role == "admin" else users.researcher, PASSWORD)
+        assert done.status_code == 303, (role, done.status_code, done.text[:300])
     annotators = [client(Authorization=f"Bearer {t}") for t in users.annotator_tokens]
     table = pages(set_id, users.person_id)
     timings = {name: Timings() for name, _, _ in table}
