@@ -24,7 +24,6 @@ from app.analytics.reliability import (
     AnnotatorReliability,
     VoteTable,
     fit_reliability,
-    model_available,
 )
 from app.analytics.reports import flagged_annotator_ids
 from app.annotation.adjudication import adjudicated_rankings
@@ -187,12 +186,6 @@ def plan_export(
         raise _invalid(exc) from None
     if options.format in RENDERED_FORMATS:
         renderer(model, tokenizers[model])  # fail now (4xx), not halfway through the stream
-    if reliability_weighted(options) and not model_available():
-        raise InvalidInput(
-            "consensus_method=reliability needs crowd-kit, part of Ranklab's ml extra "
-            "(pip install 'ranklab[ml]'); use consensus_method=majority.",
-            errors=[{"field": "consensus_method", "message": "not installed on this server"}],
-        )
     summaries = [
         {
             "id": ps.id,
