@@ -7,11 +7,13 @@ own code (fit on the stored comparisons, RowBuilder's consensus rows); the figur
 share of true (better, worse) pairs a method's rows state the right way round.
 
     PYTHONPATH=$PWD python bench/consensus_sim.py --seeds 5
-    PYTHONPATH=$PWD python bench/consensus_sim.py --seeds 0 --large 200000
+    PYTHONPATH=$PWD python bench/consensus_sim.py --seeds 0 --large 200000 1000000
 
-`--large N` also times a whole reliability-weighted consensus export (in process, JSONL)
-of a PostgreSQL set with about N comparisons (tests/factories/export_bulk.py), next to the
-majority export of the same set, with this process's peak RSS.
+`--large N ...` also times, on a PostgreSQL set with about N comparisons filled in SQL
+(tests/factories/export_bulk.py): reading the comparisons into arrays and the fit alone;
+`annotator_reliability` cold (read + fit + store in the database cache) and cached; and
+whole consensus exports (in process, JSONL), majority next to reliability with the fit
+cold and cached, in rows/s with this process's peak RSS.
 """
 
 from __future__ import annotations
@@ -61,10 +63,14 @@ def simulation_table(seeds: int) -> None:
 
 
 def large_export(comparisons: int) -> None:
+    from sqlalchemy import delete
     from sqlalchemy.orm import Session, sessionmaker
 
+    from app.analytics import fit_cache
+    from app.analytics.reliability import fit_reliability
     from app.core.db import make_engine
     from app.exports import service
+    from app.exports.source import comparison_table
     from tests.db.test_export_streaming import PeakRss
     from tests.factories.export_bulk import bulk_fill
     from tests.support import databases
@@ -74,37 +80,72 @@ def large_export(comparisons: int) -> None:
     )
     url = databases.migrated(databases.create_postgres_database(DATABASE))
     engine = make_engine(url)
+
+    def plan_for(method: str) -> service.ExportPlan:
+        with make_session() as session:
+            return service.parse_options(
+                session,
+                {"format": "consensus", "prompt_set": [prompt_set_id]}
+                | {"consensus_method": method},
+                secret_key="bench" * 10,
+                default_model="smollm2",
+            )
+
+    def forget_fits() -> None:
+        with Session(engine) as session:
+            session.execute(delete(fit_cache.AnalyticsCache))
+            session.commit()
+
+    def export(method: str, label: str) -> float:
+        plan = plan_for(method)
+        baseline = psutil.Process().memory_info().rss
+        rows = 0
+        start = time.perf_counter()
+        with PeakRss(os.getpid()) as rss:
+            for chunk in service.export_chunks(make_session, plan):
+                rows += chunk.count(b"\n")
+        seconds = time.perf_counter() - start
+        fit_cache.wait_for_writes()
+        print(
+            f"  export consensus_method={method} ({label}): {rows:,} rows in {seconds:.1f} s"
+            f" = {rows / seconds:,.0f} rows/s; RSS peak +{(rss.peak - baseline) / MIB:.0f} MiB"
+        )
+        return rows / seconds
+
     try:
         start = time.perf_counter()
         prompt_set_id = bulk_fill(engine, comparisons=comparisons)
         print(f"filled {comparisons:,} comparisons in {time.perf_counter() - start:.1f} s")
         make_session = sessionmaker(engine)
-        for method in ("majority", "reliability"):
+        options = plan_for("reliability").options
+        with make_session() as session:
+            start = time.perf_counter()
+            table = comparison_table(session, options)
+            read = time.perf_counter() - start
+        baseline = psutil.Process().memory_info().rss
+        start = time.perf_counter()
+        with PeakRss(os.getpid()) as rss:
+            fit_reliability(table)
+        fit = time.perf_counter() - start
+        print(
+            f"  read {len(table):,} comparisons into arrays {read:.2f} s; fit {fit:.2f} s"
+            f" (RSS peak +{(rss.peak - baseline) / MIB:.0f} MiB)"
+        )
+        forget_fits()
+        for label in ("cold", "cached"):
             with make_session() as session:
-                plan = service.parse_options(
-                    session,
-                    {"format": "consensus", "prompt_set": [prompt_set_id]}
-                    | {"consensus_method": method},
-                    secret_key="bench" * 10,
-                    default_model="smollm2",
-                )
-            baseline = psutil.Process().memory_info().rss
-            rows = 0
-            start = time.perf_counter()
-            with PeakRss(os.getpid()) as rss:
-                for chunk in service.export_chunks(make_session, plan):
-                    rows += chunk.count(b"\n")
-            seconds = time.perf_counter() - start
-            print(
-                f"consensus_method={method}: {rows:,} rows in {seconds:.1f} s; RSS baseline "
-                f"{baseline / MIB:.0f} MiB, peak {rss.peak / MIB:.0f} MiB"
-                f" (+{(rss.peak - baseline) / MIB:.0f})"
-            )
-        with Session(engine) as session:
-            plan.reliability = None
-            start = time.perf_counter()
-            service.annotator_reliability(session, plan)
-            print(f"  of which the reliability fit alone: {time.perf_counter() - start:.1f} s")
+                start = time.perf_counter()
+                service.annotator_reliability(session, plan_for("reliability"))
+                print(f"  annotator_reliability ({label}): {time.perf_counter() - start:.2f} s")
+            fit_cache.wait_for_writes()
+        majority = export("majority", "-")
+        forget_fits()
+        cold = export("reliability", "cold: fit inside")
+        cached = export("reliability", "cached fit")
+        print(
+            f"  reliability / majority rows/s: cold {cold / majority:.2f}, cached"
+            f" {cached / majority:.2f}"
+        )
     finally:
         engine.dispose()
         databases.drop_postgres_database(DATABASE)
@@ -115,12 +156,14 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, default=5, help="simulations per mix (0: none)")
-    parser.add_argument("--large", type=int, default=0, help="comparisons of the export timing")
+    parser.add_argument(
+        "--large", type=int, nargs="*", default=[], help="comparisons of the export timings"
+    )
     args = parser.parse_args()
     if args.seeds:
         simulation_table(args.seeds)
-    if args.large:
-        large_export(args.large)
+    for comparisons in args.large:
+        large_export(comparisons)
     return 0
 
 

@@ -89,6 +89,11 @@ class VoteTable:
     def add_columns(self, annotators: np.ndarray, chosen: np.ndarray, rejected: np.ndarray) -> None:
         self._chunks.append(np.column_stack([annotators, chosen, rejected]).astype(np.int64))
 
+    def add_flat(self, values: Iterable[int], count: int) -> None:
+        """Add `count` // 3 comparisons given as one flat run of annotator, chosen,
+        rejected values (a chunk of query rows, chained)."""
+        self._chunks.append(np.fromiter(values, np.int64, count).reshape(-1, 3))
+
     def extend(self, comparisons: Iterable[tuple[int, int, int]]) -> VoteTable:
         """Add (annotator, chosen, rejected) triples, CHUNK at a time through np.fromiter
         (no Python object per comparison is kept)."""
