@@ -38,6 +38,7 @@ cannot outweigh everyone. A tie vote says nothing about which side is better: it
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterable, Mapping
@@ -139,7 +140,9 @@ def fit_reliability(table: VoteTable) -> dict[int, AnnotatorReliability]:
 
 def one_coin_skills(workers: np.ndarray, tasks: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """crowd-kit's OneCoinDawidSkene(n_iter=MAX_ITERATIONS, tol=TOLERANCE).fit(...).skills_,
-    over votes coded 0..n-1 (workers, tasks) and labels (any ints): one skill per worker."""
+    over votes coded 0..n-1 (workers, tasks) and labels (any ints): one skill per worker.
+    The posteriors are kept as one array per label (tasks long), so the per-task maximum
+    and sum are elementwise instead of reductions along a short axis."""
     label_values, label_codes = np.unique(labels, return_inverse=True)
     k = len(label_values)
     n = len(tasks)
@@ -148,13 +151,12 @@ def one_coin_skills(workers: np.ndarray, tasks: np.ndarray, labels: np.ndarray) 
     per_worker = np.bincount(workers, minlength=n_workers).astype(np.float64)
     per_task = np.bincount(tasks, minlength=n_tasks).astype(np.float64)
     own = [label_codes == c for c in range(k)]  # the votes that gave label c
+    own_cell = tasks * k + label_codes  # each vote's (task, own label) in a task-major table
 
-    def own_label_posterior(probas: np.ndarray) -> np.ndarray:
-        return probas[tasks, label_codes]
-
-    def m_step(probas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def m_step(probas: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         # The mean posterior of the annotator's own labels; also its sum (for the bound).
-        mass = np.bincount(workers, weights=own_label_posterior(probas), minlength=n_workers)
+        own_posterior = np.take(np.column_stack(probas).ravel(), own_cell)
+        mass = np.bincount(workers, weights=own_posterior, minlength=n_workers)
         return mass / per_worker, mass
 
     def errors(skills: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,36 +166,38 @@ def one_coin_skills(workers: np.ndarray, tasks: np.ndarray, labels: np.ndarray) 
         return same, other
 
     # Majority vote: each task's share of votes per label.
-    counts = np.stack(
-        [np.bincount(tasks[own[c]], minlength=n_tasks) for c in range(k)], axis=1
-    ).astype(np.float64)
-    probas = counts / counts.sum(axis=1, keepdims=True)
-    priors = probas.mean(axis=0)
+    probas = [np.bincount(tasks[own[c]], minlength=n_tasks) / per_task for c in range(k)]
+    priors = np.array([p.mean() for p in probas])
     skills, _ = m_step(probas)
     same, other = errors(skills)
     loss = -np.inf
     for _ in range(MAX_ITERATIONS):
         # E-step, in base-2 logs shifted by each task's maximum (crowd-kit's scaling).
-        log_same, log_other = np.log2(same)[workers], np.log2(other)[workers]
-        sums = np.stack(
-            [
-                np.bincount(tasks, weights=np.where(own[c], log_same, log_other), minlength=n_tasks)
-                for c in range(k)
-            ],
-            axis=1,
-        )
-        log_likelihoods = np.log2(np.clip(priors, EPS, None)) + sums
-        scaled = np.exp2(log_likelihoods - log_likelihoods.max(axis=1, keepdims=True))
-        probas = scaled / scaled.sum(axis=1, keepdims=True)
-        priors = probas.mean(axis=0)
+        log_same = np.take(np.log2(same), workers)
+        log_other = np.take(np.log2(other), workers)
+        log_priors = np.log2(np.clip(priors, EPS, None))
+        log_likelihoods = [
+            log_priors[c]
+            + np.bincount(tasks, weights=np.where(own[c], log_same, log_other), minlength=n_tasks)
+            for c in range(k)
+        ]
+        top = functools.reduce(np.maximum, log_likelihoods)
+        scaled = [np.exp2(ll - top) for ll in log_likelihoods]
+        total = functools.reduce(np.add, scaled)
+        probas = [p / total for p in scaled]
+        priors = np.array([p.mean() for p in probas])
         skills, mass = m_step(probas)
         same, other = errors(skills)
         # The evidence lower bound per vote: E[log joint] over the posteriors, + entropy.
         others_mass = per_worker - mass if k > 1 else np.zeros(n_workers)
-        joint = float(mass @ np.log(same) + others_mass @ np.log(other))
-        joint += float(per_task @ (probas @ np.log(np.clip(priors, EPS, None))))
-        clipped = np.clip(probas, EPS, None)
-        entropy = -float((np.log(clipped) * clipped).sum())
+        # Sums of products, not `@`: a BLAS dot may start threads that spin on a busy box.
+        joint = float(np.sum(mass * np.log(same)) + np.sum(others_mass * np.log(other)))
+        log_clipped_priors = np.log(np.clip(priors, EPS, None))
+        entropy = 0.0
+        for c, p in enumerate(probas):
+            joint += float(np.sum(per_task * p)) * log_clipped_priors[c]
+            clipped = np.clip(p, EPS, None)
+            entropy -= float(np.sum(np.log(clipped) * clipped))
         new_loss = (joint + entropy) / n
         if new_loss - loss < TOLERANCE:
             break
