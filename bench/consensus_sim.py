@@ -13,7 +13,9 @@ share of true (better, worse) pairs a method's rows state the right way round.
 (tests/factories/export_bulk.py): reading the comparisons into arrays and the fit alone;
 `annotator_reliability` cold (read + fit + store in the database cache) and cached; and
 whole consensus exports (in process, JSONL), majority next to reliability with the fit
-cold and cached, in rows/s with this process's peak RSS.
+cold and cached, in rows/s with this process's peak RSS. `--synthetic N ...` times the
+fit alone on a synthetic table (`--crowdkit`: crowd-kit's fit of it too, and the largest
+skill difference).
 """
 
 from __future__ import annotations
@@ -138,10 +140,11 @@ def large_export(comparisons: int) -> None:
                 service.annotator_reliability(session, plan_for("reliability"))
                 print(f"  annotator_reliability ({label}): {time.perf_counter() - start:.2f} s")
             fit_cache.wait_for_writes()
-        majority = export("majority", "-")
+        export("majority", "first: warms the caches, not compared")
         forget_fits()
         cold = export("reliability", "cold: fit inside")
         cached = export("reliability", "cached fit")
+        majority = export("majority", "again")
         print(
             f"  reliability / majority rows/s: cold {cold / majority:.2f}, cached"
             f" {cached / majority:.2f}"
@@ -149,6 +152,48 @@ def large_export(comparisons: int) -> None:
     finally:
         engine.dispose()
         databases.drop_postgres_database(DATABASE)
+
+
+def synthetic_fit(comparisons: int, crowdkit: bool) -> None:
+    """The fit alone on a synthetic table shaped like issue 13's million-comparison
+    measurement: 30 annotators (12 good, 9 random, 9 adversarial), 3 per prompt, 4
+    candidates; with `crowdkit`, crowd-kit's pandas fit of the same table next to it."""
+    import numpy as np
+
+    from app.analytics.reliability import MAX_ITERATIONS, TOLERANCE, VoteTable
+
+    rng = np.random.default_rng(0)
+    prompts = comparisons // 18  # 3 annotators x 6 pairs
+    accuracy = np.array([0.94] * 12 + [0.5] * 9 + [0.06] * 9)
+    annotators = np.stack([rng.choice(30, 3, replace=False) for _ in range(prompts)]).ravel()
+    annotators = np.repeat(annotators, 6)
+    low = np.tile(np.array([0, 0, 0, 1, 1, 2]), prompts * 3)
+    high = np.tile(np.array([1, 2, 3, 2, 3, 3]), prompts * 3)
+    base = np.repeat(np.arange(prompts) * 4, 18)
+    right = rng.random(len(annotators)) < accuracy[annotators]  # truth: the lower id is better
+    chosen = base + np.where(right, low, high)
+    rejected = base + np.where(right, high, low)
+    table = VoteTable()
+    table.add_columns(annotators + 1, chosen, rejected)
+    start, cpu = time.perf_counter(), time.process_time()
+    fitted = fit_reliability(table)
+    print(
+        f"synthetic {len(table):,} comparisons: fit {time.perf_counter() - start:.2f} s wall,"
+        f" {time.process_time() - cpu:.2f} s CPU"
+    )
+    if crowdkit:
+        import pandas as pd
+        from crowdkit.aggregation import OneCoinDawidSkene
+
+        workers, tasks, labels = table.columns()
+        frame = pd.DataFrame({"task": tasks, "worker": workers, "label": labels})
+        start = time.perf_counter()
+        skills = OneCoinDawidSkene(n_iter=MAX_ITERATIONS, tol=TOLERANCE).fit(frame).skills_
+        gap = max(abs(fitted[int(w)].skill - v) for w, v in skills.items())
+        print(
+            f"  crowd-kit OneCoinDawidSkene: {time.perf_counter() - start:.1f} s;"
+            f" largest skill difference {gap:.1e}"
+        )
 
 
 def main() -> int:
@@ -159,9 +204,15 @@ def main() -> int:
     parser.add_argument(
         "--large", type=int, nargs="*", default=[], help="comparisons of the export timings"
     )
+    parser.add_argument(
+        "--synthetic", type=int, nargs="*", default=[], help="comparisons of a synthetic fit"
+    )
+    parser.add_argument("--crowdkit", action="store_true", help="also fit with crowd-kit")
     args = parser.parse_args()
     if args.seeds:
         simulation_table(args.seeds)
+    for comparisons in args.synthetic:
+        synthetic_fit(comparisons, args.crowdkit)
     for comparisons in args.large:
         large_export(comparisons)
     return 0
