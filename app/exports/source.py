@@ -353,7 +353,8 @@ def verdicts_version(session: Session, options: ExportOptions) -> list[Any]:
     cached reliability fit. Annotations and judge rankings are only ever added (or deleted
     with their person, set or judge), so their count and highest id change with them; the
     current judge versions and the gold prompts (by the sum of their ids) are the other
-    inputs of the filters. One aggregate per table, over the sets' rows."""
+    inputs of the filters. One aggregate per table, over the sets' rows (not the
+    per-annotator tallies of issue 16: they leave gold prompts' annotations out)."""
     in_sets = Prompt.prompt_set_id.in_(options.prompt_set_ids)
     people = session.execute(
         select(func.count(Annotation.id), func.max(Annotation.id))
