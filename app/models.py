@@ -1,6 +1,7 @@
 """Import every domain's tables so Base.metadata is complete (Alembic, tests)."""
 
 from app.accounts.models import ApiToken, BrowserSession, ShownOnceSecret, User  # noqa: F401
+from app.analytics.fit_cache import AnalyticsCache  # noqa: F401
 from app.annotation.models import (  # noqa: F401
     Adjudication,
     Annotation,

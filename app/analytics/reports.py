@@ -53,7 +53,7 @@ def prompt_set_stats(session: Session, *, prompt_set_id: int) -> PromptSetStats:
     agreement), tie and flag rates, and per-model win rates and Bradley–Terry strengths."""
     prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
     wins = loaders.load_model_wins(session, prompt_set_id)
-    fitted = intervals.strengths(prompt_set_id, wins)
+    fitted = intervals.strengths(session, prompt_set_id, wins)
     stats = summarize_prompt_set(
         {"id": prompt_set.id, "name": prompt_set.name},
         loaders.load_set_totals(session, prompt_set_id),
@@ -140,7 +140,7 @@ def model_report(session: Session, prompt_set_id: int) -> ModelReport:
     """Win rates and Bradley–Terry strengths, with charts, when candidates came from
     several models."""
     wins = loaders.load_model_wins(session, prompt_set_id)
-    fitted = intervals.strengths(prompt_set_id, wins)
+    fitted = intervals.strengths(session, prompt_set_id, wins)
     standings = model_standings(wins, fitted.strengths)
     if len(standings) < 2:
         return {"models": len(standings), "win_rates": None, "strengths": None, "comparisons": 0}

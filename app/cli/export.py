@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.analytics import fit_cache
 from app.cli.common import cli_session, settings
 from app.core.db import make_engine, make_sessionmaker
 from app.exports import service
@@ -103,6 +104,8 @@ def _export(args: argparse.Namespace) -> int:
                 out.close()
     finally:
         bar.close()
+        # The reliability fit is stored by a thread: let it finish before the process ends.
+        fit_cache.wait_for_writes()
         engine.dispose()
     if not to_stdout:
         print(f"wrote {bar.n} rows to {args.output}", file=sys.stderr)

@@ -20,15 +20,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.accounts.models import User
+from app.analytics import fit_cache
 from app.analytics.reliability import (
+    MAX_ITERATIONS,
+    TOLERANCE,
     AnnotatorReliability,
-    VoteTable,
     fit_reliability,
-    model_available,
+    reliability,
 )
 from app.analytics.reports import flagged_annotator_ids
 from app.annotation.adjudication import adjudicated_rankings
-from app.core.db import read_only
+from app.core.db import read_only, utcnow
 from app.core.errors import InvalidInput, NotFound
 from app.core.inputs import form_int
 from app.exports import card as card_module
@@ -38,9 +40,10 @@ from app.exports.pseudonym import pseudonym
 from app.exports.schemas import FORMATS, RENDERED_FORMATS, ExportOptions, ExportQuery
 from app.exports.source import (
     PromptGroup,
-    comparison_verdicts,
+    comparison_table,
     count_pair_rows,
     prompt_groups,
+    verdicts_version,
 )
 from app.exports.tokenizers import allowed_tokenizers, choose_tokenizer, renderer
 from app.exports.writers import EXTENSIONS, ChunkSink, encode, jsonl_line_chunks
@@ -187,12 +190,6 @@ def plan_export(
         raise _invalid(exc) from None
     if options.format in RENDERED_FORMATS:
         renderer(model, tokenizers[model])  # fail now (4xx), not halfway through the stream
-    if reliability_weighted(options) and not model_available():
-        raise InvalidInput(
-            "consensus_method=reliability needs crowd-kit, part of Ranklab's ml extra "
-            "(pip install 'ranklab[ml]'); use consensus_method=majority.",
-            errors=[{"field": "consensus_method", "message": "not installed on this server"}],
-        )
     summaries = [
         {
             "id": ps.id,
@@ -257,13 +254,54 @@ def reliability_weighted(options: ExportOptions) -> bool:
     return options.format == "consensus" and options.consensus_method == "reliability"
 
 
+RELIABILITY_CACHE = "annotator_reliability"
+# Bumped when the fit changes what it returns for the same votes: old rows stop matching.
+RELIABILITY_FIT = ("one-coin Dawid-Skene", 1, MAX_ITERATIONS, TOLERANCE)
+# The options comparison_table reads by: the cache key of a fit (the rest shape rows only).
+_VERDICT_FILTERS = (
+    "prompt_set_ids",
+    "origin",
+    "judge_versions",
+    "exclude_gold",
+    "created_after",
+    "created_before",
+    "annotator_ids",
+    "excluded_annotator_ids",
+    "exclude_suggestion_shown",
+    "include_all_bad",
+)
+
+
 def annotator_reliability(session: Session, plan: ExportPlan) -> dict[int, AnnotatorReliability]:
     """The annotators' reliabilities over every comparison the export keeps (all splits:
-    a person's reliability is not a property of a split), fitted once per plan."""
+    a person's reliability is not a property of a split): once per plan, and from the
+    database cache when a process fitted the same filters on the same data before."""
     if plan.reliability is None:
-        verdicts = comparison_verdicts(session, plan.options)
-        plan.reliability = fit_reliability(VoteTable().extend(verdicts))
+        plan.reliability = _cached_or_fitted(session, plan.options)
     return plan.reliability
+
+
+def reliability_cache_key(options: ExportOptions) -> str:
+    filters = {name: getattr(options, name) for name in _VERDICT_FILTERS}
+    return fit_cache.digest([RELIABILITY_FIT, filters])
+
+
+def _cached_or_fitted(session: Session, options: ExportOptions) -> dict[int, AnnotatorReliability]:
+    key = reliability_cache_key(options)
+    # Read before the votes: a vote arriving in between makes the stored fit hold more
+    # than its version says, and the next reader (seeing a newer version) refits.
+    version = fit_cache.digest(verdicts_version(session, options))
+    cached = fit_cache.load(session, RELIABILITY_CACHE, key)
+    if cached is not None and cached.data_version == version:
+        return {int(uid): reliability(s, n) for uid, s, n in cached.payload["annotators"]}
+    started = utcnow()
+    fitted = fit_reliability(comparison_table(session, options))
+    payload = {"annotators": [[uid, r.skill, r.votes] for uid, r in sorted(fitted.items())]}
+    entry = fit_cache.Entry(
+        RELIABILITY_CACHE, key, min(options.prompt_set_ids), version, payload, started
+    )
+    fit_cache.store_off_request(session, entry)
+    return fitted
 
 
 def _groups(session: Session, plan: ExportPlan, split: str) -> Iterator[PromptGroup]:

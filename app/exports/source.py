@@ -18,11 +18,13 @@ import heapq
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, NamedTuple
 
 from sqlalchemy import Result, Select, Text, cast, false, func, literal, null, select
 from sqlalchemy.orm import Session
 
+from app.analytics.reliability import VoteTable
 from app.annotation.models import Annotation, Comparison
 from app.annotation.tallies import AnnotatorPromptTally
 from app.exports.schemas import ExportOptions
@@ -314,11 +316,13 @@ def _comparison_query(options: ExportOptions) -> Select:
     )
 
 
-def comparison_verdicts(session: Session, options: ExportOptions) -> Iterator[tuple[int, int, int]]:
+def comparison_table(session: Session, options: ExportOptions) -> VoteTable:
     """(annotator id, chosen, rejected) of every comparison of the rankings the export
-    keeps, streamed: the reliability fit's input (ties are not comparisons). By `origin`:
-    people's stored comparisons, and judges' derived from their rankings (annotator id:
-    minus the judge version's id, as in the export's rows), so every voter has a weight."""
+    keeps: the reliability fit's input (ties are not comparisons), read YIELD_PER rows at a
+    time straight into int64 arrays. By `origin`: people's stored comparisons, and judges'
+    derived from their rankings (annotator id: minus the judge version's id, as in the
+    export's rows), so every voter has a weight."""
+    table = VoteTable()
     if options.origin != "judge":
         columns = select(
             Annotation.annotator_id,
@@ -327,18 +331,52 @@ def comparison_verdicts(session: Session, options: ExportOptions) -> Iterator[tu
         ).select_from(Comparison)
         result = _stream(session, _kept_comparisons(columns, options))
         try:
-            for row in result:
-                yield row[0], row[1], row[2]
+            for rows in result.partitions():
+                table.add_flat(chain.from_iterable(rows), len(rows) * 3)
         finally:
             result.close()
     if options.origin != "human":
         judged = _stream(session, _judge_query(options))
         try:
-            for row in judged:
-                for d in derive_comparisons(_json(row[9])):
-                    yield row[8], d.chosen_id, d.rejected_id
+            table.extend(
+                (row[8], d.chosen_id, d.rejected_id)
+                for row in judged
+                for d in derive_comparisons(_json(row[9]))
+            )
         finally:
             judged.close()
+    return table
+
+
+def verdicts_version(session: Session, options: ExportOptions) -> list[Any]:
+    """What `comparison_table` reads depends on, beyond the options: the data version of a
+    cached reliability fit. Annotations and judge rankings are only ever added (or deleted
+    with their person, set or judge), so their count and highest id change with them; the
+    current judge versions and the gold prompts (by the sum of their ids) are the other
+    inputs of the filters. One aggregate per table, over the sets' rows (not the
+    per-annotator tallies of issue 16: they leave gold prompts' annotations out)."""
+    in_sets = Prompt.prompt_set_id.in_(options.prompt_set_ids)
+    people = session.execute(
+        select(func.count(Annotation.id), func.max(Annotation.id))
+        .join(Prompt, Prompt.id == Annotation.prompt_id)
+        .where(in_sets)
+    ).one()
+    judged = session.execute(
+        select(func.count(JudgeRanking.id), func.max(JudgeRanking.id))
+        .join(Prompt, Prompt.id == JudgeRanking.prompt_id)
+        .where(in_sets, JudgeRanking.status == "ranked")
+    ).one()
+    judges = session.scalars(
+        select(Judge.id)
+        .where(Judge.prompt_set_id.in_(options.prompt_set_ids), Judge.is_current.is_(True))
+        .order_by(Judge.id)
+    ).all()
+    gold = session.execute(
+        select(func.count(Prompt.id), func.coalesce(func.sum(Prompt.id), 0)).where(
+            in_sets, Prompt.is_gold.is_(True)
+        )
+    ).one()
+    return [list(people), list(judged), list(judges), list(gold)]
 
 
 def judge_pseudonyms(session: Session, annotator_ids: Iterable[int]) -> dict[int, str]:

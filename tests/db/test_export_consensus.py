@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
+from app.analytics.fit_cache import AnalyticsCache
 from app.annotation.models import Annotation
 from app.core.db import make_engine
 from app.exports import service
+from app.exports.plan import ExportPlan
 from app.exports.pseudonym import pseudonym
 from app.prompt_sets.models import Prompt, PromptSet
 from tests.factories.accounts import make_token, make_user
@@ -90,6 +92,47 @@ def consensus(session: Session, crowd: Crowd, **raw: object) -> list[dict]:
         default_model="smollm2",
     )
     return list(service.iter_rows(session, plan))
+
+
+def cache_rows(session: Session) -> list[AnalyticsCache]:
+    kind = service.RELIABILITY_CACHE
+    return list(session.scalars(select(AnalyticsCache).where(AnalyticsCache.kind == kind)))
+
+
+def reliability_plan(session: Session, crowd: Crowd, **raw: object) -> ExportPlan:
+    return service.parse_options(
+        session,
+        {"format": "consensus", "prompt_set": [crowd.prompt_set.id]}
+        | {"consensus_method": "reliability", **raw},
+        secret_key=KEY,
+        default_model="smollm2",
+    )
+
+
+def test_reliability_fit_is_cached_per_filters_and_data_version(session, crowd):
+    fitted = service.annotator_reliability(session, reliability_plan(session, crowd))
+    [row] = cache_rows(session)
+    assert row.prompt_set_id == crowd.prompt_set.id
+    assert row.payload["annotators"] == [[u, r.skill, r.votes] for u, r in sorted(fitted.items())]
+    # A second plan (another request, another process) reads the row instead of refitting:
+    # a skill changed in the row is what it gets back.
+    good = crowd.good[0].id
+    changed = [[u, 0.25 if u == good else s, n] for u, s, n in row.payload["annotators"]]
+    session.execute(update(AnalyticsCache).values(payload={"annotators": changed}))
+    again = service.annotator_reliability(session, reliability_plan(session, crowd))
+    assert again[good].skill == 0.25 and again[good].votes == fitted[good].votes
+    # Other filters are another entry.
+    fewer = reliability_plan(session, crowd, annotators=[pseudonym(KEY, u.id) for u in crowd.good])
+    assert set(service.annotator_reliability(session, fewer)) == {u.id for u in crowd.good}
+    assert len(cache_rows(session)) == 2
+    # New data is a new version: refitted, and the row replaced.
+    prompt = crowd.contested
+    make_annotation(session, prompt, crowd.good[1], [[c] for c in crowd.truth[prompt.id]])
+    session.commit()
+    refit = service.annotator_reliability(session, reliability_plan(session, crowd))
+    second = crowd.good[1].id
+    assert refit[good].skill > 0.9 and refit[second].votes == fitted[second].votes + 3
+    assert len(cache_rows(session)) == 2
 
 
 def stated_pairs(rows: list[dict], prompt_id: int) -> set[tuple[int, int]]:
@@ -179,8 +222,14 @@ def test_bad_consensus_method_is_a_422_naming_the_field(client: TestClient, sess
     assert "consensus_method" in body["error"]
     assert any(e.get("field") == "consensus_method" for e in body["errors"])
     assert session.scalar(select(func.count()).select_from(Annotation)) == before
+    bad_filter = client.get(
+        url.replace("vibes", "reliability") + "&created_after=yesterday", headers=headers
+    )
+    assert bad_filter.status_code == 422 and "created_after" in bad_filter.text
+    assert cache_rows(session) == []  # rejected options fit nothing and store nothing
     ok = client.get(url.replace("vibes", "reliability"), headers=headers)
     assert ok.status_code == 200 and len(ok.text.splitlines()) == 21
+    assert len(cache_rows(session)) == 1
 
 
 def test_research_page_offers_and_previews_the_method(client: TestClient, session, crowd):
@@ -217,3 +266,19 @@ def test_cli_consensus_method(tmp_path: Path) -> None:
     bad = run_cli([*args, "--consensus-method", "vibes"], env)
     assert bad.returncode == 2 and "consensus-method" in bad.stderr
     assert not out.exists()
+    # The CLI process stored its fit in the database; this process (another engine) reads
+    # it instead of refitting: a skill changed in the row is what the export weighs by.
+    engine = make_engine(url)
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            [row] = cache_rows(session)
+            skills = {u: s for u, s, _ in row.payload["annotators"]}
+            assert skills[crowd.good[0].id] > 0.9
+            flipped = [[u, 1 - s, n] for u, s, n in row.payload["annotators"]]
+            session.execute(update(AnalyticsCache).values(payload={"annotators": flipped}))
+            session.commit()
+            fitted = service.annotator_reliability(session, reliability_plan(session, crowd))
+            assert fitted[crowd.good[0].id].skill == 1 - skills[crowd.good[0].id]
+            assert len(cache_rows(session)) == 1
+    finally:
+        engine.dispose()

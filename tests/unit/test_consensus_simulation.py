@@ -8,7 +8,13 @@ import math
 import pytest
 
 from app.analytics.agreement import PairTally
-from app.analytics.reliability import VoteTable, fit_reliability, reliability_weight
+from app.analytics.reliability import (
+    MAX_ITERATIONS,
+    TOLERANCE,
+    VoteTable,
+    fit_reliability,
+    reliability_weight,
+)
 from app.exports.formats import weighted_row
 from tests.support.consensus_simulation import MIXES, recovery, simulate, vote_table
 
@@ -45,6 +51,24 @@ def test_fitted_skills_sort_annotators_by_kind():
     assert all(abs(w) < 1.0 for w in by_kind["random"])
 
 
+@pytest.mark.parametrize("mix", sorted(MIXES))
+def test_fit_gives_crowd_kits_one_coin_skills(mix: str) -> None:
+    """The numpy EM is crowd-kit's OneCoinDawidSkene as the app called it before issue 22
+    (same initialisation, steps and stopping rule): the same skills to rounding."""
+    import pandas as pd
+    from crowdkit.aggregation import OneCoinDawidSkene
+
+    table = vote_table(simulate(SEED, MIXES[mix]))
+    annotators, tasks, labels = table.columns()
+    frame = pd.DataFrame({"task": tasks, "worker": annotators, "label": labels})
+    reference = OneCoinDawidSkene(n_iter=MAX_ITERATIONS, tol=TOLERANCE).fit(frame).skills_
+    fitted = fit_reliability(table)
+    assert sorted(fitted) == sorted(int(w) for w in reference.index)
+    assert max(abs(fitted[int(w)].skill - s) for w, s in reference.items()) < 1e-12
+    votes = frame["worker"].value_counts()
+    assert {w: r.votes for w, r in fitted.items()} == {int(w): int(n) for w, n in votes.items()}
+
+
 def test_weight_is_shrunk_log_odds_and_few_votes_weigh_little():
     assert reliability_weight(0.5, 100) == 0.0
     assert reliability_weight(0.9, 1000) == pytest.approx(math.log(0.8984 / 0.1016), abs=0.01)
@@ -54,9 +78,10 @@ def test_weight_is_shrunk_log_odds_and_few_votes_weigh_little():
 
 def test_vote_table_keeps_which_side_of_a_pair_won():
     table = VoteTable().extend([(1, 10, 20), (2, 20, 10)])
-    assert list(table.annotators) == [1, 2]
-    assert table.tasks[0] == table.tasks[1]
-    assert list(table.labels) == [0, 1]
+    annotators, tasks, labels = table.columns()
+    assert list(annotators) == [1, 2]
+    assert tasks[0] == tasks[1] == (10 << 32) | 20
+    assert list(labels) == [0, 1]
     assert fit_reliability(VoteTable()) == {}
 
 
