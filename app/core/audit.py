@@ -50,6 +50,7 @@ ACTIONS: tuple[str, ...] = (
     "prompt_set.created",
     "prompt_set.edited",
     "prompt_set.status_changed",
+    "prompt_set.archived",
     "prompt_set.imported",
     "prompt.deleted",
     "prompt.archived",
@@ -78,6 +79,15 @@ class Actor(Protocol):
 
     @property
     def username(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class ActorRef:
+    """An actor kept as plain values, for a record written after the request's session
+    is gone (an export's row at the end of its stream)."""
+
+    id: int
+    username: str
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ Create Date: 2026-12-07 16:30:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision: str = "8f4b2d6a1c37"
 down_revision: str | None = "3c9e5a7b1d24"
