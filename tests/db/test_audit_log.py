@@ -111,8 +111,12 @@ def test_each_audited_action_through_http_leaves_one_row(live) -> None:
     )
     expect("user.created", "user")
     pid = person["id"]
-    ok(client.post(f"/api/v1/users/{pid}/invite", headers=h))
+    renewed = ok(client.post(f"/api/v1/users/{pid}/invite", headers=h))
     expect("user.invite_renewed", "user")
+    invite = renewed["invite_url"].removeprefix("http://testserver")
+    pw = {"csrf_token": csrf, "password": "p1-own-password", "password_again": "p1-own-password"}
+    assert client.post(invite, data=pw, follow_redirects=False).status_code == 303
+    expect("user.invite_accepted", "user", actor="p1")
     ok(
         client.post(
             f"/api/v1/users/{pid}/password", json={"password": "another-long-pw"}, headers=h
@@ -219,7 +223,9 @@ def test_each_audited_action_through_http_leaves_one_row(live) -> None:
     by_action = {r.action: r for r in rows}
     failed = by_action["user.login_failed"]
     assert failed.actor_id is None and failed.details == {"reason": "wrong_password"}
-    assert all(r.actor_id == admin.id for r in rows if r.action != "user.login_failed")
+    others = {"user.login_failed", "user.invite_accepted"}
+    assert all(r.actor_id == admin.id for r in rows if r.action not in others)
+    assert by_action["user.invite_accepted"].actor_id == pid
     assert all(r.client_address == "testclient" for r in rows)
     assert by_action["user.deactivated"].changes == {
         "before": {"is_active": True},
@@ -261,7 +267,7 @@ def test_each_audited_action_through_http_leaves_one_row(live) -> None:
     assert seen == [r.id for r in rows]
     users_only = ok(client.get(f"/api/v1/audit?after={start}&action=user.&actor=walk-admin"))
     assert {e["action"] for e in users_only["events"]} == {
-        a for a, _, _ in expected if a.startswith("user.")
+        a for a, who, _ in expected if a.startswith("user.") and who == "walk-admin"
     }
     since = {"target_type": "api_token", "since": rows[0].at.isoformat()}
     jsonl = client.get("/api/v1/audit.jsonl", params=since)
@@ -270,3 +276,94 @@ def test_each_audited_action_through_http_leaves_one_row(live) -> None:
         "api_token.revoked",
     ]
     assert client.get(f"/api/v1/audit?format=jsonl&after={start}").text.count("\n") >= len(rows)
+
+
+# --- both databases: the transaction, the triggers ----------------------------------
+
+
+def test_a_rolled_back_action_writes_no_audit_row(session: Session) -> None:
+    user = make_user(session)
+    before = _last_id(session)
+    # The deactivation records its row in the caller's transaction, then the caller fails.
+    accounts_service.change_active(session, user_id=user.id, active=False)
+    assert [r.action for r in _rows(session, before)] == ["user.deactivated"]
+    session.rollback()
+    assert _rows(session, before) == []
+    session.refresh(user)
+    assert user.is_active
+
+
+def test_the_table_refuses_update_and_delete(session: Session) -> None:
+    audit.record(session, None, "prompt.deleted", Target("prompt", 1), actor_name="dba-test")
+    session.flush()
+    row_id = _last_id(session)
+    for statement in (
+        update(AuditEvent).where(AuditEvent.id == row_id).values(action="user.created"),
+        delete(AuditEvent).where(AuditEvent.id == row_id),
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
+            session.execute(statement)
+    assert session.get(AuditEvent, row_id, populate_existing=True).action == "prompt.deleted"  # type: ignore[union-attr]
+
+
+def test_an_unknown_action_name_is_refused(session: Session) -> None:
+    with pytest.raises(ValueError, match="user.logged_in"):
+        audit.record(session, None, "user.logged_in")
+
+
+def test_removing_a_user_keeps_their_audit_rows(session: Session) -> None:
+    """No foreign key from the log: a user's row can go, their history stays."""
+    user = make_user(session)
+    before = _last_id(session)
+    accounts_service.set_expert(session, user_id=user.id, expert=True)
+    user_id = user.id
+    session.expunge(user)
+    session.execute(text("DELETE FROM user_account WHERE id = :id"), {"id": user_id})
+    assert [r.target_id for r in _rows(session, before)] == [str(user_id)]
+
+
+# --- who may read it, the page, the request id (PostgreSQL enough) -------------------
+
+
+@pytest.mark.one_backend
+def test_non_admins_get_403_and_the_page_escapes_untrusted_text(
+    client: TestClient, session: Session
+) -> None:
+    researcher = {
+        "Authorization": f"Bearer {make_token(session, make_user(session, role='researcher'))}"
+    }
+    for path in ("/api/v1/audit", "/api/v1/audit.jsonl", "/api/v1/audit?format=jsonl"):
+        assert client.get(path, headers=researcher).status_code == 403
+    make_user(session, role="annotator", username="ann-a")
+    login(client, "ann-a", DEFAULT_PASSWORD)
+    assert client.get("/admin/audit").status_code == 403
+
+    evil = "<script>alert(1)</script>"
+    audit.record(
+        session,
+        None,
+        "prompt_set.created",
+        Target("prompt_set", 1),
+        audit.created({"name": evil}),
+        actor_name=evil,
+    )
+    session.commit()
+    make_user(session, role="admin", username="audit-admin")
+    login(client, "audit-admin", DEFAULT_PASSWORD)
+    assert 'href="/admin/audit"' in client.get("/admin").text
+    page = client.get("/admin/audit", params={"action": "prompt_set."})
+    assert page.status_code == 200
+    assert evil not in page.text and "&lt;script&gt;" in page.text
+    bad_time = client.get("/api/v1/audit", params={"since": "yesterday"})
+    assert bad_time.status_code == 422 and "since" in bad_time.text
+
+
+@pytest.mark.one_backend
+def test_a_valid_incoming_request_id_is_kept_and_echoed_a_bad_one_replaced(
+    client: TestClient,
+) -> None:
+    kept = client.get("/healthz", headers={"X-Request-ID": "proxy-abc.123"})
+    assert kept.headers["x-request-id"] == "proxy-abc.123"
+    replaced = client.get("/healthz", headers={"X-Request-ID": 'bad id"<x>' + "y" * 80})
+    assert replaced.headers["x-request-id"] not in ("", "bad id")
+    assert len(replaced.headers["x-request-id"]) == 12
