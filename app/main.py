@@ -33,7 +33,7 @@ def _routers() -> list:
     # Imported here so importing app.main stays cheap and free of cycles.
     from app.accounts import api as accounts_api
     from app.accounts import pages as accounts_pages
-    from app.admin import adjudication_pages
+    from app.admin import adjudication_pages, audit_api, audit_pages
     from app.admin import leaderboard as admin_leaderboard
     from app.admin import prompt_pages as admin_prompt_pages
     from app.admin import prompt_set_api as admin_prompt_set_api
@@ -72,6 +72,8 @@ def _routers() -> list:
         admin_standings.api_router,
         admin_prompt_pages.router,
         adjudication_pages.router,
+        audit_api.router,
+        audit_pages.router,
         annotation_pages.router,
         annotation_api.router,
         exports_pages.router,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts import service, sessions
 from app.accounts.models import Role, User
+from app.core import request_context
 from app.core.csrf import check_header
 from app.core.db import SessionDep
 from app.core.errors import NotAllowed, NotAuthenticated
@@ -50,6 +51,8 @@ def _remember(request: Request, user: User, browser_session_id: int | None) -> N
     request.state.user = user
     request.state.viewer = Viewer(user.id, user.username, user.role, user.is_expert)
     request.state.browser_session_id = browser_session_id
+    # The actor of any audit row this request records (app.core.audit).
+    request_context.set_actor(user.id, user.username)
 
 
 def _session_user(request: Request, session: Session) -> tuple[User, int] | None:

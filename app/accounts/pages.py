@@ -18,6 +18,8 @@ from app.core.rate_limits import RateLimited, RateLimits, client_address
 from app.core.templating import flash, render
 
 LOGIN_SCOPE = "login"
+# The audit log's reason for each refusal (app.accounts.service.record_failed_login).
+_FAILURE = {LoginFailed: "wrong_password", UserInactive: "inactive", RateLimited: "rate_limited"}
 
 router = APIRouter(tags=["pages"])
 
@@ -76,6 +78,8 @@ def login_submit(
     except (LoginFailed, UserInactive, RateLimited) as exc:
         if isinstance(exc, LoginFailed):
             limits.guess_failed(LOGIN_SCOPE, account=account, address=address)
+        session.rollback()
+        service.record_failed_login(session, username=account, reason=_FAILURE[type(exc)])
         context = login_context(username, next, exc.message)
         response = render(request, "accounts/login.html", context, status_code=exc.status)
         response.headers.update(exc.headers or {})

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 from app.accounts import sessions
 from app.accounts.errors import LoginFailed, UserInactive, UsernameTaken, WeakPassword
 from app.accounts.models import ROLE_VALUES, ApiToken, User
+from app.core import audit
+from app.core.audit import Target
 from app.core.db import utcnow
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.security import (
@@ -114,8 +116,19 @@ def add_user(session: Session, *, username: str, password: str | None, role: str
     return user
 
 
+def _user_target(user: User) -> Target:
+    return Target("user", user.id)
+
+
 def create_user(session: Session, *, username: str, password: str | None, role: str) -> User:
     user = add_user(session, username=username, password=password, role=role)
+    audit.record(
+        session,
+        None,
+        "user.created",
+        _user_target(user),
+        audit.created({"username": user.username, "role": user.role}),
+    )
     session.commit()
     return user
 
@@ -128,6 +141,7 @@ def log_in(
     user = check_password(session, username=username, password=password)
     user.last_login_at = utcnow()
     _, session_token = sessions.start(session, user=user, policy=policy)
+    audit.record(session, user, "user.login_succeeded", _user_target(user))
     session.commit()
     return user, session_token
 
@@ -141,8 +155,27 @@ def authenticate(session: Session, *, username: str, password: str) -> User:
     """Check a username/password pair and record the login (no browser session)."""
     user = check_password(session, username=username, password=password)
     user.last_login_at = utcnow()
+    audit.record(session, user, "user.login_succeeded", _user_target(user))
     session.commit()
     return user
+
+
+def record_failed_login(session: Session, *, username: str, reason: str) -> None:
+    """A refused login, in its own transaction (it changes nothing else). The actor is
+    anonymous: only the attempted name is kept, even when it names a real account, since
+    the caller did not prove to be that user. `reason`: wrong_password (also for an
+    unknown name: one message for both), inactive, or rate_limited (user.login_locked)."""
+    action = "user.login_locked" if reason == "rate_limited" else "user.login_failed"
+    audit.record(
+        session,
+        None,
+        action,
+        Target("login", username[:64] or None),
+        details={"reason": reason},
+        actor_name=username,
+        use_request_actor=False,
+    )
+    session.commit()
 
 
 def check_password(session: Session, *, username: str, password: str) -> User:
@@ -168,6 +201,14 @@ def create_api_token(
         user_id=user.id, name=name[:100], token_hash=hash_api_token(token), token_prefix=token[:10]
     )
     session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        None,
+        "api_token.created",
+        Target("api_token", row.id),
+        audit.created({"user_id": user.id, "name": row.name, "prefix": row.token_prefix}),
+    )
     if show_to is not None:
         sessions.add_shown_once(
             session,
@@ -222,6 +263,8 @@ def reset_password(
     user = load_user(session, user_id)
     user.password_hash = hash_password(password)
     sessions.end_all_for_user(session, user_id=user.id, keep_id=keep_session_id)
+    # Never the hash itself: only that it changed.
+    audit.record(session, None, "user.password_reset", _user_target(user))
     session.commit()
     return user
 
@@ -240,6 +283,14 @@ def change_active(
     user = session.get(User, user_id, with_for_update=True, populate_existing=True)
     if user is None:
         raise NotFound(f"User {user_id} does not exist.")
+    if user.is_active != active:
+        audit.record(
+            session,
+            None,
+            "user.activated" if active else "user.deactivated",
+            _user_target(user),
+            audit.diff({"is_active": user.is_active}, {"is_active": active}),
+        )
     user.is_active = active
     if not active:
         # Deactivation ends every browser session of the user at once (not at expiry).
@@ -250,6 +301,14 @@ def change_active(
 def set_expert(session: Session, *, user_id: int, expert: bool) -> User:
     """Mark a user as an expert (may settle contested prompts, issue 13), or not. Commits."""
     user = load_user(session, user_id)
+    if user.is_expert != expert:
+        audit.record(
+            session,
+            None,
+            "user.expert_changed",
+            _user_target(user),
+            audit.diff({"is_expert": user.is_expert}, {"is_expert": expert}),
+        )
     user.is_expert = expert
     session.commit()
     return user
@@ -279,6 +338,13 @@ def invite_user(
     user = add_user(session, username=username, password=None, role=role)
     token = _new_invite(user)
     _show_invite(session, user, token, show_to)
+    audit.record(
+        session,
+        None,
+        "user.invited",
+        _user_target(user),
+        audit.created({"username": user.username, "role": user.role}),
+    )
     session.commit()
     return user, token
 
@@ -287,6 +353,7 @@ def renew_invite(session: Session, *, user_id: int, show_to: ShowTo | None = Non
     user = load_user(session, user_id)
     token = _new_invite(user)
     _show_invite(session, user, token, show_to)
+    audit.record(session, None, "user.invite_renewed", _user_target(user))
     session.commit()
     return token
 
@@ -305,6 +372,8 @@ def accept_invite(session: Session, *, token: str, password: str) -> User:
     user.password_hash = hash_password(password)
     user.invite_token_hash = None
     user.invite_expires_at = None
+    # The invited person is the actor: the link was their credential.
+    audit.record(session, user, "user.invite_accepted", _user_target(user))
     session.commit()
     return user
 
@@ -323,5 +392,13 @@ def revoke_token(session: Session, *, user_id: int, token_id: int) -> ApiToken:
         raise NotFound(f"Token {token_id} does not exist for user {user_id}.")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
+        audit.record(
+            session,
+            None,
+            "api_token.revoked",
+            Target("api_token", row.id),
+            {"before": {"revoked": False}, "after": {"revoked": True}},
+            details={"user_id": user_id, "prefix": row.token_prefix},
+        )
     session.commit()
     return row

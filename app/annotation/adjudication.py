@@ -24,6 +24,8 @@ from app.accounts.models import User
 from app.annotation.disagreement import Disagreement, measure
 from app.annotation.escalation import rule_of
 from app.annotation.models import MAX_RATIONALE_CHARS, Adjudication, Annotation
+from app.core import audit
+from app.core.audit import Target
 from app.core.errors import Conflict, InvalidInput
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
@@ -178,6 +180,15 @@ def adjudicate(
     )
     session.add(row)
     try:
+        session.flush()
+        audit.record(
+            session,
+            adjudicator,
+            "adjudication.settled",
+            Target("prompt", prompt_id),
+            audit.created({"ranking": checked, "note": note}),
+            details={"prompt_set_id": prompt_set_id, "adjudication_id": row.id},
+        )
         session.commit()
     except IntegrityError as exc:  # someone settled it a moment before us
         session.rollback()

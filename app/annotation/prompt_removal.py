@@ -7,6 +7,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.annotation.models import Annotation
+from app.core import audit
+from app.core.audit import Target
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Prompt
 
@@ -35,11 +37,21 @@ def delete_or_archive_prompt(session: Session, *, prompt_id: int) -> str:
     The prompt is locked before the count (`lock_prompts`)."""
     lock_prompts(session, [prompt_id])
     prompt = prompt_set_service.load_writable_prompt(session, prompt_id)
+    target, set_id = Target("prompt", prompt_id), prompt.prompt_set_id
     if annotation_count(session, prompt_id):
+        audit.record(
+            session,
+            None,
+            "prompt.archived",
+            target,
+            audit.diff({"status": prompt.status}, {"status": "archived"}),
+            details={"prompt_set_id": set_id},
+        )
         prompt.status = "archived"
         outcome = "archived"
     else:
         session.execute(delete(Prompt).where(Prompt.id == prompt_id))
+        audit.record(session, None, "prompt.deleted", target, details={"prompt_set_id": set_id})
         outcome = "deleted"
     session.commit()
     return outcome

@@ -9,7 +9,7 @@ from pathlib import Path
 from app.analytics import fit_cache
 from app.cli.common import cli_session, settings
 from app.core.db import make_engine, make_sessionmaker
-from app.exports import service
+from app.exports import audit_trail, service
 from app.exports.schemas import CONSENSUS_METHODS, FILE_TYPES, FORMATS, ExportQuery
 
 
@@ -97,7 +97,11 @@ def _export(args: argparse.Namespace) -> int:
     try:
         out = sys.stdout.buffer if to_stdout else open(args.output, "wb")  # noqa: SIM115
         try:
-            for chunk in service.export_chunks(make_sessionmaker(engine), plan, on_rows=count):
+            # The audit row's actor is the system: the shell user is not a Ranklab account.
+            chunks = audit_trail.audited_chunks(
+                make_sessionmaker(engine), plan, actor=None, request=None, on_rows=count
+            )
+            for chunk in chunks:
                 out.write(chunk)
         finally:
             if not to_stdout:

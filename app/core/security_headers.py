@@ -1,15 +1,19 @@
 """Security headers on every response, and a request id to tie a user's report to the log.
 
+The request id is the caller's X-Request-ID when that is a short plain token (a proxy's
+id then names the same request in both logs), a fresh one otherwise; it is echoed in the
+response and opened as the request's audit context (app.core.request_context).
+
 The pages use only their own script and style files (no inline <script>, no style=""
 attributes, no CDN), so the Content-Security-Policy can be strict: 'self' only.
 """
 
 from __future__ import annotations
 
-import uuid
-
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core import request_context
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -54,10 +58,6 @@ def security_headers(*, cacheable: bool = False, hsts: bool = False) -> dict[str
     return headers
 
 
-def new_request_id() -> str:
-    return uuid.uuid4().hex[:12]
-
-
 class SecurityHeaders:
     """Pure ASGI middleware: adds the headers at response start, never buffers a body."""
 
@@ -69,7 +69,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = new_request_id()
+        request_id = request_context.request_id_from(_header(scope, b"x-request-id"))
         # Request.state reads scope["state"]; the error handlers log and show this id.
         scope.setdefault("state", {})["request_id"] = request_id
         cacheable = scope["path"].startswith(CACHEABLE_PREFIXES)
@@ -81,4 +81,16 @@ class SecurityHeaders:
                 headers.update(security_headers(cacheable=cacheable, hsts=self.hsts))
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        client = scope.get("client")
+        token = request_context.begin(request_id, client[0] if client else None)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            request_context.end(token)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None

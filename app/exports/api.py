@@ -10,9 +10,11 @@ from fastapi.responses import StreamingResponse
 from app.accounts.deps import ResearcherUser
 from app.analytics.reports import prompt_set_stats
 from app.analytics.set_stats import PromptSetStats
+from app.core import request_context
+from app.core.audit import ActorRef
 from app.core.db import SessionDep
 from app.core.inputs import Id
-from app.exports import service
+from app.exports import audit_trail, service
 from app.exports.schemas import ExportQuery
 from app.exports.writers import MEDIA_TYPES
 from app.judges.quality import JudgeQuality, judge_quality
@@ -48,13 +50,18 @@ def export_dataset(
         default_model=settings.default_model,
         tokenizer_dir=settings.tokenizer_dir,
     )
+    # Plain values: the rollback below expires the ORM user.
+    actor = ActorRef(user.id, user.username)
     # End the request's transaction now: its session only closes after the body is sent,
     # and on SQLite an open transaction holds the write lock for the whole download.
     session.rollback()
     media = MEDIA_TYPES["zip" if plan.options.bundle else plan.options.file_type]
     # A sync generator: Starlette iterates it in its threadpool, so the blocking database
-    # reads never stall the event loop. It opens its own session.
-    chunks = service.export_chunks(request.app.state.sessionmaker, plan)
+    # reads never stall the event loop. It opens its own session, and writes the audit
+    # row once the last row is sent (the count is known only then).
+    chunks = audit_trail.audited_chunks(
+        request.app.state.sessionmaker, plan, actor=actor, request=request_context.current()
+    )
     return StreamingResponse(
         chunks,
         media_type=media,

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from app.annotation import prompt_removal
 from app.annotation.models import Annotation, Assignment
+from app.core import audit
+from app.core.audit import Target
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.generation.allocation import balanced_design, plan_positions
@@ -94,6 +96,19 @@ def queue_job(
         for pid in queued
     )
     session.flush()
+    # Every caller (the API, the pages, a regenerating edit, the CLI) queues through here.
+    audit.record(
+        session,
+        None,
+        "generation_job.started",
+        Target("generation_job", job.id),
+        details={
+            "prompt_set_id": prompt_set_id,
+            "prompts": len(queued),
+            "regenerate": regenerate,
+            "generators": sorted(generators),
+        },
+    )
     return job
 
 
@@ -357,6 +372,14 @@ def cancel_job(session: Session, *, job_id: int, prompt_set_id: int | None = Non
     session.refresh(job)
     if job.status in FINISHED_STATUSES:
         raise JobNotCancellable(f"Generation job {job_id} is already {job.status}.")
+    audit.record(
+        session,
+        None,
+        "generation_job.cancelled",
+        Target("generation_job", job.id),
+        audit.diff({"status": job.status}, {"status": "cancelled"}),
+        details={"prompt_set_id": job.prompt_set_id},
+    )
     job.status = "cancelled"
     job.cancel_requested = True
     job.finished_at = utcnow()

@@ -13,6 +13,8 @@ from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.core import audit
+from app.core.audit import Target
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.judges.errors import (
@@ -55,7 +57,7 @@ def create_judge(
         suggest_to_annotators=data.suggest_to_annotators,
         created_by_id=created_by_id,
     )
-    _commit_new_version(session, judge)
+    _commit_new_version(session, judge, None)
     return judge
 
 
@@ -94,13 +96,36 @@ def edit_judge(
         created_by_id=created_by_id,
     )
     old.is_current = False
-    _commit_new_version(session, new)
+    _commit_new_version(session, new, old)
     return new
 
 
-def _commit_new_version(session: Session, judge: Judge) -> None:
+def _judge_fields(judge: Judge) -> dict[str, Any]:
+    return {
+        "name": judge.name,
+        "version": judge.version,
+        "mode": judge.mode,
+        "settings": judge.settings,
+        "rubric": judge.rubric,
+        "suggest_to_annotators": judge.suggest_to_annotators,
+    }
+
+
+def _commit_new_version(session: Session, judge: Judge, old: Judge | None) -> None:
+    """Add the version (the set's current one from now on) and its audit row; commit."""
     session.add(judge)
     try:
+        session.flush()
+        audit.record(
+            session,
+            None,
+            "judge.created" if old is None else "judge.version_activated",
+            Target("judge", judge.id),
+            audit.created(_judge_fields(judge))
+            if old is None
+            else audit.diff(_judge_fields(old), _judge_fields(judge)),
+            details={"prompt_set_id": judge.prompt_set_id, "replaces_judge_id": old and old.id},
+        )
         session.commit()
     except IntegrityError:
         # Two edits of one version at once: (set, name, version) is unique, so the
@@ -231,6 +256,14 @@ def queue_run(
         finished_at=None if total else now,
     )
     session.add(run)
+    session.flush()
+    audit.record(
+        session,
+        None,
+        "judge_run.started",
+        Target("judge_run", run.id),
+        details={"prompt_set_id": prompt_set_id, "judge_id": judge.id, "prompts": total},
+    )
     session.commit()
     return run
 
@@ -254,6 +287,14 @@ def cancel_run(session: Session, *, run_id: int, prompt_set_id: int) -> JudgeRun
     session.refresh(run)
     if run.status not in ACTIVE_RUN_STATUSES:
         raise JudgeRunConflict(f"Judge run {run_id} is already {run.status}.")
+    audit.record(
+        session,
+        None,
+        "judge_run.cancelled",
+        Target("judge_run", run.id),
+        audit.diff({"status": run.status}, {"status": "cancelled"}),
+        details={"prompt_set_id": prompt_set_id, "judge_id": run.judge_id},
+    )
     run.status, run.cancel_requested, run.finished_at = "cancelled", True, utcnow()
     session.commit()
     return run

@@ -18,6 +18,8 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.core import audit
+from app.core.audit import Target
 from app.core.errors import Conflict, InvalidInput
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.import_rows import (
@@ -224,6 +226,19 @@ def import_prompts(
     file.seek(start)
     try:
         result = _write(session, prompt_set_id, file, fmt, progress)
+        audit.record(
+            session,
+            None,
+            "prompt_set.imported",
+            Target("prompt_set", prompt_set_id),
+            details={
+                "filename": (filename or "")[:200] or None,
+                "format": fmt,
+                "imported": result.imported,
+                "skipped_duplicates": result.skipped_duplicates,
+                "candidates": result.candidates,
+            },
+        )
         session.commit()
     except IntegrityError as exc:
         session.rollback()

@@ -9,6 +9,8 @@ from sqlalchemy import exists, func, null, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.core import audit
+from app.core.audit import Target
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.prompt_sets.generators import (
     DEFAULT_GENERATOR,
@@ -131,6 +133,18 @@ def prompt_set_out(
     return PromptSetOut(**fields)
 
 
+def _set_target(prompt_set: PromptSet) -> Target:
+    return Target("prompt_set", prompt_set.id)
+
+
+def _prompt_target(prompt: Prompt) -> Target:
+    return Target("prompt", prompt.id)
+
+
+def _gold_of(prompt: Prompt) -> dict[str, Any]:
+    return {"is_gold": prompt.is_gold, "gold_ranking": prompt.gold_ranking}
+
+
 def list_prompt_sets(session: Session) -> list[PromptSet]:
     return list(session.scalars(select(PromptSet).order_by(PromptSet.created_at.desc())))
 
@@ -152,6 +166,10 @@ def create_prompt_set(
     prompt_set = PromptSet(**values, created_by_id=created_by_id)
     session.add(prompt_set)
     try:
+        session.flush()
+        audit.record(
+            session, None, "prompt_set.created", _set_target(prompt_set), audit.created(values)
+        )
         session.commit()
     except IntegrityError as exc:  # a concurrent create with the same name won
         session.rollback()
@@ -223,6 +241,7 @@ def apply_prompt_set_changes(
     if "generation" in values and "generators" not in values:
         _follow_generation(prompt_set, values)
     generation_changed = _changed_generation(prompt_set, values)
+    before = {name: getattr(prompt_set, name) for name in values}
     for name, value in values.items():
         setattr(prompt_set, name, value)
     try:
@@ -232,6 +251,9 @@ def apply_prompt_set_changes(
     except IntegrityError as exc:  # a concurrent rename to the same name won
         session.rollback()
         raise _name_taken(new_name or prompt_set.name) from exc
+    changed = audit.diff(before, values)
+    if changed["after"]:
+        audit.record(session, None, "prompt_set.edited", _set_target(prompt_set), changed)
     return UpdateResult(prompt_set, generation_changed)
 
 
@@ -251,6 +273,14 @@ def set_status(session: Session, *, prompt_set_id: int, status: str) -> PromptSe
             errors=[{"field": "status", "message": "unknown status"}],
         )
     prompt_set = load_prompt_set(session, prompt_set_id)
+    if prompt_set.status != status:
+        audit.record(
+            session,
+            None,
+            "prompt_set.archived" if status == "archived" else "prompt_set.status_changed",
+            _set_target(prompt_set),
+            audit.diff({"status": prompt_set.status}, {"status": status}),
+        )
     prompt_set.status = status
     session.commit()
     return prompt_set
@@ -311,7 +341,16 @@ def set_gold(session: Session, *, prompt_id: int, data: GoldIn) -> Prompt:
         raise Conflict(
             f"Prompt {prompt_id} has {len(ids)} candidates; a gold item needs at least two."
         )
-    prompt.gold_ranking = gold_ranking_from(data, ids)
+    ranking = gold_ranking_from(data, ids)
+    audit.record(
+        session,
+        None,
+        "prompt.gold_set",
+        _prompt_target(prompt),
+        audit.diff(_gold_of(prompt), {"is_gold": True, "gold_ranking": ranking}),
+        details={"prompt_set_id": prompt.prompt_set_id},
+    )
+    prompt.gold_ranking = ranking
     prompt.is_gold = True
     session.commit()
     return prompt
@@ -319,6 +358,15 @@ def set_gold(session: Session, *, prompt_id: int, data: GoldIn) -> Prompt:
 
 def clear_gold(session: Session, *, prompt_id: int) -> Prompt:
     prompt = load_writable_prompt(session, prompt_id)
+    if prompt.is_gold:
+        audit.record(
+            session,
+            None,
+            "prompt.gold_cleared",
+            _prompt_target(prompt),
+            audit.diff(_gold_of(prompt), {"is_gold": False, "gold_ranking": None}),
+            details={"prompt_set_id": prompt.prompt_set_id},
+        )
     prompt.is_gold = False
     prompt.gold_ranking = null()  # SQL NULL; a plain None would store JSON 'null'
     session.commit()

@@ -15,6 +15,8 @@ import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from app.core import audit
+from app.core.audit import Target
 from app.core.config import Settings
 from app.core.db import utcnow
 from app.prompt_sets import service as prompt_set_service
@@ -73,8 +75,20 @@ def create_version(
         progress_message="waiting for a worker",
     )
     session.add(version)
+    session.flush()
+    _record_training(session, version)
     session.commit()
     return version
+
+
+def _record_training(session: Session, version: RewardModel) -> None:
+    audit.record(
+        session,
+        None,
+        "reward_model.training_started",
+        Target("reward_model", version.id),
+        details={"prompt_set_id": version.prompt_set_id, "options": version.options},
+    )
 
 
 def load_version(session: Session, version_id: int) -> RewardModel:
@@ -112,9 +126,18 @@ def cancel_version(session: Session, *, version_id: int) -> RewardModel:
     session.refresh(version)
     if version.status not in ACTIVE_STATUSES:
         raise RewardModelNotReady(f"Reward model {version_id} is already {version.status}.")
+    before = version.status
     version.cancel_requested = True
     if version.status == "queued":
         version.status, version.finished_at = "cancelled", utcnow()
+    audit.record(
+        session,
+        None,
+        "reward_model.cancelled",
+        Target("reward_model", version.id),
+        {"before": {"status": before}, "after": {"status": version.status}},
+        details={"prompt_set_id": version.prompt_set_id},
+    )
     session.commit()
     return version
 
@@ -141,7 +164,19 @@ def activate_version(
         )
     candidate_ids = _candidate_ids(session, version.prompt_set_id)
     scores = compute_scores(session, version, candidate_ids, app_settings)
+    previous = active_version(session, version.prompt_set_id)
     _make_active(session, version, scores)
+    audit.record(
+        session,
+        None,
+        "reward_model.activated",
+        Target("reward_model", version.id),
+        {
+            "before": {"active_version_id": previous.id if previous else None},
+            "after": {"active_version_id": version.id},
+        },
+        details={"prompt_set_id": version.prompt_set_id, "scored_candidates": len(scores)},
+    )
     session.commit()
     return version
 
@@ -354,6 +389,7 @@ def queue_due_retrains(session: Session, *, min_comparisons: int) -> list[int]:
         )
         session.add(version)
         session.flush()
+        _record_training(session, version)  # the system's actor: no user asked
         queued.append(version.id)
     session.commit()
     return queued
