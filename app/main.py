@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.run_worker_in_process:
+            from app.core.webhooks.delivery import WebhookSender
             from app.generation.worker import start_in_thread
             from app.judges.worker import JudgeWorker
             from app.reward.worker import RewardWorker
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 return [
                     RewardWorker(engine, settings, worker_id).run_once,
                     JudgeWorker(engine, settings, worker_id).run_once,
+                    WebhookSender(engine, settings).run_once,
                 ]
 
             app.state.on_shutdown.append(start_in_thread(engine, settings, other_steps))
