@@ -41,6 +41,8 @@ def _routers() -> list:
     from app.admin import standings as admin_standings
     from app.admin import user_api as admin_user_api
     from app.admin import user_pages as admin_user_pages
+    from app.admin import webhook_api as admin_webhook_api
+    from app.admin import webhook_pages as admin_webhook_pages
     from app.annotation import api as annotation_api
     from app.annotation import pages as annotation_pages
     from app.core import health
@@ -62,6 +64,8 @@ def _routers() -> list:
         accounts_api.router,
         admin_user_pages.router,
         admin_user_api.router,
+        admin_webhook_api.router,
+        admin_webhook_pages.router,
         prompt_sets_pages.router,
         prompt_sets_api.router,
         admin_prompt_set_pages.router,

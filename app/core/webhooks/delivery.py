@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -164,7 +165,7 @@ class WebhookSender:
         engine: Engine,
         app_settings: Settings,
         *,
-        sessions: Callable[[], Session] | None = None,
+        sessions: Callable[[], AbstractContextManager[Session]] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.settings = app_settings
