@@ -23,8 +23,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import httpx
