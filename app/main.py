@@ -41,6 +41,8 @@ def _routers() -> list:
     from app.admin import standings as admin_standings
     from app.admin import user_api as admin_user_api
     from app.admin import user_pages as admin_user_pages
+    from app.admin import webhook_api as admin_webhook_api
+    from app.admin import webhook_pages as admin_webhook_pages
     from app.annotation import api as annotation_api
     from app.annotation import pages as annotation_pages
     from app.core import health
@@ -62,6 +64,8 @@ def _routers() -> list:
         accounts_api.router,
         admin_user_pages.router,
         admin_user_api.router,
+        admin_webhook_api.router,
+        admin_webhook_pages.router,
         prompt_sets_pages.router,
         prompt_sets_api.router,
         admin_prompt_set_pages.router,
@@ -97,6 +101,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.run_worker_in_process:
+            from app.core.webhooks.delivery import WebhookSender
             from app.generation.worker import start_in_thread
             from app.judges.worker import JudgeWorker
             from app.reward.worker import RewardWorker
@@ -105,6 +110,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                 return [
                     RewardWorker(engine, settings, worker_id).run_once,
                     JudgeWorker(engine, settings, worker_id).run_once,
+                    WebhookSender(engine, settings).run_once,
                 ]
 
             app.state.on_shutdown.append(start_in_thread(engine, settings, other_steps))

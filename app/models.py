@@ -17,6 +17,7 @@ from app.annotation.signal_tallies import (  # noqa: F401
 from app.annotation.tallies import AnnotatorPromptTally, ModelPairTally, RankCoincidence  # noqa: F401
 from app.core.audit import AuditEvent  # noqa: F401
 from app.core.db import Base  # noqa: F401
+from app.core.webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: F401
 from app.generation.models import GenerationJob, GenerationTask  # noqa: F401
 from app.judges.models import Judge, JudgeRanking, JudgeRun  # noqa: F401
 from app.prompt_sets.models import Candidate, Prompt, PromptSet  # noqa: F401

@@ -31,19 +31,30 @@ def rule_of(row: Any) -> EscalationRule:
     return EscalationRule(row.escalate_below_tau, row.escalate_on_split_top)
 
 
-def escalate_if_contested(conn: Connection, rules: Any, answers: Sequence[Answer]) -> bool:
+def escalate_if_contested(conn: Connection, rules: Any, answers: Sequence[Answer]) -> str | None:
     """Add a seat to the prompt when its rankings fill its target and are contested.
 
     `rules` is the submit's locked prompt row (prompt_id, is_gold, extra_seats and the
     set's annotators_per_prompt, annotators_max and rule); `answers` the prompt's
-    finished assignments, this submit's included. True when a seat was added.
+    finished assignments, this submit's included. Returns what this submit decided, for
+    the webhook events (app.core.webhooks): "escalated" (a seat was added), or, when the
+    rankings just filled the target and no seat was added, "adjudication" (contested at
+    annotators_max: the adjudication queue's rule) or "completed"; None otherwise.
     """
-    k_max = rules.annotators_max
-    target = rules.annotators_per_prompt + rules.extra_seats
-    if rules.is_gold or k_max is None or target >= k_max:
-        return False
     rankings = [a.ranking for a in answers if a.ranking is not None]
-    if len(rankings) < target or not measure(rankings).contested(rule_of(rules)):
-        return False
+    target = rules.annotators_per_prompt + rules.extra_seats
+    if rules.is_gold or len(rankings) < target:
+        return None
+    k_max = rules.annotators_max
+    filled = len(rankings) == target  # only the submit that fills the seats decides
+    if k_max is None or target >= k_max:
+        if not filled:
+            return None
+        escalation_on = k_max is not None and k_max > rules.annotators_per_prompt
+        if escalation_on and measure(rankings).contested(rule_of(rules)):
+            return "adjudication"
+        return "completed"
+    if not measure(rankings).contested(rule_of(rules)):
+        return "completed" if filled else None
     conn.execute(_RAISE_TARGET, {"prompt": rules.prompt_id})
-    return True
+    return "escalated"

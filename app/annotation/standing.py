@@ -23,6 +23,7 @@ from sqlalchemy import BindParameter, Row, bindparam, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app.accounts.models import User
+from app.annotation import webhook_events
 from app.annotation.models import Annotation, AnnotatorStanding
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotAllowed
@@ -208,6 +209,14 @@ def _save(
             AnnotatorStanding(prompt_set_id=params["set_id"], annotator_id=params["who"], **values)
         )
         session.flush()
+    if state in HOLDING:  # failed or paused just now: tell the subscribed endpoints
+        webhook_events.annotator_held(
+            session,
+            prompt_set_id=params["set_id"],
+            annotator_id=params["who"],
+            state=state,
+            reason=reason,
+        )
 
 
 # --- admins: see and lift ---------------------------------------------------------------

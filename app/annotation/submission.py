@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import BindParameter
 
 from app.accounts.models import User
-from app.annotation import signal_tallies, standing, tallies
+from app.annotation import signal_tallies, standing, tallies, webhook_events
 from app.annotation.assignment import (
     FINISHED,
     PromptSetNotOpen,
@@ -524,7 +524,9 @@ def store_annotation(
                 bool(assignment.suggestion_shown),
             ),
         )
-        escalate_if_contested(conn, rules, answers)
+        seats = escalate_if_contested(conn, rules, answers)
+        rankings = sum(a.ranking is not None for a in answers)
+        webhook_events.seats_decided(session, rules, seats, rankings)
         _expire_held(session, assignment.id)
     except IntegrityError as exc:
         # A concurrent retry with the same key won the race (our row lock makes this

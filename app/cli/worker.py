@@ -1,5 +1,5 @@
-"""`ranklab worker`: a background worker process: generation jobs, reward-model training and
-judge runs (scale out: run one per machine or core).
+"""`ranklab worker`: a background worker process: generation jobs, reward-model training,
+judge runs and webhook deliveries (scale out: run one per machine or core).
 
 Workers claim prompts with SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, so any number
 of them share the queue. SIGTERM/SIGINT drop the batch in flight (its prompts go back to
@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _worker(args: argparse.Namespace) -> int:
     from app.core.db import make_engine
+    from app.core.webhooks.delivery import WebhookSender
     from app.generation.worker import Worker, new_worker_id
     from app.judges.worker import JudgeWorker
     from app.reward.worker import RewardWorker
@@ -38,6 +39,7 @@ def _worker(args: argparse.Namespace) -> int:
     steps = [
         RewardWorker(engine, s, worker_id).run_once,
         JudgeWorker(engine, s, worker_id).run_once,
+        WebhookSender(engine, s).run_once,
     ]
     worker = Worker(engine, s, worker_id=worker_id, poll_seconds=args.poll, extra_work=steps)
     stop = threading.Event()

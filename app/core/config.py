@@ -108,6 +108,22 @@ class Settings(BaseSettings):
     worker_stale_seconds: float = Field(default=60.0, gt=0)
     """A job whose heartbeat is older than this is taken over by another worker."""
 
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    """Per-request timeout of a webhook delivery (connect, read, write); the background
+    worker sends, never a request, so a slow receiver only delays the next delivery."""
+
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    """Tries per webhook delivery before it is given up and its endpoint marked failing."""
+
+    webhook_backoff_seconds: float = Field(default=30.0, ge=0)
+    """Wait before the first retry of a webhook delivery; it doubles with each attempt."""
+
+    webhook_backoff_max_seconds: float = Field(default=3600.0, ge=0)
+    """The longest wait between two tries of a webhook delivery (the backoff's cap)."""
+
+    webhook_batch: int = Field(default=20, ge=1, le=500)
+    """Webhook deliveries one worker claims and sends (concurrently) per round."""
+
     @field_validator(
         "login_rate_limit_per_account", "login_rate_limit_per_address", "api_rate_limit_per_token"
     )

@@ -28,6 +28,7 @@ from app.core.config import Settings
 from app.core.db import is_sqlite, make_sessionmaker, utcnow
 from app.core.errors import AppError
 from app.core.heartbeat import heartbeat
+from app.core.webhooks import events, outbox
 from app.generation.backends import (
     Backend,
     CandidateSpec,
@@ -449,6 +450,7 @@ class Worker:
             if job is None or job.status not in ("queued", "running"):
                 return
             job.status, job.error, job.finished_at = "failed", message[:2000], utcnow()
+            job_ended(session, job)
             session.execute(
                 update(GenerationTask)
                 .where(GenerationTask.job_id == job_id, GenerationTask.status == "running")
@@ -489,6 +491,7 @@ class Worker:
             )
         else:
             job.status = "done"
+        job_ended(session, job)
 
     # -- heartbeat --------------------------------------------------------------------------
 
@@ -515,6 +518,21 @@ class Worker:
             session.commit()
         if status == "cancelled":
             self.cancelled.set()
+
+
+def job_ended(session: Session, job: GenerationJob) -> None:
+    """generation_job.finished or .failed, in the transaction that ends the job."""
+    outcome = "finished" if job.status == "done" else "failed"
+    data = {
+        "job_id": job.id,
+        "prompt_set_id": job.prompt_set_id,
+        "status": job.status,
+        "total": job.total,
+        "done": job.done,
+        "failed": job.failed,
+        "error": job.error,
+    }
+    outbox.emit(session, events.job_event("generation", outcome), data)
 
 
 def backend_model(backend: Backend) -> str:

@@ -37,6 +37,7 @@ from app.core.config import Settings
 from app.core.db import is_sqlite, make_sessionmaker, utcnow
 from app.core.errors import AppError
 from app.core.heartbeat import heartbeat
+from app.core.webhooks import events, outbox
 from app.generation.backends import Backend, CandidateSpec, PromptRequest, PromptResult
 from app.generation.backends.factory import make_backend
 from app.generation.config import JobSettings
@@ -285,6 +286,7 @@ class JudgeWorker:
                 f"{locked.failed} of {locked.total} prompts could not be ranked; "
                 "their judge output is listed under failures."
             )
+        run_ended(session, locked)
         session.commit()
 
     def fail_run(self, run_id: int, message: str) -> None:
@@ -297,6 +299,7 @@ class JudgeWorker:
                 session.rollback()
                 return
             run.status, run.error, run.finished_at = "failed", message[:2000], utcnow()
+            run_ended(session, run)
             session.commit()
 
     # -- heartbeat ---------------------------------------------------------------------------
@@ -314,6 +317,23 @@ class JudgeWorker:
             else:
                 run.heartbeat_at = utcnow()
             session.commit()
+
+
+def run_ended(session: Session, run: JudgeRun) -> None:
+    """judge_job.finished or .failed, in the transaction that ends the run."""
+    judge = session.get(Judge, run.judge_id)
+    outcome = "finished" if run.status == "done" else "failed"
+    data = {
+        "run_id": run.id,
+        "judge_id": run.judge_id,
+        "prompt_set_id": judge.prompt_set_id if judge else None,
+        "status": run.status,
+        "total": run.total,
+        "done": run.done,
+        "failed": run.failed,
+        "error": run.error,
+    }
+    outbox.emit(session, events.job_event("judge", outcome), data)
 
 
 def _items(session: Session, prompt_ids: list[int], seed: int) -> list[Item]:

@@ -19,6 +19,7 @@ from app.core import audit
 from app.core.audit import Target
 from app.core.config import Settings
 from app.core.db import utcnow
+from app.core.webhooks import events, outbox
 from app.prompt_sets import service as prompt_set_service
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from app.reward import data as reward_data
@@ -266,8 +267,27 @@ def finish_version(session: Session, *, version_id: int, outcome: Outcome) -> Re
     else:
         session.flush()
         _make_active(session, version, outcome.scores)
+    version_ended(session, version)
     session.commit()
     return version
+
+
+def version_ended(session: Session, version: RewardModel) -> None:
+    """reward_job.finished or .failed, in the transaction that ends the training (a
+    cancelled one sends nothing: an admin asked for it)."""
+    if version.status not in ("done", "failed"):
+        return
+    session.flush()  # is_active, as _make_active left it
+    outcome = "finished" if version.status == "done" else "failed"
+    data = {
+        "reward_model_id": version.id,
+        "prompt_set_id": version.prompt_set_id,
+        "kind": version.kind,
+        "status": version.status,
+        "is_active": version.is_active,
+        "error": version.error,
+    }
+    outbox.emit(session, events.job_event("reward", outcome), data)
 
 
 def _compare_with(
@@ -334,6 +354,7 @@ def fail_version(session: Session, *, version_id: int, reason: str) -> None:
     version.error = None if cancelled else reason[:2000]
     version.progress_message = "cancelled" if cancelled else "failed"
     version.finished_at = utcnow()
+    version_ended(session, version)
     session.commit()
 
 
@@ -356,6 +377,7 @@ def fail_stale_versions(session: Session, *, stale_seconds: float) -> list[int]:
             f"{version.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC); the active version is unchanged."
         )
         version.progress_message = "failed"
+        version_ended(session, version)
     session.commit()
     return [v.id for v in stale]
 

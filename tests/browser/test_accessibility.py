@@ -68,6 +68,7 @@ def test_every_page_has_no_serious_or_critical_axe_violation(page: Page, a11y_se
         "prompts": f"/admin/prompt-sets/{set_id}/prompts",
         "annotators": f"/admin/prompt-sets/{set_id}/annotators",
         "people": "/admin/users",
+        "webhooks": "/admin/webhooks",
         "person": "/admin/users/1",
         "generation": f"/admin/prompt-sets/{set_id}/generation",
         "new prompt set": "/admin/prompt-sets/new",
