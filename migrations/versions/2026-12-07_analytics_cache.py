@@ -4,7 +4,7 @@ export's filters, a set's bootstrap strength intervals (app.analytics.fit_cache)
 empty: the first reader computes each entry.
 
 Revision ID: 5e1b7c3d9a42
-Revises: 3c9e5a7b1d24
+Revises: 9a4c2e6f8b13
 Create Date: 2026-12-07 16:40:00
 """
 
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 import app.core.db
 
 revision: str = "5e1b7c3d9a42"
-down_revision: str | None = "3c9e5a7b1d24"
+down_revision: str | None = "9a4c2e6f8b13"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,7 +3,7 @@ deliveries, one row per (event, endpoint), written in the action's own transacti
 by the background worker (app.core.webhooks). New tables only; nothing to back-fill.
 
 Revision ID: 9a4c2e6f8b13
-Revises: 3c9e5a7b1d24
+Revises: 8f4b2d6a1c37
 Create Date: 2026-12-07 16:32:57
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 import app.core.db
 
 revision: str = "9a4c2e6f8b13"
-down_revision: str | None = "3c9e5a7b1d24"
+down_revision: str | None = "8f4b2d6a1c37"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
