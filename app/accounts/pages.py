@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.accounts import service
 from app.accounts.deps import SESSION_ID_KEY, OptionalUser, session_policy
-from app.accounts.errors import LoginFailed, UserInactive
+from app.accounts.errors import LoginFailed, PasswordLoginOff, UserInactive
 from app.accounts.models import Role, User
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
@@ -18,6 +18,8 @@ from app.core.rate_limits import RateLimited, RateLimits, client_address
 from app.core.templating import flash, render
 
 LOGIN_SCOPE = "login"
+# The single sign-on button's target (app/accounts/sso_pages.py).
+SSO_START_PATH = "/login/oidc"
 
 router = APIRouter(tags=["pages"])
 
@@ -41,9 +43,24 @@ def safe_next(next_url: str | None) -> str | None:
 
 
 def login_context(
-    username: str = "", next_url: str | None = None, error: str | None = None
+    request: Request,
+    username: str = "",
+    next_url: str | None = None,
+    error: str | None = None,
 ) -> dict:
-    return {"username": username, "next": safe_next(next_url) or "", "error": error}
+    settings = request.app.state.settings
+    next_path = safe_next(next_url) or ""
+    sso_url = None
+    if settings.oidc_enabled:
+        sso_url = SSO_START_PATH + (f"?{urlencode({'next': next_path})}" if next_path else "")
+    return {
+        "username": username,
+        "next": next_path,
+        "error": error,
+        "password_login": settings.password_login,
+        "sso_name": settings.oidc_display_name,
+        "sso_url": sso_url,
+    }
 
 
 @router.get("/")
@@ -55,7 +72,7 @@ def index(user: OptionalUser) -> Response:
 def login_page(request: Request, user: OptionalUser, next: str | None = None) -> Response:
     if user is not None:
         return RedirectResponse(safe_next(next) or home_for(user), status_code=303)
-    return render(request, "accounts/login.html", login_context(next_url=next))
+    return render(request, "accounts/login.html", login_context(request, next_url=next))
 
 
 @router.post("/login", dependencies=[Depends(verify_csrf_form)])
@@ -69,14 +86,19 @@ def login_submit(
     limits: RateLimits = request.app.state.rate_limits
     account, address = username.strip(), client_address(request)
     try:
+        if not request.app.state.settings.password_login:
+            raise PasswordLoginOff(
+                "Password login is turned off on this server; "
+                f"use 'Sign in with {request.app.state.settings.oidc_display_name}'."
+            )
         limits.check_guessing(LOGIN_SCOPE, account=account, address=address)
         user, session_token = service.log_in(
             session, username=account, password=password, policy=session_policy(request)
         )
-    except (LoginFailed, UserInactive, RateLimited) as exc:
+    except (LoginFailed, UserInactive, RateLimited, PasswordLoginOff) as exc:
         if isinstance(exc, LoginFailed):
             limits.guess_failed(LOGIN_SCOPE, account=account, address=address)
-        context = login_context(username, next, exc.message)
+        context = login_context(request, username, next, exc.message)
         response = render(request, "accounts/login.html", context, status_code=exc.status)
         response.headers.update(exc.headers or {})
         return response
