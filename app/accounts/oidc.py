@@ -90,6 +90,9 @@ class OidcProvider:
         self._keys: KeySet | None = None
         self._keys_at = 0.0
 
+    def close(self) -> None:
+        self._http.close()
+
     # --- discovery -----------------------------------------------------------------------
 
     def _get_json(self, url: str, what: str) -> dict[str, Any]:

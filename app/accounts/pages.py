@@ -75,7 +75,18 @@ def login_page(request: Request, user: OptionalUser, next: str | None = None) ->
     return render(request, "accounts/login.html", login_context(request, next_url=next))
 
 
-@router.post("/login", dependencies=[Depends(verify_csrf_form)])
+async def require_password_login(request: Request) -> None:
+    """Before the CSRF check: with password login off, a password POST is refused outright
+    (nothing is checked, counted or written), with a message that says where to go."""
+    settings = request.app.state.settings
+    if not settings.password_login:
+        raise PasswordLoginOff(
+            "Password login is turned off on this server; "
+            f"use 'Sign in with {settings.oidc_display_name}' on the login page."
+        )
+
+
+@router.post("/login", dependencies=[Depends(require_password_login), Depends(verify_csrf_form)])
 def login_submit(
     request: Request,
     session: SessionDep,
@@ -86,16 +97,11 @@ def login_submit(
     limits: RateLimits = request.app.state.rate_limits
     account, address = username.strip(), client_address(request)
     try:
-        if not request.app.state.settings.password_login:
-            raise PasswordLoginOff(
-                "Password login is turned off on this server; "
-                f"use 'Sign in with {request.app.state.settings.oidc_display_name}'."
-            )
         limits.check_guessing(LOGIN_SCOPE, account=account, address=address)
         user, session_token = service.log_in(
             session, username=account, password=password, policy=session_policy(request)
         )
-    except (LoginFailed, UserInactive, RateLimited, PasswordLoginOff) as exc:
+    except (LoginFailed, UserInactive, RateLimited) as exc:
         if isinstance(exc, LoginFailed):
             limits.guess_failed(LOGIN_SCOPE, account=account, address=address)
         context = login_context(request, username, next, exc.message)

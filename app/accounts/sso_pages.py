@@ -55,6 +55,7 @@ def provider_for(request: Request) -> OidcProvider:
                 )
             )
             request.app.state.oidc_provider = provider
+            request.app.state.on_shutdown.append(provider.close)  # its HTTP connections
     return provider
 
 
