@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import get_args
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -21,9 +22,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from app.accounts import service
-from app.accounts.models import ExternalIdentity, User
+from app.accounts.models import ExternalIdentity, Role, User
 from app.accounts.oidc import OidcProvider, ProviderSettings, SsoFailed
-from app.core.config import Settings
+from app.core.config import RoleName, Settings
 from app.core.db import get_session
 from app.main import create_app
 from tests.support.oidc_provider import OidcProviderProcess, running_provider
@@ -242,3 +243,8 @@ def test_id_tokens_forged_expired_or_for_another_client_are_refused(
     forged = jwt.encode(header, claims, RSAKey.generate_key(2048))
     with pytest.raises(SsoFailed, match="signature"):
         verifier.verify_id_token(forged, nonce="n-1")
+
+
+def test_the_settings_roles_are_the_accounts_roles() -> None:
+    # app.core.config cannot import app.accounts (layering); this keeps its copy honest.
+    assert set(get_args(RoleName)) == {role.value for role in Role}
