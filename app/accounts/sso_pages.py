@@ -21,7 +21,7 @@ from fastapi.responses import RedirectResponse, Response
 from app.accounts import sso
 from app.accounts.deps import SESSION_ID_KEY, OptionalUser, session_policy
 from app.accounts.errors import UserInactive
-from app.accounts.oidc import OidcProvider, ProviderSettings, SsoFailed
+from app.accounts.oidc import OidcProvider, ProviderSettings, ProviderUnavailable, SsoFailed
 from app.accounts.pages import SSO_START_PATH, home_for, login_context, safe_next
 from app.core.db import SessionDep
 from app.core.errors import AppError, NotFound
@@ -137,7 +137,8 @@ def sso_callback(
             session_policy=session_policy(request),
         )
     except (SsoFailed, UserInactive, RateLimited) as exc:
-        if isinstance(exc, SsoFailed):
+        # A provider outage is not a guess: it must not lock people out once it is over.
+        if isinstance(exc, SsoFailed) and not isinstance(exc, ProviderUnavailable):
             limits.address_failed(SSO_SCOPE, address=address)
         return _login_error(request, exc)
     # A fresh cookie on login, as for a password (session fixation); the id is new too.

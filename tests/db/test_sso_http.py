@@ -248,3 +248,21 @@ def test_id_tokens_forged_expired_or_for_another_client_are_refused(
 def test_the_settings_roles_are_the_accounts_roles() -> None:
     # app.core.config cannot import app.accounts (layering); this keeps its copy honest.
     assert set(get_args(RoleName)) == {role.value for role in Role}
+
+
+def test_failed_callbacks_count_against_the_address_limit(
+    tmp_path: Path, db_url: str, engine: Engine, session: Session, provider: OidcProviderProcess
+) -> None:
+    limited = sso_settings(
+        tmp_path, db_url, provider.issuer, login_rate_limit_per_address="2/minute"
+    )
+    app = create_app(limited, engine)
+    app.dependency_overrides[get_session] = lambda: session
+    with TestClient(app) as guesser:
+        statuses = [
+            guesser.get(
+                "/login/oidc/callback", params={"state": f"guess-{n}", "code": "c"}
+            ).status_code
+            for n in range(3)
+        ]
+        assert statuses == [401, 401, 429]
