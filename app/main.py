@@ -33,6 +33,7 @@ def _routers() -> list:
     # Imported here so importing app.main stays cheap and free of cycles.
     from app.accounts import api as accounts_api
     from app.accounts import pages as accounts_pages
+    from app.accounts import sso_pages
     from app.admin import adjudication_pages, audit_api, audit_pages
     from app.admin import leaderboard as admin_leaderboard
     from app.admin import prompt_pages as admin_prompt_pages
@@ -61,6 +62,7 @@ def _routers() -> list:
     return [
         health.router,
         accounts_pages.router,
+        sso_pages.router,
         accounts_api.router,
         admin_user_pages.router,
         admin_user_api.router,

@@ -1,6 +1,13 @@
 """Import every domain's tables so Base.metadata is complete (Alembic, tests)."""
 
-from app.accounts.models import ApiToken, BrowserSession, ShownOnceSecret, User  # noqa: F401
+from app.accounts.models import (  # noqa: F401
+    ApiToken,
+    BrowserSession,
+    ExternalIdentity,
+    OidcLoginAttempt,
+    ShownOnceSecret,
+    User,
+)
 from app.analytics.fit_cache import AnalyticsCache  # noqa: F401
 from app.annotation.models import (  # noqa: F401
     Adjudication,

@@ -15,3 +15,7 @@ class UsernameTaken(Conflict):
 
 class WeakPassword(InvalidInput):
     code = "weak_password"
+
+
+class PasswordLoginOff(NotAllowed):
+    code = "password_login_off"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, false
+from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, utcnow
@@ -92,4 +92,42 @@ class ShownOnceSecret(Base):
     )
     label: Mapped[str] = mapped_column(String(200))
     secret: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ExternalIdentity(Base):
+    """A login at an OpenID Connect provider, tied to one of our users.
+
+    Matched by (issuer, subject), which the provider promises never to reassign; never by
+    e-mail, which a provider may let users change (and another user may then claim)."""
+
+    __tablename__ = "external_identity"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    issuer: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    # The e-mail the provider last sent: shown to admins, never used to match.
+    email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[dt.datetime | None]
+
+
+class OidcLoginAttempt(Base):
+    """A sign-in sent to the provider and not yet back: its state, nonce and PKCE verifier.
+
+    Kept here, not in the signed (readable, replayable) cookie, so a state is spent once:
+    the callback deletes the row it uses. The browser holds the state in its signed
+    cookie too, so a callback only completes in the browser that started it."""
+
+    __tablename__ = "oidc_login_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    nonce: Mapped[str] = mapped_column(String(128))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    next_url: Mapped[str] = mapped_column(String(2000), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.accounts import service
 from app.accounts.deps import SESSION_ID_KEY, OptionalUser, session_policy
-from app.accounts.errors import LoginFailed, UserInactive
+from app.accounts.errors import LoginFailed, PasswordLoginOff, UserInactive
 from app.accounts.models import Role, User
 from app.core.csrf import verify_csrf_form
 from app.core.db import SessionDep
@@ -20,6 +20,8 @@ from app.core.templating import flash, render
 LOGIN_SCOPE = "login"
 # The audit log's reason for each refusal (app.accounts.service.record_failed_login).
 _FAILURE = {LoginFailed: "wrong_password", UserInactive: "inactive", RateLimited: "rate_limited"}
+# The single sign-on button's target (app/accounts/sso_pages.py).
+SSO_START_PATH = "/login/oidc"
 
 router = APIRouter(tags=["pages"])
 
@@ -43,9 +45,24 @@ def safe_next(next_url: str | None) -> str | None:
 
 
 def login_context(
-    username: str = "", next_url: str | None = None, error: str | None = None
+    request: Request,
+    username: str = "",
+    next_url: str | None = None,
+    error: str | None = None,
 ) -> dict:
-    return {"username": username, "next": safe_next(next_url) or "", "error": error}
+    settings = request.app.state.settings
+    next_path = safe_next(next_url) or ""
+    sso_url = None
+    if settings.oidc_enabled:
+        sso_url = SSO_START_PATH + (f"?{urlencode({'next': next_path})}" if next_path else "")
+    return {
+        "username": username,
+        "next": next_path,
+        "error": error,
+        "password_login": settings.password_login,
+        "sso_name": settings.oidc_display_name,
+        "sso_url": sso_url,
+    }
 
 
 @router.get("/")
@@ -57,10 +74,21 @@ def index(user: OptionalUser) -> Response:
 def login_page(request: Request, user: OptionalUser, next: str | None = None) -> Response:
     if user is not None:
         return RedirectResponse(safe_next(next) or home_for(user), status_code=303)
-    return render(request, "accounts/login.html", login_context(next_url=next))
+    return render(request, "accounts/login.html", login_context(request, next_url=next))
 
 
-@router.post("/login", dependencies=[Depends(verify_csrf_form)])
+async def require_password_login(request: Request) -> None:
+    """Before the CSRF check: with password login off, a password POST is refused outright
+    (nothing is checked, counted or written), with a message that says where to go."""
+    settings = request.app.state.settings
+    if not settings.password_login:
+        raise PasswordLoginOff(
+            "Password login is turned off on this server; "
+            f"use 'Sign in with {settings.oidc_display_name}' on the login page."
+        )
+
+
+@router.post("/login", dependencies=[Depends(require_password_login), Depends(verify_csrf_form)])
 def login_submit(
     request: Request,
     session: SessionDep,
@@ -80,7 +108,7 @@ def login_submit(
             limits.guess_failed(LOGIN_SCOPE, account=account, address=address)
         session.rollback()
         service.record_failed_login(session, username=account, reason=_FAILURE[type(exc)])
-        context = login_context(username, next, exc.message)
+        context = login_context(request, username, next, exc.message)
         response = render(request, "accounts/login.html", context, status_code=exc.status)
         response.headers.update(exc.headers or {})
         return response

@@ -7,10 +7,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"
+# The roles of app.accounts.models.Role (this layer cannot import it; a test keeps the two equal).
+RoleName = Literal["admin", "researcher", "annotator"]
 MIN_SECRET_KEY_LENGTH = 32
 
 
@@ -133,6 +135,57 @@ class Settings(BaseSettings):
 
         parse_limits(value)  # raises ValueError with the library's message
         return value
+
+    password_login: bool = True
+    """Username/password login on the login page. Turn off once single sign-on works: the
+    form is hidden and a password POST is refused (API tokens keep working)."""
+
+    oidc_issuer: str = ""
+    """Single sign-on: the OpenID Connect provider's issuer URL (its
+    `/.well-known/openid-configuration` is read from there). Empty: no single sign-on."""
+
+    oidc_client_id: str = ""
+    """The client id Ranklab is registered under at the provider."""
+
+    oidc_client_secret: str = ""
+    """The client secret of that registration (a confidential client)."""
+
+    oidc_display_name: str = "single sign-on"
+    """The provider's name on the login button: "Sign in with <this>"."""
+
+    oidc_scopes: str = "openid email profile"
+    """Scopes asked for; `openid` is required, `email profile` give the user name."""
+
+    oidc_default_role: RoleName = "annotator"
+    """Role of a user created at their first single sign-on, and of anyone the role map
+    below places nowhere."""
+
+    oidc_role_claim: str = ""
+    """ID token claim (a string or a list of strings, e.g. `groups` or `roles`) mapped to
+    a role by `oidc_role_map` at every sign-on. Empty: roles are managed in Ranklab."""
+
+    oidc_role_map: dict[str, RoleName] = Field(default_factory=dict)
+    """JSON object, claim value -> role, e.g. `{"ranklab-admins": "admin"}`. A user
+    whose claim values map to several roles gets the strongest; to none, the default."""
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        if self.oidc_issuer and not self.oidc_client_id:
+            raise ValueError("RANKLAB_OIDC_ISSUER is set but RANKLAB_OIDC_CLIENT_ID is empty")
+        if self.oidc_issuer and "openid" not in self.oidc_scopes.split():
+            raise ValueError("RANKLAB_OIDC_SCOPES must include 'openid'")
+        if self.oidc_role_map and not self.oidc_role_claim:
+            raise ValueError("RANKLAB_OIDC_ROLE_MAP is set but RANKLAB_OIDC_ROLE_CLAIM is empty")
+        if not self.password_login and not self.oidc_issuer:
+            raise ValueError(
+                "RANKLAB_PASSWORD_LOGIN is off and no RANKLAB_OIDC_ISSUER is set: "
+                "nobody could log in to the web pages"
+            )
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer)
 
     reward_min_comparisons: int = Field(default=50, ge=1)
     """A reward model version needs at least this many comparisons of its prompt set."""

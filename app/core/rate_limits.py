@@ -90,6 +90,19 @@ class RateLimits:
         for item in self._per_account:
             self._limiter.clear(item, scope, "account", account)
 
+    def check_address(self, scope: str, *, address: str) -> None:
+        """Refuse while the client address is locked (a scope with no account, such as a
+        single sign-on callback, whose account is known only once it succeeded)."""
+        wait = self._retry_after(self._per_address, scope, "address", address)
+        if wait is not None:
+            raise RateLimited(
+                f"Too many failed attempts; try again in {wait} seconds.", retry_after=wait
+            )
+
+    def address_failed(self, scope: str, *, address: str) -> None:
+        for item in self._per_address:
+            self._limiter.hit(item, scope, "address", address)
+
     def check_api_token(self, token_id: int) -> None:
         """Count one API call against the token's limit; 429 when it is used up."""
         for item in self._per_token:

@@ -23,6 +23,8 @@ EXPECTED_TABLES = {
     "comparison",
     "browser_session",
     "shown_once_secret",
+    "external_identity",
+    "oidc_login_attempt",
 }
 
 
