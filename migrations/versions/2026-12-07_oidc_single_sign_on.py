@@ -6,7 +6,7 @@ no password (user_account.password_hash is already nullable). `oidc_login_attemp
 a sign-in's state, nonce and PKCE verifier until the provider sends the browser back.
 
 Revision ID: 9e4b2d6a8c13
-Revises: 3c9e5a7b1d24
+Revises: 5e1b7c3d9a42
 Create Date: 2026-12-07 16:40:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import app.core.db
 
 revision: str = "9e4b2d6a8c13"
-down_revision: str | None = "3c9e5a7b1d24"
+down_revision: str | None = "5e1b7c3d9a42"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
