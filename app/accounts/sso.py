@@ -25,6 +25,8 @@ from app.accounts.errors import UserInactive
 from app.accounts.models import ExternalIdentity, OidcLoginAttempt, Role, User
 from app.accounts.oidc import AuthorizationRequest, OidcProvider, SsoFailed
 from app.accounts.service import add_user, get_user_by_username
+from app.core import audit
+from app.core.audit import Target
 from app.core.db import utcnow
 from app.core.security import hash_api_token
 
@@ -163,15 +165,39 @@ def sign_in_user(session: Session, *, claims: Mapping[str, Any], roles: RolePoli
         )
         identity = ExternalIdentity(user_id=user.id, issuer=issuer, subject=subject)
         session.add(identity)
+        audit.record(
+            session,
+            user,
+            "user.created",
+            Target("user", user.id),
+            audit.created({"username": user.username, "role": user.role}),
+            details={"method": "oidc", "issuer": issuer},
+        )
     else:
         user = session.get_one(User, identity.user_id)
         if not user.is_active:
             raise UserInactive(f"The account {user.username!r} is deactivated; ask an admin.")
-        if role is not None:
+        if role is not None and role != user.role:
+            # The provider's role claim is the source of truth at each sign-in.
+            audit.record(
+                session,
+                user,
+                "user.role_changed",
+                Target("user", user.id),
+                audit.diff({"role": user.role}, {"role": role}),
+                details={"method": "oidc", "claim": roles.claim},
+            )
             user.role = role
     identity.email = email[:320] if email else None
     identity.last_login_at = now
     user.last_login_at = now
+    audit.record(
+        session,
+        user,
+        "user.login_succeeded",
+        Target("user", user.id),
+        details={"method": "oidc", "issuer": issuer},
+    )
     session.flush()
     return user
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from app.accounts import service
 from app.accounts.models import ExternalIdentity, Role, User
 from app.accounts.oidc import OidcProvider, ProviderSettings, SsoFailed
+from app.core.audit import AuditEvent
 from app.core.config import RoleName, Settings
 from app.core.db import get_session
 from app.main import create_app
@@ -96,6 +97,16 @@ def test_first_sign_in_creates_the_user_with_the_default_role_and_no_password(
     assert response.status_code == 303 and response.headers["location"] == "/annotate"
     user = identity_user(session, provider, "first-1")
     assert (user.username, user.role, user.password_hash) == ("ann", "annotator", None)
+    # The audit log has the creation and the sign-in, both marked as single sign-on.
+    events = session.execute(
+        select(AuditEvent.action, AuditEvent.details)
+        .where(AuditEvent.actor_id == user.id)
+        .order_by(AuditEvent.id)
+    ).all()
+    assert [(action, details["method"]) for action, details in events] == [
+        ("user.created", "oidc"),
+        ("user.login_succeeded", "oidc"),
+    ]
     # A revocable server-side session like a password login's: the home page is reachable.
     assert client.get("/annotate").status_code == 200
 
