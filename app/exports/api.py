@@ -11,6 +11,7 @@ from app.accounts.deps import ResearcherUser
 from app.analytics.reports import prompt_set_stats
 from app.analytics.set_stats import PromptSetStats
 from app.core.db import SessionDep
+from app.core.metrics import EXPORT_ROWS
 from app.core.inputs import Id
 from app.exports import service
 from app.exports.schemas import ExportQuery
@@ -54,7 +55,8 @@ def export_dataset(
     media = MEDIA_TYPES["zip" if plan.options.bundle else plan.options.file_type]
     # A sync generator: Starlette iterates it in its threadpool, so the blocking database
     # reads never stall the event loop. It opens its own session.
-    chunks = service.export_chunks(request.app.state.sessionmaker, plan)
+    rows = EXPORT_ROWS.labels(plan.options.format)
+    chunks = service.export_chunks(request.app.state.sessionmaker, plan, on_rows=rows.inc)
     return StreamingResponse(
         chunks,
         media_type=media,
