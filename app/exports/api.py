@@ -11,8 +11,8 @@ from app.accounts.deps import ResearcherUser
 from app.analytics.reports import prompt_set_stats
 from app.analytics.set_stats import PromptSetStats
 from app.core.db import SessionDep
-from app.core.metrics import EXPORT_ROWS
 from app.core.inputs import Id
+from app.core.metrics import EXPORT_ROWS
 from app.exports import service
 from app.exports.schemas import ExportQuery
 from app.exports.writers import MEDIA_TYPES
