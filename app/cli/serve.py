@@ -14,9 +14,7 @@ import sys
 from pathlib import Path
 
 from app.cli.common import settings
-
-# app.core.metrics.MULTIPROC_ENV, spelled out: importing that module imports prometheus-client.
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from app.core.metrics_dir import MULTIPROC_ENV, prepare_multiprocess_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,10 +44,9 @@ def use_multiprocess_metrics(data_dir: Path) -> Path:
     if "prometheus_client" in sys.modules:
         raise RuntimeError("prometheus_client was imported before its folder was set up")
     folder = Path(os.environ.get(MULTIPROC_ENV) or data_dir / "prometheus-multiproc")
+    prepare_multiprocess_dir(folder)
     os.environ[MULTIPROC_ENV] = str(folder)
-    from app.core.metrics import prepare_multiprocess_dir
-
-    return prepare_multiprocess_dir(folder)
+    return folder
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -8,17 +8,12 @@ app.monitoring.collector instead, so every app process reports the same truth.
 prometheus-client picks its value storage when it is first imported: with
 PROMETHEUS_MULTIPROC_DIR set, every process writes its counters to files there and a
 scrape of any process sums them all. `ranklab serve --workers N` sets that folder up
-(`prepare_multiprocess_dir`) before the workers start.
+(app.core.metrics_dir) before the workers start.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from prometheus_client import Counter, Histogram
-
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 ANNOTATIONS = Counter("ranklab_annotations", "Rankings stored (retried submissions not counted)")
 SKIPS = Counter("ranklab_skips", "Items given back by annotators with a reason")
@@ -40,16 +35,3 @@ HTTP_SECONDS = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
 )
-
-
-def multiprocess_dir() -> str | None:
-    return os.environ.get(MULTIPROC_ENV) or None
-
-
-def prepare_multiprocess_dir(path: Path) -> Path:
-    """Create the folder and delete what an earlier run left: files of dead processes
-    would otherwise add their old counts to every scrape."""
-    path.mkdir(parents=True, exist_ok=True)
-    for stale in path.glob("*.db"):
-        stale.unlink()
-    return path

@@ -32,7 +32,6 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from app.core.errors import AppError
-from app.core.metrics import RATE_LIMIT_STORE_ERRORS
 
 log = logging.getLogger("ranklab.rate_limits")
 T = TypeVar("T")
@@ -61,6 +60,14 @@ class RateLimitStoreDown(AppError):
             "a minute; an administrator should check that Redis is running."
         )
         self.headers = {"Retry-After": "30"}
+
+
+def _count_store_error(scope: str) -> None:
+    # Imported here: Settings validates limit syntax through this module, and
+    # `ranklab serve --workers N` reads Settings before prometheus-client may be imported.
+    from app.core.metrics import RATE_LIMIT_STORE_ERRORS
+
+    RATE_LIMIT_STORE_ERRORS.labels(scope).inc()
 
 
 def parse_limits(value: str) -> list[RateLimitItem]:
@@ -103,7 +110,7 @@ class RateLimits:
         try:
             return action()
         except StorageError as exc:
-            RATE_LIMIT_STORE_ERRORS.labels(scope).inc()
+            _count_store_error(scope)
             log.error("rate-limit store failed during %s: %s", scope, exc.storage_error)
             raise RateLimitStoreDown() from exc
 
@@ -148,7 +155,7 @@ class RateLimits:
         try:
             self._check_api_token(token_id)
         except StorageError as exc:
-            RATE_LIMIT_STORE_ERRORS.labels("api-token").inc()
+            _count_store_error("api-token")
             log.warning("rate-limit store failed; API call let through: %s", exc.storage_error)
 
     def _check_api_token(self, token_id: int) -> None:

@@ -173,5 +173,5 @@ class DatabaseMetrics(Collector):
             "ranklab_generation_tokens_per_second",
             "Generation throughput: the sum over running jobs of each job's tokens per second",
         )
-        rate.add_metric([], per_second)
+        rate.add_metric([], float(per_second or 0.0))
         yield from (total, rate)

@@ -22,7 +22,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from app.core.db import SessionDep
-from app.core.metrics import multiprocess_dir
+from app.core.metrics_dir import multiprocess_dir
 from app.monitoring.collector import DatabaseMetrics
 
 router = APIRouter(tags=["monitoring"])
