@@ -18,10 +18,11 @@ from app.core.db import db_now, get_session
 from app.generation.models import GenerationJob
 from app.judges.models import JudgeRun
 from app.main import create_app
-from tests.factories.accounts import make_user
+from tests.factories.accounts import make_token, make_user
 from tests.factories.annotation import lease, lease_and_submit
 from tests.factories.judges import make_judge
 from tests.factories.prompt_sets import make_prompt_set
+from tests.support.sessions import SharedSession
 
 TOKEN = "scrape-token-for-tests"
 
@@ -77,6 +78,16 @@ def test_metrics_carry_annotations_leases_queues_and_route_templates(
         ]
     )
     session.commit()
+    # A real export over HTTP: its stream reads through the test's transaction.
+    scrape_client.app.state.sessionmaker = lambda: SharedSession(session)
+    researcher = make_user(session, role="researcher")
+    exported = scrape_client.get(
+        f"/api/v1/exports/pairs?prompt_set={ps.id}&columns=core",
+        headers={"Authorization": f"Bearer {make_token(session, researcher)}"},
+    )
+    assert exported.status_code == 200
+    rows = len(exported.text.splitlines())
+    assert rows == 6  # one ranking of four candidates, no ties: 4 choose 2 pairs
     # Not logged in: a 401, counted under the route's template, not the raw path.
     assert scrape_client.get(f"/api/v1/prompt-sets/{ps.id}").status_code == 401
 
@@ -89,6 +100,7 @@ def test_metrics_carry_annotations_leases_queues_and_route_templates(
     set_label = str(ps.id)
     assert delta("ranklab_annotations_total") == 1
     assert delta("ranklab_skips_total") == 1
+    assert delta("ranklab_export_rows_total", format="pairs") == rows
     assert after[("ranklab_leases", (("state", "live"),))] == 1
     assert after[("ranklab_prompts", (("prompt_set_id", set_label),))] == 3
     assert after[("ranklab_prompts_complete", (("prompt_set_id", set_label),))] == 1
