@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # pytest-xdist 3.8 tags grouped tests through Item._nodeid, which pytest 9.2 no longer reads.)
 PYTEST_WORKERS ?= auto
 
-.PHONY: install install-browser run demo test test-fast lint clean
+.PHONY: install install-browser install-redis run demo test test-fast lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ install: $(VENV)/.installed
 install-browser:
 	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
 
+# Debian's redis-server: the several-processes tests start their own on a free port.
+install-redis:
+	@command -v redis-server >/dev/null || { apt-get update -q && apt-get install -y -q redis-server; }
+
 run: install
 	$(BIN)/ranklab demo
 	$(BIN)/ranklab serve
@@ -43,7 +47,7 @@ demo: install
 
 # Database tests run on SQLite and on PostgreSQL ($(PG_URL), or RANKLAB_TEST_POSTGRES_URL);
 # the backend-agnostic ones (marked one_backend) on PostgreSQL only.
-test: install install-browser
+test: install install-browser install-redis
 	RANKLAB_TEST_POSTGRES_URL=$${RANKLAB_TEST_POSTGRES_URL:-$(PG_URL)} HF_HUB_OFFLINE=1 \
 		$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 

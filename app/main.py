@@ -21,6 +21,7 @@ from app.core.input_guard import InputGuard
 from app.core.limits import BodySizeLimit
 from app.core.package_files import STATIC_DIR
 from app.core.rate_limits import RateLimits
+from app.core.request_metrics import RequestMetrics
 from app.core.security_headers import SecurityHeaders
 from app.judges.suggestions import suggested_order
 
@@ -53,6 +54,7 @@ def _routers() -> list:
     from app.generation import pages as generation_pages
     from app.judges import api as judges_api
     from app.judges import pages as judges_pages
+    from app.monitoring import endpoint as monitoring_endpoint
     from app.prompt_sets import api as prompt_sets_api
     from app.prompt_sets import pages as prompt_sets_pages
     from app.prompt_sets import prompts_api
@@ -61,6 +63,7 @@ def _routers() -> list:
 
     return [
         health.router,
+        monitoring_endpoint.router,
         accounts_pages.router,
         sso_pages.router,
         accounts_api.router,
@@ -154,6 +157,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.add_middleware(InputGuard)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
+    # Outermost, so a request refused by the guards above is counted too.
+    app.add_middleware(RequestMetrics)
     install_error_handlers(app)
     if settings.docs_enabled:
         install_api_docs(app)

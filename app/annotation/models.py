@@ -13,6 +13,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -32,6 +33,13 @@ class Assignment(Base):
         CheckConstraint("lease_expires_at > leased_at", name="lease_after_start"),
         Index("ix_assignment_annotator_status", "annotator_id", "status"),
         Index("ix_assignment_prompt_status", "prompt_id", "status"),
+        # The open leases only (issue 23): /metrics counts live and expired ones per scrape.
+        Index(
+            "ix_assignment_leased_expiry",
+            "lease_expires_at",
+            postgresql_where=text("status = 'leased'"),
+            sqlite_where=text("status = 'leased'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

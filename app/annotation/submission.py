@@ -36,6 +36,7 @@ from app.annotation.models import (
 )
 from app.annotation.signal_tallies import SignalRow
 from app.annotation.suggestions import SuggestOrder
+from app.core import metrics
 from app.core.db import UTCDateTime, db_now, retry_once_on_conflict, utcnow
 from app.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
@@ -393,7 +394,10 @@ def submit_annotation(
             session.commit()
         return result
 
-    return retry_once_on_conflict(session, submit)
+    result = retry_once_on_conflict(session, submit)
+    if result.created:
+        metrics.ANNOTATIONS.inc()  # after the commit: a rolled-back ranking is not counted
+    return result
 
 
 def submit_and_next(
@@ -576,4 +580,5 @@ def skip_assignment(
     session.flush()
     tallies.record_change(session, assignment.prompt_id)
     session.commit()
+    metrics.SKIPS.inc()
     return assignment

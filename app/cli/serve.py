@@ -9,9 +9,12 @@ a clear message instead of serving errors.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from app.cli.common import settings
+from app.core.metrics_dir import MULTIPROC_ENV, prepare_multiprocess_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,14 +36,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.set_defaults(func=_serve)
 
 
+def use_multiprocess_metrics(data_dir: Path) -> Path:
+    """Point prometheus-client at a folder the worker processes share (issue 23), emptied
+    of an earlier run's files, before anything imports prometheus-client: it chooses its
+    storage at import, and uvicorn's workers inherit the environment. An operator's own
+    PROMETHEUS_MULTIPROC_DIR is kept (and emptied too)."""
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before its folder was set up")
+    folder = Path(os.environ.get(MULTIPROC_ENV) or data_dir / "prometheus-multiproc")
+    prepare_multiprocess_dir(folder)
+    os.environ[MULTIPROC_ENV] = str(folder)
+    return folder
+
+
 def _serve(args: argparse.Namespace) -> int:
+    s = settings()
+    if args.workers > 1:
+        use_multiprocess_metrics(s.data_dir)
+
     import uvicorn
 
     from app.core import migrate
     from app.core.db import make_engine
     from app.main import create_app
 
-    s = settings()
     if args.no_migrate:
         engine = make_engine(s.sqlalchemy_url)
         try:

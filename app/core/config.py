@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     """Where rate-limit counters live: `memory://` (this process) or a `limits` storage
     URL such as `redis://host:6379` to share them between app processes."""
 
+    metrics_token: str = ""
+    """Bearer token a Prometheus scraper sends to read /metrics; empty: /metrics answers
+    only callers on this host's loopback interface that came through no proxy."""
+
     docs_enabled: bool = True
     """Serve the OpenAPI document and Swagger UI at /docs (assets from the installed
     fastapi-offline package, never a CDN)."""

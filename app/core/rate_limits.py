@@ -1,10 +1,15 @@
 """Rate limits on guessing (login, invite links) and on API use per token.
 
-Built on the `limits` library with moving windows. Counters live in this process
-(`memory://`): nothing to run or migrate, and a restart forgets them. With several app
-processes behind a load balancer each keeps its own counters, so an attacker gets at
-most N times the limit; docs/security.md says so. (`limits` has no PostgreSQL storage;
-a Redis URL would share them, see the `rate_limit_storage` setting.)
+Built on the `limits` library with moving windows. By default the counters live in this
+process (`memory://`): nothing to run or migrate, and a restart forgets them. Several app
+processes (`ranklab serve --workers N`, compose replicas) share them through Redis
+(RANKLAB_RATE_LIMIT_STORAGE=redis://host:6379, issue 23): otherwise each process keeps
+its own and an attacker gets N times the limit. (`limits` has no PostgreSQL storage.)
+
+When the shared store does not answer, login and invite checks fail closed with a 503
+(`RateLimitStoreDown`): letting guesses through unthrottled would be the attack's wish.
+API-token budgets fail open and are logged: the caller has already proved who it is, and
+a Redis outage should not stop every script. docs/security.md says both.
 
 Login and invite attempts count only failures, per account and per client address, in
 several windows at once ("5/minute;20/hour"): a few wrong passwords lock the account for
@@ -14,16 +19,24 @@ the guessing. A correct password clears the account's counters.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from fastapi import Request
 from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from app.core.errors import AppError
+
+log = logging.getLogger("ranklab.rate_limits")
+T = TypeVar("T")
+# A store that hangs must not hang the login: answer 503 after this long instead.
+REDIS_TIMEOUT_SECONDS = 2.0
 
 
 class RateLimited(AppError):
@@ -34,6 +47,27 @@ class RateLimited(AppError):
         super().__init__(message)
         self.retry_after = max(1, retry_after)
         self.headers = {"Retry-After": str(self.retry_after)}
+
+
+class RateLimitStoreDown(AppError):
+    status = 503
+    code = "rate_limit_store_down"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Logins are paused: the shared rate-limit store (RANKLAB_RATE_LIMIT_STORAGE) "
+            "does not answer, and attempts are not let through unthrottled. Try again in "
+            "a minute; an administrator should check that Redis is running."
+        )
+        self.headers = {"Retry-After": "30"}
+
+
+def _count_store_error(scope: str) -> None:
+    # Imported here: Settings validates limit syntax through this module, and
+    # `ranklab serve --workers N` reads Settings before prometheus-client may be imported.
+    from app.core.metrics import RATE_LIMIT_STORE_ERRORS
+
+    RATE_LIMIT_STORE_ERRORS.labels(scope).inc()
 
 
 def parse_limits(value: str) -> list[RateLimitItem]:
@@ -50,7 +84,14 @@ class RateLimits:
         api_per_token: str,
         storage_uri: str = "memory://",
     ) -> None:
-        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+        options: dict[str, float] = {}
+        if storage_uri.startswith(("redis://", "rediss://", "redis+unix://")):
+            options = {
+                "socket_timeout": REDIS_TIMEOUT_SECONDS,
+                "socket_connect_timeout": REDIS_TIMEOUT_SECONDS,
+            }
+        storage = storage_from_string(storage_uri, wrap_exceptions=True, **options)
+        self._limiter = MovingWindowRateLimiter(storage)
         self._per_account = parse_limits(login_per_account)
         self._per_address = parse_limits(login_per_address)
         self._per_token = parse_limits(api_per_token)
@@ -64,8 +105,20 @@ class RateLimits:
         ]
         return math.ceil(max(waits)) if waits else None
 
+    def _guarded(self, scope: str, action: Callable[[], T]) -> T:
+        """Run a guessing check or count; a store that does not answer refuses (503)."""
+        try:
+            return action()
+        except StorageError as exc:
+            _count_store_error(scope)
+            log.error("rate-limit store failed during %s: %s", scope, exc.storage_error)
+            raise RateLimitStoreDown() from exc
+
     def check_guessing(self, scope: str, *, account: str, address: str) -> None:
         """Refuse before checking a password (or invite) while either key is locked."""
+        self._guarded(scope, lambda: self._check_guessing(scope, account, address))
+
+    def _check_guessing(self, scope: str, account: str, address: str) -> None:
         waits = [
             w
             for w in (
@@ -81,14 +134,20 @@ class RateLimits:
             )
 
     def guess_failed(self, scope: str, *, account: str, address: str) -> None:
+        self._guarded(scope, lambda: self._count_failure(scope, account, address))
+
+    def _count_failure(self, scope: str, account: str, address: str) -> None:
         for item in self._per_account:
             self._limiter.hit(item, scope, "account", account)
         for item in self._per_address:
             self._limiter.hit(item, scope, "address", address)
 
     def guess_succeeded(self, scope: str, *, account: str) -> None:
-        for item in self._per_account:
-            self._limiter.clear(item, scope, "account", account)
+        def clear() -> None:
+            for item in self._per_account:
+                self._limiter.clear(item, scope, "account", account)
+
+        self._guarded(scope, clear)
 
     def check_address(self, scope: str, *, address: str) -> None:
         """Refuse while the client address is locked (a scope with no account, such as a
@@ -104,7 +163,15 @@ class RateLimits:
             self._limiter.hit(item, scope, "address", address)
 
     def check_api_token(self, token_id: int) -> None:
-        """Count one API call against the token's limit; 429 when it is used up."""
+        """Count one API call against the token's limit; 429 when it is used up. A store
+        that does not answer lets the call through (see the module's docstring)."""
+        try:
+            self._check_api_token(token_id)
+        except StorageError as exc:
+            _count_store_error("api-token")
+            log.warning("rate-limit store failed; API call let through: %s", exc.storage_error)
+
+    def _check_api_token(self, token_id: int) -> None:
         for item in self._per_token:
             if not self._limiter.hit(item, "api-token", str(token_id)):
                 wait = self._retry_after([item], "api-token", str(token_id)) or 1

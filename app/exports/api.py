@@ -14,6 +14,7 @@ from app.core import request_context
 from app.core.audit import ActorRef
 from app.core.db import SessionDep
 from app.core.inputs import Id
+from app.core.metrics import EXPORT_ROWS
 from app.exports import audit_trail, service
 from app.exports.schemas import ExportQuery
 from app.exports.writers import MEDIA_TYPES
@@ -59,8 +60,13 @@ def export_dataset(
     # A sync generator: Starlette iterates it in its threadpool, so the blocking database
     # reads never stall the event loop. It opens its own session, and writes the audit
     # row once the last row is sent (the count is known only then).
+    rows = EXPORT_ROWS.labels(plan.options.format)
     chunks = audit_trail.audited_chunks(
-        request.app.state.sessionmaker, plan, actor=actor, request=request_context.current()
+        request.app.state.sessionmaker,
+        plan,
+        actor=actor,
+        request=request_context.current(),
+        on_rows=rows.inc,
     )
     return StreamingResponse(
         chunks,

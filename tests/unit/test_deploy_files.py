@@ -42,6 +42,17 @@ def test_compose_runs_the_commands_the_wheel_test_runs() -> None:
     assert services["app"]["environment"]["RANKLAB_RUN_WORKER_IN_PROCESS"] == "false"
 
 
+def test_compose_app_replicas_share_rate_limits_through_the_redis_service() -> None:
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    app = services["app"]
+    assert app["deploy"]["replicas"] >= 2
+    assert app["environment"]["RANKLAB_RATE_LIMIT_STORAGE"] == "redis://redis:6379"
+    assert app["depends_on"]["redis"] == {"condition": "service_healthy"}
+    assert services["redis"]["image"].startswith("redis:")
+    # The shared anchor still applies: the database and the secret reach the app too.
+    assert app["environment"]["RANKLAB_DATABASE_URL"].startswith("postgresql+psycopg://")
+
+
 def test_deploy_doc_names_every_step_it_promises() -> None:
     for command in (MIGRATE, SERVE, WORKER):
         assert " ".join(command) in DEPLOY_DOC
@@ -60,3 +71,15 @@ def test_dockerfile_installs_the_built_wheel_as_a_non_root_user() -> None:
     assert copies == ["constraints.txt /tmp/constraints.txt", "--from=build /wheels /tmp/wheels"]
     users = re.findall(r"^USER (\S+)$", runtime, flags=re.M)
     assert users and users[-1] not in ("root", "0")
+
+
+def test_grafana_dashboard_queries_only_metrics_the_app_exports() -> None:
+    import json
+
+    dashboard = json.loads((ROOT / "docs" / "grafana-ranklab.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    names = {name for expr in exprs for name in re.findall(r"\b(ranklab_[a-z_]+)", expr)}
+    assert "ranklab_queue_depth" in names and "ranklab_http_requests_total" in names
+    for name in names:  # each one is documented in docs/deploy.md's metrics table
+        base = re.sub(r"_(bucket|total)$", "", name)
+        assert base in DEPLOY_DOC, name
