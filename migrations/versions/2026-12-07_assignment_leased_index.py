@@ -4,7 +4,7 @@ the annotator, so that count read every assignment ever made. Only the rows with
 'leased' are in it: a few per active annotator, however many rankings are stored.
 
 Revision ID: 5e8b2c4d6f13
-Revises: 3c9e5a7b1d24
+Revises: 9e4b2d6a8c13
 Create Date: 2026-12-07 16:45:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "5e8b2c4d6f13"
-down_revision: str | None = "3c9e5a7b1d24"
+down_revision: str | None = "9e4b2d6a8c13"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
