@@ -70,6 +70,7 @@ def test_every_page_has_no_serious_or_critical_axe_violation(page: Page, a11y_se
         "people": "/admin/users",
         "webhooks": "/admin/webhooks",
         "person": "/admin/users/1",
+        "audit log": "/admin/audit",
         "generation": f"/admin/prompt-sets/{set_id}/generation",
         "new prompt set": "/admin/prompt-sets/new",
         "research": "/research",

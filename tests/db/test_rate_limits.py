@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from app.core.audit import AuditEvent
 from app.core.config import Settings
 from app.core.db import get_session
 from app.main import create_app
@@ -36,6 +37,7 @@ def test_wrong_passwords_lock_the_account_even_against_the_right_one(
     limited_client: TestClient, session: Session
 ) -> None:
     user = make_user(session)
+    before = session.scalar(select(func.max(AuditEvent.id))) or 0
     for _ in range(3):
         assert login(limited_client, user.username, "wrong-password").status_code == 401
     locked = login(limited_client, user.username, DEFAULT_PASSWORD)
@@ -43,6 +45,12 @@ def test_wrong_passwords_lock_the_account_even_against_the_right_one(
     assert 1 <= int(locked.headers["retry-after"]) <= 60
     assert "Too many failed attempts" in locked.text
     assert limited_client.get("/api/v1/me").status_code == 401  # not logged in
+    # The audit log: three failures and the lock, all anonymous with the name tried.
+    rows = session.scalars(select(AuditEvent).where(AuditEvent.id > before)).all()
+    assert [(r.action, r.actor_id, r.actor_name) for r in rows] == [
+        ("user.login_failed", None, user.username)
+    ] * 3 + [("user.login_locked", None, user.username)]
+    assert rows[-1].details == {"reason": "rate_limited"}
 
 
 def test_a_right_password_clears_the_account_counter(
