@@ -91,7 +91,7 @@ def _waiting(prompt_set: PromptSet) -> Select[Any]:
     )
 
 
-def _disagreement(prompt: Prompt) -> Disagreement:
+def _disagreement(prompt: Any) -> Disagreement:
     return Disagreement(prompt.human_rankings, prompt.human_mean_tau, prompt.human_top_split)
 
 
@@ -109,8 +109,17 @@ def queue(session: Session, *, prompt_set_id: int) -> list[QueuedPrompt]:
     prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
     if not _escalating(prompt_set):
         return []
-    prompts = session.scalars(_waiting(prompt_set).order_by(Prompt.id))
-    return [QueuedPrompt(p.id, p.external_id, _preview(p), _disagreement(p)) for p in prompts]
+    shown = (
+        Prompt.id,
+        Prompt.external_id,
+        Prompt.text,
+        Prompt.messages,
+        Prompt.human_rankings,
+        Prompt.human_mean_tau,
+        Prompt.human_top_split,
+    )
+    rows = session.execute(_waiting(prompt_set).with_only_columns(*shown).order_by(Prompt.id))
+    return [QueuedPrompt(p.id, p.external_id, _preview(p), _disagreement(p)) for p in rows]
 
 
 def queue_length(session: Session, *, prompt_set_id: int) -> int:
