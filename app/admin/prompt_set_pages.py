@@ -30,7 +30,7 @@ def dashboard_context(session: Session, prompt_set_id: int) -> dict[str, Any]:
     return {
         "prompt_set": prompt_set,
         **dashboard_numbers(session, prompt_set_id, prompt_set.annotators_per_prompt),
-        "adjudication_queue": len(adjudication.queue(session, prompt_set_id=prompt_set_id)),
+        "adjudication_queue": adjudication.queue_length(session, prompt_set_id=prompt_set_id),
         "judges": judge_quality(session, prompt_set_id),
         "import_error": None,
         "qualification_warning": prompt_set_service.qualification_warning(session, prompt_set),

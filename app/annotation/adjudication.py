@@ -3,9 +3,11 @@ ranking an admin or expert settles them with (issue 13).
 
 A prompt is queued when escalation gave it every seat it may have (k + extra_seats has
 reached annotators_max), that many human rankings are in, they are still contested
-(app.annotation.disagreement) and nobody has adjudicated it yet. The adjudication is
-stored apart from annotations (`Adjudication`): it takes no seat and counts toward no
-agreement or annotator statistic; the consensus export takes it over the vote.
+(app.annotation.disagreement) and nobody has adjudicated it yet. The queue is one query
+over the prompt rows: the submit stores each prompt's measure on it
+(app.annotation.tallies). The adjudication is stored apart from annotations
+(`Adjudication`): it takes no seat and counts toward no agreement or annotator statistic;
+the consensus export takes it over the vote.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.annotation.disagreement import Disagreement, measure
+from app.annotation.disagreement import Disagreement
 from app.annotation.escalation import rule_of
 from app.annotation.models import MAX_RATIONALE_CHARS, Adjudication, Annotation
 from app.core import audit
@@ -68,66 +70,80 @@ def _preview(prompt: Any) -> str:
     return text if len(text) <= 120 else text[:119] + "…"
 
 
-def _at_most_seats(prompt_set: PromptSet) -> Any:
-    """Prompts of the set whose seat target has reached annotators_max, not yet settled."""
+def _waiting(prompt_set: PromptSet) -> Select[Any]:
+    """The set's prompts in the queue, as one indexed query (issue 22): their seat target
+    has reached annotators_max, that many rankings are in, the measure the submit stored on
+    the prompt row is contested under the set's rule now, and nobody settled them yet.
+    (`Disagreement.contested` in SQL: the rule may change after the measure was stored.)"""
     k = prompt_set.annotators_per_prompt
     k_max = prompt_set.annotators_max or k
+    rule = rule_of(prompt_set)
+    contested = Prompt.human_mean_tau < rule.below_tau
+    if rule.on_split_top:
+        contested = or_(contested, Prompt.human_top_split.is_(True))
     settled = exists().where(Adjudication.prompt_id == Prompt.id)
     return select(Prompt).where(
         Prompt.prompt_set_id == prompt_set.id,
-        Prompt.is_gold.is_(False),
         Prompt.extra_seats >= k_max - k,
+        Prompt.is_gold.is_(False),
+        Prompt.human_rankings >= k_max,
+        Prompt.human_mean_tau.is_not(None),
+        contested,
         ~settled,
     )
 
 
-def _rankings_of(session: Session, prompt_ids: list[int]) -> dict[int, list[Ranking]]:
-    out: dict[int, list[Ranking]] = defaultdict(list)
-    query = (
-        select(Annotation.prompt_id, Annotation.ranking)
-        .where(Annotation.prompt_id.in_(prompt_ids))
-        .order_by(Annotation.prompt_id, Annotation.id)
-    )
-    for prompt_id, ranking in session.execute(query):
-        out[prompt_id].append(ranking)
-    return out
+def _disagreement(prompt: Any) -> Disagreement:
+    return Disagreement(prompt.human_rankings, prompt.human_mean_tau, prompt.human_top_split)
 
 
-def _contested(prompt_set: PromptSet, rankings: list[Ranking]) -> Disagreement | None:
-    """The prompt's disagreement when it belongs in the queue, else None."""
-    k_max = prompt_set.annotators_max
-    if k_max is None or len(rankings) < k_max:
-        return None
-    found = measure(rankings)
-    return found if found.contested(rule_of(prompt_set)) else None
+def _rankings_of(session: Session, prompt_id: int) -> list[Ranking]:
+    query = select(Annotation.ranking).where(Annotation.prompt_id == prompt_id)
+    return list(session.scalars(query.order_by(Annotation.id)))
+
+
+def _escalating(prompt_set: PromptSet) -> bool:
+    return (prompt_set.annotators_max or 0) > prompt_set.annotators_per_prompt
 
 
 def queue(session: Session, *, prompt_set_id: int) -> list[QueuedPrompt]:
     """The set's prompts waiting for adjudication, in id order (empty when escalation is off)."""
     prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
-    if (prompt_set.annotators_max or 0) <= prompt_set.annotators_per_prompt:
+    if not _escalating(prompt_set):
         return []
-    prompts = list(session.scalars(_at_most_seats(prompt_set).order_by(Prompt.id)))
-    rankings = _rankings_of(session, [p.id for p in prompts])
-    out = []
-    for prompt in prompts:
-        found = _contested(prompt_set, rankings.get(prompt.id, []))
-        if found is not None:
-            out.append(QueuedPrompt(prompt.id, prompt.external_id, _preview(prompt), found))
-    return out
+    shown = (
+        Prompt.id,
+        Prompt.external_id,
+        Prompt.text,
+        Prompt.messages,
+        Prompt.human_rankings,
+        Prompt.human_mean_tau,
+        Prompt.human_top_split,
+    )
+    rows = session.execute(_waiting(prompt_set).with_only_columns(*shown).order_by(Prompt.id))
+    return [QueuedPrompt(p.id, p.external_id, _preview(p), _disagreement(p)) for p in rows]
 
 
-def _queued_prompt(session: Session, prompt_set_id: int, prompt_id: int) -> tuple[Prompt, Any]:
+def queue_length(session: Session, *, prompt_set_id: int) -> int:
+    """How many prompts `queue` lists (the dashboard's count), counted in SQL."""
+    prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
+    if not _escalating(prompt_set):
+        return 0
+    return session.scalar(select(func.count()).select_from(_waiting(prompt_set).subquery())) or 0
+
+
+def _queued_prompt(
+    session: Session, prompt_set_id: int, prompt_id: int
+) -> tuple[Prompt, Disagreement]:
     """The prompt if it is in the set's queue now: (prompt, disagreement); 404/409 otherwise."""
     prompt_set = prompt_set_service.load_prompt_set(session, prompt_set_id)
-    prompt = session.scalar(_at_most_seats(prompt_set).where(Prompt.id == prompt_id))
+    prompt = None
+    if _escalating(prompt_set):
+        prompt = session.scalar(_waiting(prompt_set).where(Prompt.id == prompt_id))
     if prompt is None:
         prompt_set_service.load_prompt(session, prompt_id, prompt_set_id)  # 404 when not here
         raise NotContested(f"Prompt {prompt_id} is not waiting for adjudication.")
-    found = _contested(prompt_set, _rankings_of(session, [prompt_id]).get(prompt_id, []))
-    if found is None:
-        raise NotContested(f"Prompt {prompt_id} is not waiting for adjudication.")
-    return prompt, found
+    return prompt, _disagreement(prompt)
 
 
 def _labels(candidate_ids: list[int]) -> dict[int, str]:
@@ -146,7 +162,7 @@ def item(session: Session, *, prompt_set_id: int, prompt_id: int) -> Adjudicatio
     ).all()
     labels = _labels([c.id for c in candidates])
     views = sorted((CandidateView(c.id, labels[c.id], c.text) for c in candidates), key=_label)
-    rankings = _rankings_of(session, [prompt_id]).get(prompt_id, [])
+    rankings = _rankings_of(session, prompt_id)
     shown = [f"annotator {i}: {ranking_text(r, labels)}" for i, r in enumerate(rankings, 1)]
     return AdjudicationItem(prompt, views, shown, found)
 

@@ -9,13 +9,14 @@ The rule, one place for it: a prompt's human rankings are *contested* when
 Fewer than two rankings are never contested. Kendall tau-b between two rankings compares
 the rank each gives every candidate, ties included (tau-b corrects for them). It is
 counted here rather than by `scipy.stats.kendalltau` (the tests check both agree): scipy's
-call costs about 0.65 ms against 0.01 ms for this loop over at most 8 candidates, and the
-adjudication queue measures every prompt at its seat limit on each view. It is
+call costs about 0.65 ms against 0.01 ms for this loop over at most 8 candidates, and
+every submit measures its prompt. It is
 undefined when a ranking ties every candidate; such a pair counts 1.0 when both rankings
 tie everything (they say the same) and 0.0 otherwise (no association either way).
 
-Pure functions: the submit path (app.annotation.escalation), the adjudication queue and
-the tests all call these.
+Pure functions: the submit path (app.annotation.tallies stores each prompt's measure on
+its row, app.annotation.escalation decides on it) and the tests call these; the
+adjudication queue filters on the stored measure.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
-from app.annotation.tallies import outcome
 from app.prompt_sets.ranking import Ranking, rank_of
 
 
@@ -49,6 +49,12 @@ class Disagreement:
         if self.mean_tau is None:
             return False
         return self.mean_tau < rule.below_tau or (rule.on_split_top and self.top_split)
+
+
+def outcome(ranks: Mapping[int, int], a: int, b: int) -> int:
+    """+1 when a is ranked better than b, -1 when worse, 0 when tied."""
+    diff = ranks[b] - ranks[a]
+    return (diff > 0) - (diff < 0)
 
 
 def kendall_tau_b(x: Mapping[int, int], y: Mapping[int, int]) -> float:

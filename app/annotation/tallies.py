@@ -47,11 +47,13 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql.elements import BindParameter
 
+from app.annotation.disagreement import measure, outcome
 from app.annotation.models import FLAG_KINDS, Annotation, Assignment
 from app.core.db import Base
 from app.prompt_sets.models import Candidate, Prompt
@@ -177,12 +179,6 @@ def plurality(counts: Mapping[int, int]) -> int | None:
     if len(ranked) > 1 and ranked[1][1] == ranked[0][1]:
         return None
     return ranked[0][0]
-
-
-def outcome(ranks: Mapping[int, int], a: int, b: int) -> int:
-    """+1 when a is ranked better than b, -1 when worse, 0 when tied."""
-    diff = ranks[b] - ranks[a]
-    return (diff > 0) - (diff < 0)
 
 
 def annotator_rows(answers: Sequence[Answer]) -> dict[int, dict[str, Any]]:
@@ -384,6 +380,11 @@ WITH tally AS (
   WHERE CAST(:hour AS timestamptz) IS NOT NULL
   {counter.format(keys="prompt_set_id, shard, hour", table="annotation_hour_tally")}
   RETURNING 1
+), measured AS (
+  UPDATE prompt SET human_rankings = :rankings, human_mean_tau = CAST(:tau AS float8),
+    human_top_split = :split
+  WHERE id = :prompt
+  RETURNING 1
 )
 SELECT 1"""
     )
@@ -420,7 +421,40 @@ def _write_postgres(
     params["n"] = [n for _, n in changed]
     created = new.created_at if new is not None else None
     params["hour"] = hour_of(created) if created is not None else None
+    params.update(measured(answers))
     conn.execute(_POSTGRES_WRITE, params)
+
+
+def measured(answers: Sequence[Answer]) -> dict[str, Any]:
+    """The prompt row's measure of its people's rankings (`Prompt.human_rankings`,
+    `human_mean_tau`, `human_top_split`), in annotator order, as every writer stores it."""
+    found = measure([a.ranking for a in answers if a.ranking is not None])
+    return {"rankings": found.rankings, "tau": found.mean_tau, "split": found.top_split}
+
+
+_MEASURE = (
+    update(Prompt)
+    .where(Prompt.id == bindparam("prompt"))
+    .values(
+        human_rankings=bindparam("rankings"),
+        human_mean_tau=bindparam("tau"),
+        human_top_split=bindparam("split"),
+    )
+)
+
+
+def rebuild_measures(conn: Connection, prompt_set_id: int | None = None, batch: int = 2000) -> None:
+    """Recompute every prompt's stored measure (all sets, or one): the migration's
+    back-fill and the tests' reference. Prompts without answers get the empty measure."""
+    prompts = select(Prompt.id).order_by(Prompt.id)
+    if prompt_set_id is not None:
+        prompts = prompts.where(Prompt.prompt_set_id == prompt_set_id)
+    todo = list(conn.scalars(prompts))
+    for start in range(0, len(todo), batch):
+        chunk = todo[start : start + batch]
+        answers = _answers_of(conn, chunk)
+        rows = [{"prompt": p, **measured(answers.get(p, (0, []))[1])} for p in chunk]
+        conn.execute(_MEASURE, rows)
 
 
 def record_change(
@@ -442,6 +476,7 @@ def record_change(
         _write_postgres(conn, prompt_id, set_id, answers, new)
         return answers
     _write_prompt_rows(conn, prompt_id, set_id, answers)
+    conn.execute(_MEASURE, {"prompt": prompt_id, **measured(answers)})
     if new is None or new.ranking is None:
         return answers
     shard = shard_of(prompt_id)

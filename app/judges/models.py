@@ -126,6 +126,16 @@ class JudgeRanking(Base):
     position_flips: Mapped[int | None]
     seconds_spent: Mapped[float] = mapped_column(default=0.0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Quality figures of this ranking against the people's (issue 22; app.judges.figures
+    # keeps them, the dashboard sums them). `figures_at`: the prompt's human_rankings they
+    # were computed at, -1 before the first time; they are stale where it differs.
+    figures_at: Mapped[int] = mapped_column(default=-1, server_default="-1")
+    agree: Mapped[int] = mapped_column(default=0, server_default="0")  # pairs on the majority
+    agree_total: Mapped[int] = mapped_column(default=0, server_default="0")  # pairs with one
+    judge_longer: Mapped[int] = mapped_column(default=0, server_default="0")  # to the longer
+    judge_unequal: Mapped[int] = mapped_column(default=0, server_default="0")  # unequal length
+    people_longer: Mapped[int] = mapped_column(default=0, server_default="0")  # the same, people
+    people_unequal: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 @dependents.on_candidates_replaced

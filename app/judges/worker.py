@@ -42,7 +42,7 @@ from app.generation.backends import Backend, CandidateSpec, PromptRequest, Promp
 from app.generation.backends.factory import make_backend
 from app.generation.config import JobSettings
 from app.generation.errors import BackendError, BackendUnavailable
-from app.judges import service
+from app.judges import figures, service
 from app.judges.models import Judge, JudgeRanking, JudgeRun
 from app.judges.parsing import (
     PairVerdicts,
@@ -258,6 +258,8 @@ class JudgeWorker:
             row.seconds_spent, row.created_at = outcome.seconds_spent, utcnow()
             if outcome.ranking is not None:
                 run.done += 1
+                session.flush()
+                figures.compute_ranking(session, row.id)  # against the people's, now
             else:
                 run.failed += 1
             run.heartbeat_at = utcnow()

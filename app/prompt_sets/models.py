@@ -6,7 +6,16 @@ import datetime as dt
 import secrets
 from typing import Any, Literal, get_args
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, true
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, JSONType, NullableJSONType, utcnow
@@ -115,6 +124,9 @@ class Prompt(Base):
         # The claim walks a set's prompts in (priority, id) order: one index scan.
         Index("ix_prompt_claim_order", "prompt_set_id", "priority", "id"),
         CheckConstraint("extra_seats >= 0", name="extra_seats_non_negative"),
+        # The adjudication queue (issue 22): a set's prompts with escalation seats, one
+        # range scan (app.annotation.adjudication).
+        Index("ix_prompt_escalated", "prompt_set_id", "extra_seats"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -140,6 +152,13 @@ class Prompt(Base):
     # Seats added by escalation (issue 13): the prompt's seat target is the set's k plus
     # these, never above the set's annotators_max (the settings change clamps it).
     extra_seats: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The people's rankings of the prompt as the submit path last measured them (issue 22;
+    # kept by app.annotation.tallies in the submit transaction): how many, their mean
+    # Kendall tau-b (None under two) and whether the top choice is split. The adjudication
+    # queue filters on them; judge figures are stale where `human_rankings` moved on.
+    human_rankings: Mapped[int] = mapped_column(default=0, server_default="0")
+    human_mean_tau: Mapped[float | None]
+    human_top_split: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
