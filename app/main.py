@@ -151,25 +151,4 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in _routers():
         api = router.prefix.startswith("/api/")
         app.include_router(router, responses=API_ERROR_RESPONSES if api else None)
-    _build_routes_now(app.router.routes)
     return app
-
-
-def _build_routes_now(routes: list) -> None:
-    """Have FastAPI build each included route's parameter fields here, at startup, not at
-    the first request that reaches the route (issue 22). FastAPI (0.165) builds them
-    lazily, and building one creates a pydantic TypeAdapter for every query and path
-    parameter inside `warnings.catch_warnings()` that ignores pydantic's
-    UnsupportedFieldAttributeWarning (FastAPI gives each parameter an alias). That
-    context manager swaps the process-wide filter list and is not thread-safe: a thread
-    leaving its own catch_warnings meanwhile (the Bradley-Terry bootstrap did, hundreds of
-    times per refresh) restored a list without the "ignore", and the warning escaped from
-    a request (an error under the suite's filterwarnings). Built here, one thread does it
-    before any request or background thread runs, and requests only read the result.
-    Duck-typed on FastAPI's included-router objects: an upgrade without them is a no-op."""
-    for route in routes:
-        candidates = getattr(route, "effective_candidates", None)
-        if candidates is None:
-            continue
-        _build_routes_now(candidates())
-        route.effective_low_priority_routes()

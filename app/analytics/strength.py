@@ -81,9 +81,11 @@ def _fit(matrix: np.ndarray) -> np.ndarray:
     not thread-safe (Python 3.11). The bootstrap runs it hundreds of times in the
     strength-intervals thread and in request threads, and each exit restored a filter list
     saved before another thread's own catch_warnings had entered: that other thread lost
-    its filter mid-way (issue 22: FastAPI's building of a route's parameters lost its
-    "ignore UnsupportedFieldAttributeWarning", and pydantic's warning became an error under
-    the suite's filterwarnings). numpy's solve warns about nothing."""
+    its filter mid-way (issue 22: FastAPI, which builds a route's parameter fields at the
+    route's first request, inside a catch_warnings that ignores pydantic's
+    UnsupportedFieldAttributeWarning for the alias it gives every query and path
+    parameter, lost that "ignore", and the warning became an error under the suite's
+    filterwarnings). numpy's solve warns about nothing."""
     n = matrix.shape[0]
     params = np.zeros(n)
     previous: np.ndarray | None = None
