@@ -67,6 +67,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput["tested_backends"] = sorted(TESTED_BACKENDS)
+    databases.drop_migrated_template()
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -98,7 +99,7 @@ def db_url(
         return
     _postgres_or_skip()
     name = f"ranklab_test_{databases.worker_suffix()}"
-    url = databases.migrated(databases.create_postgres_database(name))
+    url = databases.migrated_postgres_database(name)
     TESTED_BACKENDS.add("postgresql")
     yield url
     databases.drop_postgres_database(name)
@@ -109,7 +110,7 @@ def postgres_url() -> Iterator[str]:
     """A migrated PostgreSQL database (session-wide) for PostgreSQL-only tests."""
     _postgres_or_skip()
     name = f"ranklab_pg_{databases.worker_suffix()}"
-    url = databases.migrated(databases.create_postgres_database(name))
+    url = databases.migrated_postgres_database(name)
     TESTED_BACKENDS.add("postgresql")
     yield url
     databases.drop_postgres_database(name)
@@ -121,7 +122,7 @@ def fresh_postgres_url() -> Iterator[str]:
     across connections or processes (concurrency, workers, live servers)."""
     _postgres_or_skip()
     name = f"ranklab_fresh_{databases.worker_suffix()}_{next(_fresh_counter)}"
-    url = databases.migrated(databases.create_postgres_database(name))
+    url = databases.migrated_postgres_database(name)
     TESTED_BACKENDS.add("postgresql")
     yield url
     databases.drop_postgres_database(name)

@@ -55,12 +55,51 @@ def win_rates(wins: WinCounts | Iterable[ModelPair]) -> dict[str, WinRate]:
     return {m: WinRate(won[m], lost[m]) for m in models}
 
 
-def _fit(matrix: np.ndarray) -> np.ndarray:
-    import choix
+# A little regularisation keeps the fit finite when a model never loses (or never wins).
+_ALPHA = 0.01
+_MAX_ITER, _TOL = 100, 1e-8
 
-    # A little regularisation keeps the fit finite when a model never loses (or never wins).
-    params = choix.ilsr_pairwise_dense(matrix, alpha=0.01)
-    return params - params.mean()
+
+def _stationary(generator: np.ndarray) -> np.ndarray:
+    """The stationary distribution of a Markov chain's generator (rows sum to 0), scaled
+    to sum to n: pi @ generator = 0 with one equation replaced by sum(pi) = n. The
+    regularisation makes the chain irreducible, so the system has one solution."""
+    n = generator.shape[0]
+    system = generator.T.copy()
+    system[-1, :] = 1.0
+    rhs = np.zeros(n)
+    rhs[-1] = n
+    return np.linalg.solve(system, rhs)
+
+
+def _fit(matrix: np.ndarray) -> np.ndarray:
+    """I-LSR (Maystre & Grossglauser 2015) on the dense win matrix, as
+    choix.ilsr_pairwise_dense(matrix, alpha=_ALPHA) computes it, centred log strengths.
+
+    Not choix itself: its stationary distribution is computed inside
+    `warnings.catch_warnings()`, which swaps the process-wide warning filter list and is
+    not thread-safe (Python 3.11). The bootstrap runs it hundreds of times in the
+    strength-intervals thread and in request threads, and each exit restored a filter list
+    saved before another thread's own catch_warnings had entered: that other thread lost
+    its filter mid-way (issue 22: FastAPI, which builds a route's parameter fields at the
+    route's first request, inside a catch_warnings that ignores pydantic's
+    UnsupportedFieldAttributeWarning for the alias it gives every query and path
+    parameter, lost that "ignore", and the warning became an error under the suite's
+    filterwarnings). numpy's solve warns about nothing."""
+    n = matrix.shape[0]
+    params = np.zeros(n)
+    previous: np.ndarray | None = None
+    for _ in range(_MAX_ITER):
+        weights = np.exp(params - params.mean())
+        weights *= n / weights.sum()
+        chain = _ALPHA * np.ones((n, n)) + matrix.T / (weights[None, :] + weights[:, None])
+        chain -= np.diag(chain.sum(axis=1))
+        logs = np.log(_stationary(chain))
+        params = logs - logs.mean()
+        if previous is not None and np.abs(previous - params).sum() <= _TOL * n:
+            return params
+        previous = params
+    raise RuntimeError(f"Bradley-Terry did not converge after {_MAX_ITER} iterations")
 
 
 def bradley_terry(

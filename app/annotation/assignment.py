@@ -70,6 +70,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -238,7 +239,7 @@ _STANDING = select(
     DatabaseClock().label("now"),
     select(AnnotatorStanding.state).where(*_OF_STANDING).scalar_subquery().label("state"),
     select(AnnotatorStanding.reason).where(*_OF_STANDING).scalar_subquery().label("reason"),
-)
+).subquery("held")
 
 # This annotator's rows in the set that are neither submitted nor skipped: a live lease,
 # or lapsed/released ones that may be reused for the same prompt.
@@ -256,7 +257,15 @@ _UNFINISHED = (
         Assignment.annotator_id == _WHO,
         Assignment.status.not_in(FINISHED),
     )
-    .order_by(Assignment.id)
+    .subquery("unfinished")
+)
+# Both in one round trip (issue 22): the standing's one row, joined to every unfinished
+# row (or to none: then one row with the standing and NULL assignment columns). Neither
+# takes a lock, and both are read by a statement that starts after the user lock is held.
+_STANDING_AND_UNFINISHED = (
+    select(_STANDING, _UNFINISHED)
+    .select_from(_STANDING.outerjoin(_UNFINISHED, true()))
+    .order_by(_UNFINISHED.c.id)
 )
 
 # The first regular prompt in hand-out order with a free seat, locked; prompts whose
@@ -441,7 +450,8 @@ def claim_next_task(
         # Deactivated while this request waited for their row lock (the admin action
         # released their leases under it): no new lease after that.
         raise standing.AnnotatorHeld("Your account was deactivated; ask an admin.")
-    held = session.connection().execute(_STANDING, params).one()
+    found = session.connection().execute(_STANDING_AND_UNFINISHED, params).all()
+    held = found[0]
     now = now or held.now
     gold_only = standing.qualifying(
         set_name=prompt_set.name,
@@ -449,7 +459,7 @@ def claim_next_task(
         reason=held.reason,
         qualification_items=prompt_set.qualification_items,
     )
-    rows = session.connection().execute(_UNFINISHED, params).all()
+    rows = [row for row in found if row.id is not None]
     live = [r for r in rows if r.status == "leased" and r.lease_expires_at > now]
     if live:
         return _view(session, live[0], annotator.id, prompt_set, suggest)

@@ -1,7 +1,9 @@
 """Recording a ranking (or a skip) for a leased assignment, in one transaction.
 
 The API (`POST /api/v1/annotations`) and the browser form call the same functions here.
-Every check runs before the first write, so a rejection leaves nothing behind.
+Every check of the input runs before the rows are written; the one write that comes first
+(closing the lease, which also reads the database's clock) is rolled back with any
+rejection, so a rejection leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from app.annotation.models import (
 from app.annotation.signal_tallies import SignalRow
 from app.annotation.suggestions import SuggestOrder
 from app.core import metrics
-from app.core.db import UTCDateTime, db_now, retry_once_on_conflict, utcnow
+from app.core.db import DatabaseClock, UTCDateTime, db_now, retry_once_on_conflict, utcnow
 from app.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from app.prompt_sets.models import Candidate, Prompt, PromptSet
 from app.prompt_sets.ranking import derive_comparisons, validate_ranking
@@ -219,10 +221,21 @@ _INSERT_ANNOTATION = insert(cast(Table, Annotation.__table__)).returning(Annotat
 # RETURNING makes SQLAlchemy send the rows as one multi-row INSERT ("insertmanyvalues")
 # instead of the driver's executemany, which costs several times more CPU here.
 _INSERT_COMPARISON = insert(cast(Table, Comparison.__table__)).returning(Comparison.id)
+# Closing the lease is the submit's first write, and it reads the database's clock for the
+# whole submit (issue 22): `finished_at` is `clock_timestamp()` evaluated by this UPDATE, so
+# after every lock of the submit is held (the assignment row is already ours, the UPDATE
+# never waits), returned by the same round trip instead of a `SELECT clock_timestamp()` of
+# its own. A caller's fixed `now` (tests) wins over the clock. The expiry check, the time
+# on the item and the rows' created_at all use the returned time; a rejection after this
+# (expired lease, invalid ranking) rolls the UPDATE back, so nothing stays written.
 _CLOSE_ASSIGNMENT = (
     update(cast(Table, Assignment.__table__))
     .where(Assignment.id == _ASSIGNMENT)
-    .values(status="submitted", finished_at=bindparam("now", type_=UTCDateTime()))
+    .values(
+        status="submitted",
+        finished_at=func.coalesce(bindparam("now", type_=UTCDateTime()), DatabaseClock()),
+    )
+    .returning(Assignment.finished_at)
 )
 
 
@@ -253,10 +266,18 @@ def _lock_for_submit(session: Session, assignment_id: int, annotator: User, key:
 
 
 def _check_open(assignment: Any, now: dt.datetime) -> None:
+    _check_not_finished(assignment)
+    _check_unexpired(assignment, now)
+
+
+def _check_not_finished(assignment: Any) -> None:
     if assignment.status == "submitted":
         raise AssignmentClosed(f"Assignment {assignment.id} was already submitted.")
     if assignment.status == "skipped":
         raise AssignmentClosed(f"Assignment {assignment.id} was skipped; it cannot be submitted.")
+
+
+def _check_unexpired(assignment: Any, now: dt.datetime) -> None:
     if assignment.status != "leased" or assignment.lease_expires_at <= now:
         raise LeaseExpired(
             f"The lease on assignment {assignment.id} expired at "
@@ -447,16 +468,23 @@ def store_annotation(
     rules, candidate_ids, chars = _lock_prompt(session, data.assignment_id, annotator)
     prompt_id = rules.prompt_id
     assignment = _lock_for_submit(session, data.assignment_id, annotator, key)
-    # The database's clock, read after the locks: the expiry check must be neither stale
-    # nor this process's own idea of the time (issue 20, item 6).
-    now = now or db_now(session)
     if assignment.key_used or assignment.status in FINISHED:
         replay = _replay(session, annotator, key, assignment.id)
         if replay is not None:
             session.rollback()
             replay.prompt_set_id = rules.prompt_set_id
             return replay
-    _check_open(assignment, now)
+    _check_not_finished(assignment)
+    conn = session.connection()
+    # The database's clock, read by the close of the lease after the locks: the expiry
+    # check must be neither stale nor this process's own idea of the time (issue 20,
+    # item 6), and it costs no round trip of its own (see _CLOSE_ASSIGNMENT).
+    now = conn.execute(_CLOSE_ASSIGNMENT, {"assignment": assignment.id, "now": now}).scalar_one()
+    try:
+        _check_unexpired(assignment, now)
+    except LeaseExpired:
+        session.rollback()  # undo the close: an expired lease stays as it was
+        raise
     labels = candidate_labels(annotator.id, prompt_id, candidate_ids)
     errors: list[dict[str, Any]] = []
     ranking = None
@@ -475,7 +503,6 @@ def store_annotation(
         raise AnnotationInvalid(f"The annotation was not saved: {summary}.", errors=errors)
     pairs = derive_comparisons(ranking)
     seconds = seconds_on_item(assignment, now)
-    conn = session.connection()
     try:
         annotation_id = conn.execute(
             _INSERT_ANNOTATION,
@@ -512,7 +539,6 @@ def store_annotation(
                     for pair in pairs
                 ],
             )
-        conn.execute(_CLOSE_ASSIGNMENT, {"assignment": assignment.id, "now": now})
         answers = tallies.record_change(session, prompt_id, new_annotator_id=annotator.id)
         # The annotator's own signal counts; their user row is locked (the first lock).
         signal_tallies.record_annotation(

@@ -29,7 +29,26 @@ def _pairs_problem(pairs: list[tuple[str, str]], where: str) -> tuple[str, str] 
     return None
 
 
+def _may_have_json_problem(body: bytes) -> bool:
+    """False when no problem is possible, decided on the bytes without parsing (issue 22:
+    the guard parsed every JSON body the route then parses again; most bodies, such as a
+    submit, need neither parse here). In a UTF-8 body a NUL or a lone surrogate that the
+    JSON parser would accept is written as a `\\u` escape, or as raw bytes: a NUL byte
+    (json.loads refuses it inside a string) or a surrogate's UTF-8 form, which starts with
+    0xED (json.loads decodes with "surrogatepass"); and the nesting depth is at most the
+    count of `[` and `{`. A body with a zero byte (UTF-16 or UTF-32, which json.loads also
+    reads) is always parsed, and so is one with 0xED (also Hangul's lead byte)."""
+    return (
+        b"\\u" in body
+        or b"\x00" in body
+        or b"\xed" in body
+        or body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH
+    )
+
+
 def _json_body_problem(body: bytes) -> tuple[str, str] | None:
+    if not _may_have_json_problem(body):
+        return None
     try:
         value: Any = json.loads(body)
     except RecursionError:
@@ -51,7 +70,11 @@ class InputGuard:
             await self.app(scope, receive, send)
             return
         query = scope.get("query_string", b"").decode("latin-1")
-        found = _pairs_problem(parse_qsl(query, keep_blank_values=True), "query")
+        found = None
+        # Undecoded, the query string is Latin-1 (no surrogates); a NUL or a lone surrogate
+        # can only come percent-encoded, so a query without "%" (or a raw NUL) is not parsed.
+        if "%" in query or "\x00" in query:
+            found = _pairs_problem(parse_qsl(query, keep_blank_values=True), "query")
         content_type = dict(scope.get("headers", [])).get(b"content-type", b"").lower()
         body: bytes | None = None
         if found is None and scope["method"] in BODY_METHODS:
@@ -60,8 +83,9 @@ class InputGuard:
                 found = _json_body_problem(body)
             elif content_type.startswith(b"application/x-www-form-urlencoded"):
                 body = await _read_body(receive)
-                pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-                found = _pairs_problem(pairs, "form")
+                if b"%" in body or b"\x00" in body:  # as for the query string
+                    pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+                    found = _pairs_problem(pairs, "form")
         if found is not None:
             await _refuse(send, *found)
             return

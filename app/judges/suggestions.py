@@ -6,7 +6,7 @@ one): see app.annotation.suggestions.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.judges.models import Judge, JudgeRanking
@@ -20,16 +20,22 @@ def suggested_order(session: Session, prompt_set_id: int, prompt_id: int) -> Ran
     and gold then measures the annotator under the conditions of a real item (the submit
     records `suggestion_shown` either way). With several suggesting judges, the first by
     name wins."""
-    return session.scalar(
-        select(JudgeRanking.ranking)
-        .join(Judge, Judge.id == JudgeRanking.judge_id)
-        .where(
-            Judge.prompt_set_id == prompt_set_id,
-            Judge.is_current.is_(True),
-            Judge.suggest_to_annotators.is_(True),
-            JudgeRanking.prompt_id == prompt_id,
-            JudgeRanking.status == "ranked",
-        )
-        .order_by(Judge.name, Judge.id)
-        .limit(1)
+    params = {"set_id": prompt_set_id, "prompt": prompt_id}
+    return session.connection().execute(_SUGGESTED, params).scalar()
+
+
+# Asked on every item handed out: built once with bound parameters and run on the
+# connection (issue 22: building it per call through the ORM cost about 0.4 ms of CPU).
+_SUGGESTED = (
+    select(JudgeRanking.ranking)
+    .join(Judge, Judge.id == JudgeRanking.judge_id)
+    .where(
+        Judge.prompt_set_id == bindparam("set_id"),
+        Judge.is_current.is_(True),
+        Judge.suggest_to_annotators.is_(True),
+        JudgeRanking.prompt_id == bindparam("prompt"),
+        JudgeRanking.status == "ranked",
     )
+    .order_by(Judge.name, Judge.id)
+    .limit(1)
+)
