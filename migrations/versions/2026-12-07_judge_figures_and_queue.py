@@ -6,7 +6,7 @@ tau-b, top choice split: app.annotation.tallies keeps them) and an index for the
 back-fill is those modules' from-scratch recomputations, the tests' reference too.
 
 Revision ID: 8e4b2d6f0a13
-Revises: 3c9e5a7b1d24
+Revises: 5e8b2c4d6f13
 Create Date: 2026-12-07 17:05:00
 """
 
@@ -19,7 +19,7 @@ from app.annotation.tallies import rebuild_measures
 from app.judges.figures import rebuild
 
 revision: str = "8e4b2d6f0a13"
-down_revision: str | None = "3c9e5a7b1d24"
+down_revision: str | None = "5e8b2c4d6f13"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
