@@ -479,9 +479,11 @@ def store_annotation(
     # The database's clock, read by the close of the lease after the locks: the expiry
     # check must be neither stale nor this process's own idea of the time (issue 20,
     # item 6), and it costs no round trip of its own (see _CLOSE_ASSIGNMENT).
-    now = conn.execute(_CLOSE_ASSIGNMENT, {"assignment": assignment.id, "now": now}).scalar_one()
+    closed = conn.execute(_CLOSE_ASSIGNMENT, {"assignment": assignment.id, "now": now})
+    at = closed.scalar_one()
+    assert at is not None  # coalesce(now, the clock) is never NULL
     try:
-        _check_unexpired(assignment, now)
+        _check_unexpired(assignment, at)
     except LeaseExpired:
         session.rollback()  # undo the close: an expired lease stays as it was
         raise
@@ -502,7 +504,7 @@ def store_annotation(
         summary = "; ".join(e["message"] for e in errors)
         raise AnnotationInvalid(f"The annotation was not saved: {summary}.", errors=errors)
     pairs = derive_comparisons(ranking)
-    seconds = seconds_on_item(assignment, now)
+    seconds = seconds_on_item(assignment, at)
     try:
         annotation_id = conn.execute(
             _INSERT_ANNOTATION,
@@ -521,7 +523,7 @@ def store_annotation(
                 # From what the lease path served (assignment.suggested_order), not the client.
                 "suggestion_shown": bool(assignment.suggestion_shown),
                 "idempotency_key": key,
-                "created_at": now,
+                "created_at": at,
             },
         ).scalar_one()
         if pairs:
@@ -534,7 +536,7 @@ def store_annotation(
                         "chosen_candidate_id": pair.chosen_id,
                         "rejected_candidate_id": pair.rejected_id,
                         "margin": pair.margin,
-                        "created_at": now,
+                        "created_at": at,
                     }
                     for pair in pairs
                 ],
@@ -569,7 +571,7 @@ def store_annotation(
         raise AssignmentClosed(f"Assignment {data.assignment_id} was already submitted.") from exc
     if rules.is_gold:  # qualification and calibration are decided in this transaction
         standing.record_gold_answer(
-            session, prompt_set_id=rules.prompt_set_id, annotator_id=annotator.id, now=now
+            session, prompt_set_id=rules.prompt_set_id, annotator_id=annotator.id, now=at
         )
     return SubmissionResult(
         annotation_id, assignment.id, prompt_id, len(pairs), True, rules.prompt_set_id
